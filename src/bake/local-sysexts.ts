@@ -1,0 +1,56 @@
+import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { detectFilesystemKind, FS_MAGIC_PROBE_BYTES, type FilesystemKind } from '../image/fsmagic.js';
+import { sha256File } from '../util/hash.js';
+import type { SysextArg } from './inputs.js';
+
+export interface LocalSysext {
+  name: string;
+  path: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  kind: FilesystemKind;
+  /** `NAME.conf` found next to the file. */
+  conf?: string;
+}
+
+/** Reads the first bytes and refuses anything that is not a filesystem image a sysext can be. */
+export async function checkSysextImage(file: string, label: string): Promise<{ size: number; kind: FilesystemKind }> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch {
+    throw new InputError(`sysext file ${file} for '${label}' not found`, 'give an existing file, or use --fetch to download it from the bakery');
+  }
+  if (!info.isFile()) throw new InputError(`sysext file ${file} for '${label}' is not a regular file`);
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(Math.min(FS_MAGIC_PROBE_BYTES, info.size));
+    await handle.read(head, 0, head.length, 0);
+    const kind = detectFilesystemKind(head);
+    if (!kind) {
+      throw new InputError(
+        `${file} for '${label}' is not a filesystem image (no squashfs, erofs, ext4 or btrfs superblock)`,
+        'a sysext is a .raw filesystem image; build one with `flatbake sysext create <dir> <name>`',
+      );
+    }
+    return { size: info.size, kind };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Checks every local NAME:FILE before anything is touched; finds NAME.conf next to FILE. */
+export async function inspectLocalSysexts(args: readonly SysextArg[]): Promise<LocalSysext[]> {
+  const result: LocalSysext[] = [];
+  for (const arg of args) {
+    const file = path.resolve(arg.file);
+    const { size, kind } = await checkSysextImage(file, arg.name);
+    const confCandidate = path.join(path.dirname(file), `${arg.name}.conf`);
+    const conf = await stat(confCandidate).then((s) => (s.isFile() ? confCandidate : undefined), () => undefined);
+    result.push({ name: arg.name, path: file, fileName: path.basename(file), size, sha256: await sha256File(file), kind, conf });
+  }
+  return result;
+}

@@ -1,0 +1,46 @@
+import { VERSION } from '../version.js';
+import type { InjectedSysext } from './inject.js';
+
+export interface ManifestOutput {
+  vendor: string;
+  file: string;
+  sha256: string;
+  size: number;
+}
+
+export interface ManifestSysext extends InjectedSysext {
+  /** Where it came from: a bakery URL or a local path. */
+  source: string;
+  sha256: string;
+  size: number;
+  sysupdateConfSha256?: string;
+}
+
+/** flatbake-manifest.json: what was baked from what, with digests, so a result can be audited. */
+export interface Manifest {
+  tool: { name: 'flatbake'; version: string };
+  createdAt: string;
+  release: {
+    version: string;
+    channel?: string;
+    board: string;
+    arch: string;
+    build?: string;
+    sdkVersion?: string;
+  };
+  base: {
+    source: string;
+    sha256: string;
+    size: number;
+    signature: { verified: boolean; fingerprint?: string };
+  };
+  installTo: string;
+  sysexts: ManifestSysext[];
+  vendors: string[];
+  backend: 'mount';
+  outputs: ManifestOutput[];
+}
+
+export function buildManifest(fields: Omit<Manifest, 'tool' | 'createdAt'>, now = new Date()): Manifest {
+  return { tool: { name: 'flatbake', version: VERSION }, createdAt: now.toISOString(), ...fields };
+}

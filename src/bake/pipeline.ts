@@ -1,0 +1,231 @@
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { openCache } from '../cache/cache.js';
+import { IMAGE_FILE } from '../defaults.js';
+import { InputError } from '../errors.js';
+import { readGptFromFile } from '../gpt/file.js';
+import { locateFlatcarPartition } from '../gpt/locate.js';
+import type { GptTable } from '../gpt/types.js';
+import { mountPartition } from '../image/loop.js';
+import { readUsrOsRelease } from '../image/os-release.js';
+import { acquirePrivileges } from '../privileged/privileged.js';
+import { boardFor } from '../release/arch.js';
+import type { VersionInfo } from '../release/resolve.js';
+import { sha256File } from '../util/hash.js';
+import type { Reporter } from '../util/report.js';
+import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
+import { checkVendors } from '../vendors/select.js';
+import { decompressBase, stageImage, verifyRelease, type BaseImage } from './base-image.js';
+import type { BakeContext, BakeOptions } from './context.js';
+import { fetchBakerySysexts, fetchReleaseFiles, fetchSigningKey } from './fetch-stage.js';
+import { injectSysexts, type SysextToInject } from './inject.js';
+import { parseInstallTarget, parseSysextArgs, type InstallTarget } from './inputs.js';
+import { checkSysextImage, inspectLocalSysexts } from './local-sysexts.js';
+import { buildManifest, type Manifest, type ManifestSysext } from './manifest.js';
+import { describeOutput, publish } from './publish.js';
+import { resolveRelease } from './resolve-stage.js';
+
+interface Sysexts {
+  toInject: SysextToInject[];
+  describe: Map<string, { source: string; sha256: string; size: number; confSha256?: string }>;
+}
+
+/**
+ * The bake, top to bottom: validate -> resolve -> fetch -> verify + decompress
+ * -> stage -> locate -> inject -> publish. Every loop device, mount, temp dir
+ * and partial file is owned by one scope, released on success, error and signals.
+ */
+export async function bake(options: BakeOptions, report: Reporter): Promise<{ manifest: Manifest; files: string[] }> {
+  // validate: everything the user typed, before any download or mount
+  const args = parseSysextArgs(options.sysexts, { fetch: options.fetch });
+  const target = parseInstallTarget(options.installTo);
+  const vendors = checkVendors(options.vendors);
+  const localSysexts = options.fetch ? [] : await inspectLocalSysexts(args);
+  if (options.image) await checkLocalImage(options.image);
+  if (target.partition === 'oem') {
+    report.warn(
+      'oem: installs keep the sysext on OEM, but its /etc/extensions symlink lives on ROOT: `flatcar-reset` wipes /etc unless you keep /etc/extensions (and /etc/sysupdate.*.d) in its keep list',
+    );
+  }
+
+  await mkdir(options.output, { recursive: true });
+  await using scope = new ResourceScope((what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
+  const workDir = await mkdtemp(path.join(options.output, '.flatbake-work-'));
+  scope.defer(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
+  const signal = interruptSignal();
+  const ctx: BakeContext = {
+    options,
+    cache: openCache({ cacheDir: options.cacheDir, cache: options.cache }),
+    report,
+    scope,
+    workDir,
+    signal,
+    net: {
+      mirror: options.mirror,
+      signal,
+      progress: report.progress,
+      onRetry: (info) => report.warn(`${info.label}: ${info.reason}; retry ${info.attempt}/${info.maxAttempts - 1} in ${Math.round(info.delayMs / 1000)}s`),
+    },
+  };
+
+  // resolve + fetch + verify + decompress
+  const { base, release, signature, baseSource, baseSha256, baseSize } = options.image
+    ? await localBase(ctx, options.image)
+    : await releaseBase(ctx);
+  const sysexts = await gatherSysexts(ctx, args, localSysexts);
+  throwIfInterrupted();
+
+  // stage: a private copy; the base (perhaps the cache's) is never written
+  const image = path.join(workDir, IMAGE_FILE);
+  await stageImage(ctx, base, image);
+
+  // locate
+  const table = await readGptFromFile(image);
+  const root = locateFlatcarPartition(table, 'ROOT');
+  const oem = locateFlatcarPartition(table, 'OEM');
+  report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}`);
+
+  // inject
+  const priv = await acquirePrivileges('baking sysexts into the image');
+  const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
+  const injected = await injectStage(ctx, priv, image, table, target, sysexts.toInject);
+  throwIfInterrupted();
+
+  // publish
+  const output = await describeOutput(ctx, 'generic', image, IMAGE_FILE);
+  const manifest = buildManifest({
+    release: releaseInfo,
+    base: { source: baseSource, sha256: baseSha256, size: baseSize, signature },
+    installTo: `${target.partition}:${target.dir}`,
+    sysexts: injected.map((s) => {
+      const d = sysexts.describe.get(s.name)!;
+      return { ...s, source: d.source, sha256: d.sha256, size: d.size, sysupdateConfSha256: d.confSha256 } satisfies ManifestSysext;
+    }),
+    vendors,
+    backend: 'mount',
+    outputs: [{ vendor: output.vendor, file: output.file, sha256: output.sha256, size: output.size }],
+  });
+  const files = await publish(ctx, [output], manifest);
+  report.step('done', `${files.join(', ')}`);
+  return { manifest, files };
+}
+
+async function checkLocalImage(file: string): Promise<void> {
+  if (!/\.bin(\.bz2)?$/.test(file)) {
+    throw new InputError(`--image ${file} must be a .bin or .bin.bz2 file`);
+  }
+  const info = await stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw new InputError(`--image ${file} not found`, 'give the path of a flatcar_production_image.bin or .bin.bz2');
+}
+
+type ReleaseInfo = Manifest['release'];
+
+async function releaseBase(ctx: BakeContext) {
+  const release = await resolveRelease(ctx);
+  const [files, keyFile] = await Promise.all([
+    fetchReleaseFiles(ctx, release),
+    ctx.options.insecureSkipVerify ? Promise.resolve(undefined) : fetchSigningKey(ctx),
+  ]);
+  // Decompression overlaps signature checking; nothing is cached or staged before the check passes.
+  const verification = verifyRelease(ctx, files, keyFile, release.version);
+  const decompressing = decompressBase(ctx, files.image, verification);
+  const [verified, base] = await Promise.all([verification, decompressing.catch(async (error) => {
+    await verification; // a signature failure explains a bad image better than bzip2's error
+    throw error;
+  })]);
+  const info: ReleaseInfo = {
+    version: release.version,
+    channel: release.channel,
+    board: release.board,
+    arch: release.arch,
+    build: (verified as { version: VersionInfo }).version.build,
+    sdkVersion: (verified as { version: VersionInfo }).version.sdkVersion,
+  };
+  return {
+    base: base as BaseImage,
+    release: info,
+    signature: { verified: verified.verified, fingerprint: verified.fingerprint },
+    baseSource: files.image.url,
+    baseSha256: files.image.sha256,
+    baseSize: files.image.size,
+  };
+}
+
+/** --image: a local .bin (used as is) or .bin.bz2 (decompressed, cached by digest). Not signature-checked. */
+async function localBase(ctx: BakeContext, file: string) {
+  ctx.report.warn(`using the local image ${file}: it is not signature-checked`);
+  const sha256 = await sha256File(file);
+  const size = (await stat(file)).size;
+  const base: BaseImage = file.endsWith('.bz2')
+    ? await decompressBase(ctx, { path: file, sha256 }, Promise.resolve())
+    : { path: path.resolve(file), size, fromCache: false };
+  return { base, release: undefined, signature: { verified: false }, baseSource: path.resolve(file), baseSha256: sha256, baseSize: size };
+}
+
+async function releaseFromImage(ctx: BakeContext, priv: Awaited<ReturnType<typeof acquirePrivileges>>, image: string, table: GptTable): Promise<ReleaseInfo> {
+  const inner = new ResourceScope();
+  try {
+    const osRelease = await readUsrOsRelease(priv, inner, image, table);
+    const version = osRelease.VERSION_ID ?? osRelease.VERSION ?? 'unknown';
+    return { version, board: boardFor(ctx.options.arch), arch: ctx.options.arch, build: osRelease.BUILD_ID };
+  } finally {
+    await inner.release();
+  }
+}
+
+async function gatherSysexts(ctx: BakeContext, args: ReturnType<typeof parseSysextArgs>, local: Awaited<ReturnType<typeof inspectLocalSysexts>>): Promise<Sysexts> {
+  const describe: Sysexts['describe'] = new Map();
+  if (!ctx.options.fetch) {
+    for (const s of local) {
+      describe.set(s.name, { source: s.path, sha256: s.sha256, size: s.size, confSha256: s.conf ? await sha256File(s.conf) : undefined });
+    }
+    return {
+      toInject: local.map((s) => ({ name: s.name, source: s.path, fileName: s.fileName, size: s.size, sysupdateConf: s.conf })),
+      describe,
+    };
+  }
+  const fetched = await fetchBakerySysexts(ctx, args);
+  const toInject: SysextToInject[] = [];
+  for (const s of fetched) {
+    // Fetched files are digest-checked; they must still be filesystem images.
+    await checkSysextImage(s.file.path, s.name);
+    toInject.push({ name: s.name, source: s.file.path, fileName: s.fileName, size: s.file.size, sysupdateConf: s.conf?.path });
+    describe.set(s.name, { source: s.file.url, sha256: s.file.sha256, size: s.file.size, confSha256: s.conf?.sha256 });
+    if (!s.file.fromCache) {
+      await ctx.cache.store('sysext', s.file.sha256, s.file.path, { sha256: s.file.sha256, size: s.file.size, meta: { url: s.file.url } });
+    }
+  }
+  return { toInject, describe };
+}
+
+async function injectStage(
+  ctx: BakeContext,
+  priv: Awaited<ReturnType<typeof acquirePrivileges>>,
+  image: string,
+  table: GptTable,
+  target: InstallTarget,
+  sysexts: SysextToInject[],
+) {
+  // Mounts get their own scope so they are gone before the output is hashed and published.
+  const mounts = new ResourceScope();
+  try {
+    const root = locateFlatcarPartition(table, 'ROOT');
+    const rootDir = await mountPartition(priv, mounts, image, { offset: root.startByte, size: root.sizeBytes }, { fsType: 'ext4', label: 'ROOT' });
+    let oemDir: string | undefined;
+    if (target.partition === 'oem') {
+      const oem = locateFlatcarPartition(table, 'OEM');
+      oemDir = await mountPartition(priv, mounts, image, { offset: oem.startByte, size: oem.sizeBytes }, { fsType: 'btrfs', label: 'OEM' });
+    }
+    throwIfInterrupted();
+    const injected = await injectSysexts(priv, { root: rootDir, oem: oemDir }, target, sysexts);
+    for (const s of injected) {
+      ctx.report.step('inject', `${s.name}: ${s.installedTo}, ${s.symlink} -> ${s.bootedPath}${s.sysupdateConf ? `, ${s.sysupdateConf}` : ''}${s.replaced ? ' (replaced)' : ''}`);
+    }
+    return injected;
+  } finally {
+    await mounts.release();
+    if (mounts.errors.length > 0) {
+      throw new InputError(`could not release ${mounts.errors.map((e) => e.what).join(', ')}: ${String((mounts.errors[0]!.error as Error).message)}`);
+    }
+  }
+}

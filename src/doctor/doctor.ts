@@ -1,0 +1,41 @@
+import { access, constants } from 'node:fs/promises';
+import { which } from '../util/exec.js';
+import { HOST_TOOLS, type HostTool } from './tools.js';
+
+export interface ToolStatus extends HostTool {
+  path?: string;
+}
+
+export interface DoctorReport {
+  tools: ToolStatus[];
+  root: boolean;
+  loopControl: boolean;
+  node: string;
+  ok: boolean;
+}
+
+export async function runDoctor(): Promise<DoctorReport> {
+  const tools = await Promise.all(HOST_TOOLS.map(async (tool) => ({ ...tool, path: await which(tool.command) })));
+  const loopControl = await access('/dev/loop-control', constants.F_OK).then(() => true, () => false);
+  const root = process.getuid?.() === 0;
+  const privilegeOk = root || tools.some((t) => t.command === 'sudo' && t.path);
+  const ok = tools.every((t) => !t.required || t.path) && loopControl && privilegeOk;
+  return { tools, root, loopControl, node: process.versions.node, ok };
+}
+
+export function formatDoctor(report: DoctorReport): string {
+  const width = Math.max(...report.tools.map((t) => t.command.length));
+  const pkgWidth = Math.max(...report.tools.map((t) => t.package.length));
+  const lines = report.tools.map((t) => {
+    const state = t.path ? 'found  ' : t.required ? 'MISSING' : 'missing';
+    return `${state}  ${t.command.padEnd(width)}  ${t.package.padEnd(pkgWidth)}  ${t.purpose}${t.path ? '' : t.required ? ' (required)' : ' (optional)'}`;
+  });
+  lines.push('');
+  lines.push(`node ${report.node}; ${report.root ? 'running as root' : 'not root: sudo is used for losetup and mount'}; loop devices ${report.loopControl ? 'available' : 'NOT available (/dev/loop-control missing)'}`);
+  const missing = report.tools.filter((t) => !t.path);
+  if (missing.length > 0) {
+    lines.push(`install the missing ones: apt-get install ${[...new Set(missing.map((t) => t.package))].join(' ')}  (or run scripts/setup.sh)`);
+  }
+  lines.push(report.ok ? 'ready to bake' : 'NOT ready to bake: see above');
+  return lines.join('\n');
+}

@@ -1,0 +1,32 @@
+/** Every host tool flatbake runs, what for, and the Debian package that provides it. */
+export interface HostTool {
+  command: string;
+  package: string;
+  purpose: string;
+  /** Needed by the core bake (missing -> doctor fails). */
+  required: boolean;
+}
+
+export const HOST_TOOLS: readonly HostTool[] = [
+  { command: 'losetup', package: 'mount', purpose: 'attach loop devices at partition offsets (bake, inspect)', required: true },
+  { command: 'mount', package: 'mount', purpose: 'mount ROOT/OEM to inject sysexts', required: true },
+  { command: 'umount', package: 'mount', purpose: 'unmount after injecting', required: true },
+  { command: 'gpg', package: 'gnupg', purpose: 'verify the OpenPGP signatures of releases', required: true },
+  { command: 'lbzip2', package: 'lbzip2', purpose: 'parallel decompression of the image (.bz2)', required: false },
+  { command: 'bzip2', package: 'bzip2', purpose: 'decompression of the image when lbzip2 is missing', required: true },
+  { command: 'cp', package: 'coreutils', purpose: 'sparse copies of the base image', required: true },
+  { command: 'install', package: 'coreutils', purpose: 'write files into the mounted image as root', required: true },
+  { command: 'mkfs.ext4', package: 'e2fsprogs', purpose: 'ext4 sysext images; the synthetic demo release', required: true },
+  { command: 'debugfs', package: 'e2fsprogs', purpose: 'read ext4 images without mounting (sysext check)', required: false },
+  { command: 'resize2fs', package: 'e2fsprogs', purpose: 'grow ROOT for vendor layouts', required: false },
+  { command: 'mkfs.btrfs', package: 'btrfs-progs', purpose: 'btrfs sysext images; the synthetic demo release (USR-A, OEM)', required: true },
+  { command: 'mkfs.vfat', package: 'dosfstools', purpose: 'the synthetic demo release (EFI-SYSTEM)', required: true },
+  { command: 'mcopy', package: 'mtools', purpose: 'write and read the EFI partition without mounting', required: true },
+  { command: 'mksquashfs', package: 'squashfs-tools', purpose: 'squashfs sysext images (the default format)', required: true },
+  { command: 'unsquashfs', package: 'squashfs-tools', purpose: 'read squashfs sysexts (sysext check)', required: true },
+  { command: 'mkfs.erofs', package: 'erofs-utils', purpose: 'erofs sysext images', required: false },
+  { command: 'qemu-img', package: 'qemu-utils', purpose: 'vendor disk formats (qcow2, vhd, vhdx, vmdk)', required: false },
+  { command: 'sgdisk', package: 'gdisk', purpose: 'the synthetic demo release partition table; GPT checks in tests', required: true },
+  { command: 'readelf', package: 'binutils', purpose: 'ELF checks of sysext binaries (optional)', required: false },
+  { command: 'sudo', package: 'sudo', purpose: 'root for losetup/mount when not running as root', required: false },
+];

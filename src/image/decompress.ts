@@ -1,0 +1,82 @@
+import { execa } from 'execa';
+import { open, rm } from 'node:fs/promises';
+import { CommandError, DiskFormatError, MissingToolError } from '../errors.js';
+import { which } from '../util/exec.js';
+import { SparseWriter } from './sparse-writer.js';
+
+export interface DecompressProgress {
+  /** Compressed bytes consumed so far. */
+  (consumed: number, total: number): void;
+}
+
+/** Parallel decompressors first: lbzip2 and pbzip2 use every core; bzip2 is the fallback. */
+export async function pickBzip2Decompressor(): Promise<string> {
+  for (const tool of ['lbzip2', 'pbzip2', 'bzip2']) {
+    if (await which(tool)) return tool;
+  }
+  throw new MissingToolError('no bzip2 decompressor found (lbzip2, pbzip2 or bzip2)', 'install lbzip2 (Debian package lbzip2) or run scripts/setup.sh');
+}
+
+/**
+ * Streams a .bz2 file through the decompressor into a sparse file at `dest`
+ * (which must not exist). On failure the partial `dest` is removed.
+ */
+export async function decompressBz2ToSparse(
+  source: string,
+  dest: string,
+  options: { onProgress?: DecompressProgress; signal?: AbortSignal; tool?: string } = {},
+): Promise<{ size: number; tool: string }> {
+  const tool = options.tool ?? (await pickBzip2Decompressor());
+  const input = await open(source, 'r');
+  const total = (await input.stat()).size;
+  let writer: SparseWriter | undefined;
+  try {
+    writer = await SparseWriter.create(dest);
+    // Feed the compressed file through Node so progress is exact and needs no polling.
+    const child = execa(tool, ['-dc'], {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: { stdout: false, stderr: true },
+      reject: false,
+      cancelSignal: options.signal,
+      encoding: 'buffer',
+    });
+    let consumed = 0;
+    const feeding = (async () => {
+      const stream = input.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
+      stream.on('data', (chunk) => {
+        consumed += chunk.length;
+        options.onProgress?.(consumed, total);
+      });
+      stream.pipe(child.stdin!);
+      await new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('error', reject);
+        child.stdin!.on('error', () => resolve()); // the child died; its exit status tells why
+      });
+    })();
+    for await (const chunk of child.stdout!) {
+      await writer.write(chunk as Buffer);
+    }
+    await feeding;
+    const result = await child;
+    if (result.exitCode !== 0) {
+      const stderr = Buffer.from(result.stderr as unknown as Uint8Array).toString('utf8').trim();
+      if (result.isCanceled) throw options.signal?.reason ?? new CommandError(`${tool} was cancelled`, tool, undefined, '');
+      throw new DiskFormatError(
+        `cannot decompress ${source}: ${tool} exited with status ${result.exitCode}${stderr ? `: ${stderr.split('\n').slice(-3).join(' ')}` : ''}`,
+        'the download is damaged or not a bzip2 file: re-download it (use --no-cache or remove it from the cache)',
+      );
+    }
+    const size = await writer.finish();
+    writer = undefined;
+    return { size, tool };
+  } catch (error) {
+    await writer?.abort();
+    await rm(dest, { force: true });
+    throw error;
+  } finally {
+    await input.close();
+  }
+}

@@ -1,0 +1,200 @@
+import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { readGptFromFile } from '../gpt/file.js';
+import {
+  GUID_BIOS_BOOT,
+  GUID_EFI_SYSTEM,
+  GUID_FLATCAR_OEM_CONFIG,
+  GUID_FLATCAR_ROOT,
+  GUID_FLATCAR_USR,
+  GUID_LINUX_FILESYSTEM,
+  locatePartition,
+} from '../gpt/locate.js';
+
+const TYPE_NAMES: Record<string, string> = {
+  [GUID_EFI_SYSTEM]: 'EFI system',
+  [GUID_BIOS_BOOT]: 'BIOS boot',
+  [GUID_FLATCAR_USR]: 'Flatcar /usr',
+  [GUID_LINUX_FILESYSTEM]: 'Linux filesystem',
+  [GUID_FLATCAR_OEM_CONFIG]: 'Flatcar OEM config',
+  [GUID_FLATCAR_ROOT]: 'Flatcar root',
+};
+import type { GptPartition, GptTable } from '../gpt/types.js';
+import { mountPartition } from '../image/loop.js';
+import { acquirePrivileges } from '../privileged/privileged.js';
+import { parseShellVars } from '../release/resolve.js';
+import { ResourceScope } from '../util/scope.js';
+
+export interface InspectedPartition {
+  number: number;
+  label: string;
+  typeGuid: string;
+  /** The Flatcar role of this type GUID, when it has one. */
+  typeName?: string;
+  uniqueGuid: string;
+  firstLba: number;
+  lastLba: number;
+  startByte: number;
+  sizeBytes: number;
+  filesystem: string;
+}
+
+export interface InspectedSysext {
+  name: string;
+  symlink: string;
+  target: string;
+  /** Partition the target lives on. */
+  partition: 'root' | 'oem';
+  present: boolean;
+  size?: number;
+  sysupdateConf?: string;
+}
+
+export interface InspectReport {
+  image: string;
+  sizeBytes: number;
+  allocatedBytes: number;
+  diskGuid: string;
+  partitions: InspectedPartition[];
+  release: Record<string, string>;
+  sysexts: InspectedSysext[];
+  /** .raw files in the usual install dirs that no /etc/extensions link points to. */
+  unlinkedFiles: string[];
+}
+
+/** Pure: the filesystem kind from the first 64 KiB + of a partition. */
+export function detectPartitionFs(head: Buffer): string {
+  if (head.length >= 65608 && head.toString('latin1', 65600, 65608) === '_BHRfS_M') return 'btrfs';
+  if (head.length >= 1082 && head.readUInt16LE(1080) === 0xef53) return 'ext4';
+  if (head.length >= 4 && head.toString('latin1', 0, 4) === 'hsqs') return 'squashfs';
+  if (head.length >= 512 && head.readUInt16LE(510) === 0xaa55 && (head.toString('latin1', 82, 87) === 'FAT32' || head.toString('latin1', 54, 57) === 'FAT')) return 'vfat';
+  if (head.every((b) => b === 0)) return 'none';
+  return 'unknown';
+}
+
+async function partitionFs(file: string, partition: GptPartition): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(Math.min(65608 + 8, partition.sizeBytes));
+    await handle.read(head, 0, head.length, partition.startByte);
+    return detectPartitionFs(head);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return lstat(p).then(() => true, () => false);
+}
+
+/** Partitions, release and baked sysexts of an image; ROOT, OEM and USR-A are mounted read-only. */
+export async function inspectImage(file: string): Promise<InspectReport> {
+  const info = await stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw new InputError(`${file} not found`, 'give the path of a flatcar_production_image.bin');
+  if (file.endsWith('.bz2')) throw new InputError(`${file} is compressed`, 'decompress it first (lbzip2 -dk FILE) or inspect a baked .bin');
+  const table: GptTable = await readGptFromFile(file);
+  const partitions: InspectedPartition[] = [];
+  for (const p of table.partitions) {
+    partitions.push({
+      number: p.number,
+      label: p.name,
+      typeGuid: p.typeGuid,
+      typeName: TYPE_NAMES[p.typeGuid],
+      uniqueGuid: p.uniqueGuid,
+      firstLba: p.firstLba,
+      lastLba: p.lastLba,
+      startByte: p.startByte,
+      sizeBytes: p.sizeBytes,
+      filesystem: await partitionFs(file, p),
+    });
+  }
+
+  const priv = await acquirePrivileges('inspecting the image contents');
+  const scope = new ResourceScope();
+  try {
+    const mountRo = (label: string, fsType: string) => {
+      const p = locatePartition(table, label);
+      return mountPartition(priv, scope, file, { offset: p.startByte, size: p.sizeBytes }, { fsType, readOnly: true, label });
+    };
+    const usr = await mountRo('USR-A', 'btrfs');
+    const release = await readFile(path.join(usr, 'lib/os-release'), 'utf8').then(parseShellVars, () => ({}));
+    const root = await mountRo('ROOT', 'ext4');
+    const oem = await mountRo('OEM', 'btrfs');
+
+    const sysexts: InspectedSysext[] = [];
+    const linked = new Set<string>();
+    const extDir = path.join(root, 'etc/extensions');
+    for (const entry of (await readdir(extDir).catch(() => [])).sort()) {
+      if (!entry.endsWith('.raw')) continue;
+      const link = path.join(extDir, entry);
+      const name = entry.slice(0, -'.raw'.length);
+      const target = (await lstat(link)).isSymbolicLink() ? await readlink(link) : `/etc/extensions/${entry}`;
+      const onOem = target === '/oem' || target.startsWith('/oem/');
+      const hostPath = onOem ? path.join(oem, target.slice('/oem'.length)) : path.join(root, target);
+      const targetInfo = await stat(hostPath).catch(() => undefined);
+      linked.add(`${onOem ? 'oem' : 'root'}:${onOem ? target.slice('/oem'.length) : target}`);
+      const conf = `/etc/sysupdate.${name}.d/${name}.conf`;
+      sysexts.push({
+        name,
+        symlink: `/etc/extensions/${entry}`,
+        target,
+        partition: onOem ? 'oem' : 'root',
+        present: targetInfo?.isFile() ?? false,
+        size: targetInfo?.size,
+        sysupdateConf: (await exists(path.join(root, conf))) ? conf : undefined,
+      });
+    }
+    const unlinkedFiles: string[] = [];
+    for (const [label, mount, dir] of [['root', root, 'opt/extensions'], ['oem', oem, '']] as const) {
+      for (const f of await listRaw(path.join(mount, dir))) {
+        const rel = '/' + path.relative(mount, f);
+        if (!linked.has(`${label}:${rel}`)) unlinkedFiles.push(`${label}:${rel}`);
+      }
+    }
+    return {
+      image: path.resolve(file),
+      sizeBytes: info.size,
+      allocatedBytes: info.blocks * 512,
+      diskGuid: table.diskGuid,
+      partitions,
+      release,
+      sysexts,
+      unlinkedFiles,
+    };
+  } finally {
+    await scope.release();
+  }
+}
+
+/** .raw files up to two levels below dir. */
+async function listRaw(dir: string, depth = 2): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const found: string[] = [];
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.isFile() && e.name.endsWith('.raw')) found.push(full);
+    else if (e.isDirectory() && depth > 1) found.push(...(await listRaw(full, depth - 1)));
+  }
+  return found.sort();
+}
+
+export function formatInspect(report: InspectReport): string {
+  const lines = [`image ${report.image}: ${report.sizeBytes} bytes (${report.allocatedBytes} allocated), disk GUID ${report.diskGuid}`, ''];
+  lines.push(' #  label        fs        start byte      size bytes  type');
+  for (const p of report.partitions) {
+    lines.push(
+      `${String(p.number).padStart(2)}  ${p.label.padEnd(11)}  ${p.filesystem.padEnd(8)}  ${String(p.startByte).padStart(12)}  ${String(p.sizeBytes).padStart(14)}  ${p.typeGuid}${p.typeName ? ` (${p.typeName})` : ''}`,
+    );
+  }
+  lines.push('');
+  const r = report.release;
+  lines.push(`release: ${r.PRETTY_NAME ?? r.NAME ?? 'unknown'}${r.VERSION_ID ? ` (VERSION_ID=${r.VERSION_ID}` : ''}${r.SYSEXT_LEVEL ? `, SYSEXT_LEVEL=${r.SYSEXT_LEVEL})` : r.VERSION_ID ? ')' : ''}`);
+  lines.push('');
+  if (report.sysexts.length === 0) lines.push('sysexts: none baked in (/etc/extensions holds no .raw links)');
+  for (const s of report.sysexts) {
+    lines.push(`sysext ${s.name}: ${s.symlink} -> ${s.target} (${s.partition}, ${s.present ? `${s.size} bytes` : 'MISSING'})${s.sysupdateConf ? `, sysupdate ${s.sysupdateConf}` : ''}`);
+  }
+  for (const f of report.unlinkedFiles) lines.push(`unlinked: ${f}`);
+  return lines.join('\n');
+}
