@@ -1,0 +1,196 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { InputError } from '../errors.js';
+
+/**
+ * `$XDG_CACHE_HOME/flatbake`, else `~/.cache/flatbake`. A relative
+ * XDG_CACHE_HOME is ignored, as the XDG spec requires.
+ */
+export function defaultCacheDir(env: Readonly<Record<string, string | undefined>>, home?: string): string {
+  const xdg = env['XDG_CACHE_HOME'];
+  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(xdg, 'flatbake');
+  const h = home ?? env['HOME'];
+  if (h === undefined || h === '' || !isAbsolute(h)) {
+    throw new InputError('cannot choose a cache directory: neither XDG_CACHE_HOME nor HOME is an absolute path', 'pass --cache-dir <dir> or --no-cache');
+  }
+  return join(h, '.cache', 'flatbake');
+}
+
+export interface CacheEntry {
+  /** The blob: treat as read-only, it may be shared with other entries and other runs. */
+  path: string;
+  sha256: string;
+  size: number;
+  meta: Record<string, unknown>;
+}
+
+export interface StoreOptions {
+  sha256: string;
+  size: number;
+  meta?: Record<string, unknown>;
+  /** Take the file (rename) instead of hard-linking it; the source name is gone afterwards. */
+  move?: boolean;
+}
+
+interface RefRecord {
+  key: string;
+  sha256: string;
+  size: number;
+  createdAt: string;
+  meta: Record<string, unknown>;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function code(err: unknown): string | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+function tempName(dir: string, base: string): string {
+  return join(dir, `.tmp-${base}-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+function isRecord(value: unknown): value is RefRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v['key'] === 'string' &&
+    typeof v['sha256'] === 'string' &&
+    HEX64.test(v['sha256']) &&
+    typeof v['size'] === 'number' &&
+    Number.isSafeInteger(v['size']) &&
+    typeof v['meta'] === 'object' &&
+    v['meta'] !== null
+  );
+}
+
+/**
+ * Verified files, stored once by content (`blobs/sha256/<hex>`) and found by
+ * key (`refs/<namespace>/<sha256 of key>.json`). Blobs enter only by rename or
+ * hard link, so an 8 GiB sparse image stays sparse and costs no copy, and every
+ * name appears atomically: two processes can share the directory. Callers
+ * must not modify a stored file in place: a hard-linked source and its blob
+ * are the same inode.
+ */
+export class Cache {
+  constructor(readonly dir: string | undefined) {}
+
+  get enabled(): boolean {
+    return this.dir !== undefined;
+  }
+
+  private root(): string {
+    if (this.dir === undefined) throw new Error('cache is disabled');
+    return this.dir;
+  }
+
+  blobPath(sha256: string): string {
+    if (!HEX64.test(sha256)) throw new InputError(`not a lower-case SHA-256 digest: ${sha256}`);
+    return join(this.root(), 'blobs', 'sha256', sha256);
+  }
+
+  private refPath(namespace: string, key: string): string {
+    if (!NAMESPACE.test(namespace)) throw new InputError(`bad cache namespace: ${namespace}`);
+    const name = createHash('sha256').update(key).digest('hex');
+    return join(this.root(), 'refs', namespace, `${name}.json`);
+  }
+
+  async lookup(namespace: string, key: string): Promise<CacheEntry | undefined> {
+    if (this.dir === undefined) return undefined;
+    const ref = this.refPath(namespace, key);
+    let record: unknown;
+    try {
+      record = JSON.parse(await readFile(ref, 'utf8'));
+    } catch (err) {
+      if (code(err) === 'ENOENT') return undefined;
+      // Unreadable or not JSON: a damaged entry.
+      await rm(ref, { force: true });
+      return undefined;
+    }
+    if (!isRecord(record) || record.key !== key) {
+      await rm(ref, { force: true });
+      return undefined;
+    }
+    const blob = this.blobPath(record.sha256);
+    let size: number;
+    try {
+      size = (await stat(blob)).size;
+    } catch {
+      await rm(ref, { force: true });
+      return undefined;
+    }
+    if (size !== record.size) {
+      // A blob's name is its digest, so a wrong size means wrong content for every ref to it.
+      await rm(blob, { force: true });
+      await rm(ref, { force: true });
+      return undefined;
+    }
+    return { path: blob, sha256: record.sha256, size: record.size, meta: record.meta };
+  }
+
+  /**
+   * Record `file` (already verified by the caller: its SHA-256 and size) under
+   * `key`. Returns the entry, or `undefined` when the cache is disabled or the
+   * file is on another file system (a copy would lose sparseness and double
+   * the disk use; the file is then left where it was).
+   */
+  async store(namespace: string, key: string, file: string, options: StoreOptions): Promise<CacheEntry | undefined> {
+    if (this.dir === undefined) return undefined;
+    const sha256 = options.sha256.toLowerCase();
+    const blob = this.blobPath(sha256);
+    const ref = this.refPath(namespace, key);
+    const source = await stat(file);
+    if (source.size !== options.size) {
+      throw new InputError(`cannot cache ${file}: it has ${source.size} bytes, not the ${options.size} it was verified with`);
+    }
+
+    const blobDir = join(this.root(), 'blobs', 'sha256');
+    await mkdir(blobDir, { recursive: true });
+    const existing = await stat(blob).catch(() => undefined);
+    if (existing !== undefined && existing.size === options.size) {
+      // Same content already there: keep the one blob (and never delete it when it is the file given).
+      const same = existing.ino === source.ino && existing.dev === source.dev;
+      if (options.move && !same) await rm(file, { force: true });
+    } else {
+      const tmp = tempName(blobDir, sha256);
+      try {
+        if (options.move) await rename(file, tmp);
+        else await link(file, tmp);
+      } catch (err) {
+        if (code(err) === 'EXDEV') return undefined;
+        throw err;
+      }
+      try {
+        await rename(tmp, blob);
+      } catch (err) {
+        // Give a moved file back rather than lose it.
+        if (options.move) await rename(tmp, file).catch(() => rm(tmp, { force: true }));
+        else await rm(tmp, { force: true });
+        throw err;
+      }
+    }
+
+    const record: RefRecord = { key, sha256, size: options.size, createdAt: new Date().toISOString(), meta: options.meta ?? {} };
+    const refDir = join(this.root(), 'refs', namespace);
+    await mkdir(refDir, { recursive: true });
+    const tmpRef = tempName(refDir, 'ref');
+    try {
+      await writeFile(tmpRef, `${JSON.stringify(record, null, 2)}\n`);
+      await rename(tmpRef, ref);
+    } catch (err) {
+      await rm(tmpRef, { force: true });
+      throw err;
+    }
+    return { path: blob, sha256, size: options.size, meta: record.meta };
+  }
+}
+
+/** The cache the command-line options ask for: `--no-cache` (commander: `cache: false`) or `--cache-dir`. */
+export function openCache(options: { cacheDir?: string; cache?: boolean }, env: Readonly<Record<string, string | undefined>> = process.env): Cache {
+  if (options.cache === false) return new Cache(undefined);
+  return new Cache(options.cacheDir ?? defaultCacheDir(env, env['HOME'] ? undefined : homedir()));
+}
