@@ -62,6 +62,6 @@ export function parseInstallTarget(value: string): InstallTarget {
   }
   if (/[\0\n]/.test(dir)) throw new UsageError('--install-to directory contains a control character');
   const normalized = path.posix.normalize(dir).replace(/\/+$/, '') || '/';
-  const bootedDir = partition === 'oem' ? path.posix.join('/oem', normalized) : normalized;
+  const bootedDir = partition === 'oem' ? path.posix.join('/oem', normalized).replace(/\/+$/, '') : normalized;
   return { partition, dir: normalized, bootedDir };
 }

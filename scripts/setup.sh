@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu machine for flatbake: host tools, npm dependencies, build.
+# Idempotent: rerunning it only installs what is missing. Runs as root, or uses sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages of the host tools flatbake runs (see `flatbake doctor`) and its tests use.
+PACKAGES=(
+  util-linux mount coreutils      # losetup, mount, cp --sparse
+  e2fsprogs btrfs-progs dosfstools mtools squashfs-tools erofs-utils
+  gdisk                           # sgdisk: synthetic releases, GPT checks in tests
+  qemu-utils                      # qemu-img: vendor disk formats
+  gnupg                           # signature checks
+  lbzip2 bzip2                    # parallel and plain bzip2
+  binutils file cpio xz-utils zstd
+)
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  # A fresh machine's package lists are empty.
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: host packages already installed"
+fi
+
+if ! command -v node >/dev/null; then
+  echo "setup: Node.js >= 20.18 is needed (https://nodejs.org or your distribution's nodejs package)" >&2
+  exit 1
+fi
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<18)) { console.error("setup: Node.js >= 20.18 is needed, this is "+process.versions.node); process.exit(1) }'
+
+echo "setup: npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+echo "setup: build"
+npm run --silent build
+# The loop module is needed for baking; load it where it is not built in (errors are fine in containers).
+[ -e /dev/loop-control ] || "${SUDO[@]}" modprobe loop 2>/dev/null || true
+echo "setup: done. Try: npx flatbake doctor && npx flatbake demo"
