@@ -23,6 +23,8 @@ export interface BakeOptions {
   cacheDir?: string;
   cache: boolean;
   insecureSkipVerify: boolean;
+  /** Download retries after the first attempt. */
+  retries?: number;
 }
 
 /** What the stages share while a bake runs. */

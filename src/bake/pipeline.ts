@@ -10,7 +10,7 @@ import { mountPartition } from '../image/loop.js';
 import { readUsrOsRelease } from '../image/os-release.js';
 import { acquirePrivileges } from '../privileged/privileged.js';
 import { boardFor } from '../release/arch.js';
-import type { VersionInfo } from '../release/resolve.js';
+import { parseReleaseSpec, type VersionInfo } from '../release/resolve.js';
 import { sha256File } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
@@ -40,6 +40,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   const args = parseSysextArgs(options.sysexts, { fetch: options.fetch });
   const target = parseInstallTarget(options.installTo);
   const vendors = checkVendors(options.vendors);
+  parseReleaseSpec(options.release);
   const localSysexts = options.fetch ? [] : await inspectLocalSysexts(args);
   if (options.image) await checkLocalImage(options.image);
   if (target.partition === 'oem') {
@@ -62,6 +63,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     signal,
     net: {
       mirror: options.mirror,
+      retries: options.retries,
       signal,
       progress: report.progress,
       onRetry: (info) => report.warn(`${info.label}: ${info.reason}; retry ${info.attempt}/${info.maxAttempts - 1} in ${Math.round(info.delayMs / 1000)}s`),
@@ -216,6 +218,9 @@ async function injectStage(
       const oem = locateFlatcarPartition(table, 'OEM');
       oemDir = await mountPartition(priv, mounts, image, { offset: oem.startByte, size: oem.sizeBytes }, { fsType: 'btrfs', label: 'OEM' });
     }
+    // Lets tests interrupt a run while partitions are mounted (nothing else reads it).
+    const hold = Number(process.env.FLATBAKE_TEST_HOLD_MOUNTED_MS ?? 0);
+    if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     throwIfInterrupted();
     const injected = await injectSysexts(priv, { root: rootDir, oem: oemDir }, target, sysexts);
     for (const s of injected) {

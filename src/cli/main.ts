@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import path from 'node:path';
 import type { BakeOptions } from '../bake/context.js';
 import { bake } from '../bake/pipeline.js';
-import { FlatbakeError, NotImplementedError } from '../errors.js';
+import { FlatbakeError, NotImplementedError, UsageError } from '../errors.js';
 import { normalizeArch } from '../release/arch.js';
 import { stderrReporter } from '../util/report.js';
 import { VERSION } from '../version.js';
@@ -27,6 +27,13 @@ interface RawBakeOptions {
   cache: boolean;
   json?: boolean;
   insecureSkipVerify?: boolean;
+  retries: string;
+}
+
+function parseRetries(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new UsageError(`--retries must be a whole number from 0 to 100, got '${value}'`);
+  return n;
 }
 
 export function toBakeOptions(sysexts: string[], raw: RawBakeOptions): BakeOptions {
@@ -47,6 +54,7 @@ export function toBakeOptions(sysexts: string[], raw: RawBakeOptions): BakeOptio
     cacheDir: raw.cacheDir ? path.resolve(raw.cacheDir) : undefined,
     cache: raw.cache,
     insecureSkipVerify: Boolean(raw.insecureSkipVerify),
+    retries: parseRetries(raw.retries),
   };
 }
 

@@ -1,0 +1,247 @@
+import { execa } from 'execa';
+import { open, mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveStatic } from '../../src/demo/server.js';
+import { CLI, isRoot, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
+import { leftovers } from '../helpers/disk.js';
+import { copyTree, serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
+
+/** Flips one byte of a file in place. */
+async function flipByte(file: string, offset: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await handle.read(b, 0, 1, offset);
+    b[0] = b[0]! ^ 0xff;
+    await handle.write(b, 0, 1, offset);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A failed run leaves nothing in --output: no result, no manifest, no work dir. */
+async function expectNothingWritten(output: string): Promise<void> {
+  const entries = await readdir(output).catch(() => [] as string[]);
+  expect(entries).toEqual([]);
+}
+
+describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_REASON}`, () => {
+  let served: ServedRelease;
+  let scratch: string;
+  let helloFile: string;
+  let n = 0;
+  const out = () => path.join(scratch, `out-${++n}`);
+
+  beforeAll(async () => {
+    served = await serveSyntheticRelease();
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-fail-'));
+    helloFile = path.basename(served.release.sysexts.find((s) => s.name === 'hello')!.file);
+  });
+  afterAll(async () => {
+    await served?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  /** Serves a tampered copy of the release tree. */
+  async function tamperedServer(tamper: (root: string) => Promise<void>) {
+    const root = path.join(scratch, `tampered-${++n}`);
+    await copyTree(served.release.root, root);
+    await tamper(root);
+    const server = await serveStatic(root);
+    const args = [
+      '--release-server', `${server.url}/{channel}`,
+      '--releases-json', `${server.url}/releases.json`,
+      '--signing-key', `${server.url}/key.asc`,
+      '--bakery-url', `${server.url}/extensions`,
+      '--no-cache', '--retries', '0',
+    ];
+    return { server, args };
+  }
+  const rel = (root: string, file: string) => path.join(root, path.relative(served.release.root, file));
+
+  it('refuses a tampered image: bad signature, nothing written', async () => {
+    const { server, args } = await tamperedServer((root) => flipByte(rel(root, served.release.files.imageBz2), 4000));
+    try {
+      const output = out();
+      const r = await runCli([...args, '--fetch', '--output', output, `hello:${helloFile}`]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^flatbake: error: signature check failed for flatcar_production_image\.bin\.bz2/m);
+      expect(r.stderr.split('\n').find((l) => l.startsWith('flatbake: error:'))).toBeDefined();
+      await expectNothingWritten(output);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a tampered signature', async () => {
+    const { server, args } = await tamperedServer((root) => flipByte(rel(root, served.release.files.imageBz2Signature), 60));
+    try {
+      const output = out();
+      const r = await runCli([...args, '--fetch', '--output', output, `hello:${helloFile}`]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/flatbake: error: signature check failed/);
+      await expectNothingWritten(output);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a release signed by another key', async () => {
+    const output = out();
+    const r = await runCli([...served.args({ output }), '--signing-key', served.release.wrongKeyFile, '--fetch', `hello:${helloFile}`]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/signature check failed for .*not the signing key given/);
+    await expectNothingWritten(output);
+  });
+
+  it('refuses a sysext whose digest does not match SHA256SUMS', async () => {
+    const { server, args } = await tamperedServer((root) => flipByte(path.join(root, 'extensions', helloFile), 100));
+    try {
+      const output = out();
+      const r = await runCli([...args, '--fetch', '--output', output, `hello:${helloFile}`]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/flatbake: error: .*(digest|sha256|SHA-256)/i);
+      await expectNothingWritten(output);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('says which sysext is not in the bakery', async () => {
+    const output = out();
+    const r = await runCli([...served.args({ output }), '--fetch', 'nope:nope-1.0-x86-64.raw']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/nope-1\.0-x86-64\.raw is not listed in the bakery's SHA256SUMS/);
+  });
+
+  it('fails clearly on a download truncated on every attempt', async () => {
+    const imagePath = `/${path.relative(served.release.root, served.release.files.imageBz2)}`;
+    served.server.setFault(imagePath, { kind: 'truncate', bytes: 1000 });
+    try {
+      const output = out();
+      const r = await runCli([...served.args({ output }), '--retries', '1', '--fetch', `hello:${helloFile}`]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/flatbake: error: truncated download of \S*flatcar_production_image\.bin\.bz2/);
+      await expectNothingWritten(output);
+    } finally {
+      served.server.clearFaults();
+    }
+  });
+
+  it('resumes with a Range request when the server drops the connection mid-body', async () => {
+    const imagePath = `/${path.relative(served.release.root, served.release.files.imageBz2)}`;
+    served.server.setFault(imagePath, { kind: 'drop-after', bytes: 300_000, times: 1 });
+    const before = served.server.requests.length;
+    try {
+      const output = out();
+      const r = await runCli([...served.args({ output }), '--fetch', `hello:${helloFile}`]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const imageRequests = served.server.requests.slice(before).filter((q) => q.path === imagePath);
+      expect(imageRequests.length).toBe(2);
+      expect(imageRequests[1]!.range).toMatch(/^bytes=\d+-$/);
+      expect(Number(/bytes=(\d+)-/.exec(imageRequests[1]!.range!)![1])).toBeGreaterThan(0);
+      expect(r.stderr).toContain('signatures of the image and version.txt are good');
+    } finally {
+      served.server.clearFaults();
+    }
+  });
+
+  it('refuses an image whose GPT header CRC is wrong', async () => {
+    const image = path.join(scratch, 'bad-crc.bin');
+    await execa('cp', ['--sparse=always', served.release.imagePath, image]);
+    await flipByte(image, 512 + 40); // FirstUsableLBA in the primary header, CRC left stale
+    const output = out();
+    const r = await runCli(['--image', image, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^flatbake: error: .*CRC/m);
+    await expectNothingWritten(output);
+  });
+
+  it('refuses an image without a ROOT label', async () => {
+    const image = path.join(scratch, 'no-root.bin');
+    await execa('cp', ['--sparse=always', served.release.imagePath, image]);
+    await execa('sgdisk', ['-c', '9:DATA', image]);
+    const output = out();
+    const r = await runCli(['--image', image, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/no partition labelled ROOT/);
+    await expectNothingWritten(output);
+  });
+
+  it('refuses a sysext too large for ROOT before writing anything', async () => {
+    const big = path.join(scratch, 'big.raw');
+    await truncate(big, 0).catch(() => undefined);
+    await writeFile(big, '');
+    await truncate(big, 200 * 1024 * 1024);
+    await execa('mkfs.ext4', ['-q', '-F', big]);
+    const output = out();
+    const r = await runCli(['--image', served.release.imagePath, '--no-cache', '--output', output, `big:${big}`]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/not enough space on ROOT/);
+    await expectNothingWritten(output);
+    expect(await leftovers(output)).toEqual({ loops: [], mounts: [] });
+  });
+
+  it.each([
+    [['../x:file.raw'], /bad sysext name '\.\.\/x'/],
+    [['a:1.raw', 'a:2.raw'], /sysext name 'a' is given twice/],
+    [['--fetch', 'x:../../etc/passwd'], /bad file name '\.\.\/\.\.\/etc\/passwd' for --fetch/],
+    [['--fetch', 'x:/etc/passwd'], /bad file name/],
+    [['--vendor', 'nosuchcloud', 'x:y.raw'], /unknown vendor 'nosuchcloud'/],
+    [['--arch', 'mips', 'x:y.raw'], /unknown architecture 'mips'/],
+    [['--release', 'current', 'x:y.raw'], /unknown release 'current'/],
+    [['--install-to', 'usr:/x', 'x:y.raw'], /unsupported partition 'usr'/],
+    [['--install-to', 'root:/opt/../etc', 'x:y.raw'], /contains '\.' or '\.\.'/],
+    [['noname'], /'noname' is not NAME:FILE/],
+  ])('usage error for %j: exit 2, one clear line, no request made', async (args, message) => {
+    const before = served.server.requests.length;
+    const output = out();
+    const r = await runCli([...served.args({ output }), ...args]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(message);
+    expect(served.server.requests.length).toBe(before);
+    await expectNothingWritten(output);
+  });
+
+  it('refuses missing files and files that are not filesystem images before any download', async () => {
+    const before = served.server.requests.length;
+    const notImage = path.join(scratch, 'script.raw');
+    await writeFile(notImage, '#!/bin/sh\necho not an image\n');
+    const r1 = await runCli([...served.args({ output: out() }), `x:${path.join(scratch, 'missing.raw')}`]);
+    expect(r1.exitCode).toBe(1);
+    expect(r1.stderr.split('\n')[0]).toMatch(/sysext file .*missing\.raw for 'x' not found/);
+    const r2 = await runCli([...served.args({ output: out() }), `x:${notImage}`]);
+    expect(r2.exitCode).toBe(1);
+    expect(r2.stderr.split('\n')[0]).toMatch(/is not a filesystem image/);
+    expect(served.server.requests.length).toBe(before);
+  });
+
+  it('a run killed while partitions are mounted leaves no loop device, mount, work dir or output', async () => {
+    const output = out();
+    await mkdir(output, { recursive: true });
+    const child = execa('node', [CLI, '--image', served.release.imagePath, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`], {
+      env: { FLATBAKE_TEST_HOLD_MOUNTED_MS: '60000' },
+      reject: false,
+    });
+    // Wait until ROOT is mounted from the work dir's image, then interrupt.
+    const deadline = Date.now() + 60_000;
+    let mounted = false;
+    while (Date.now() < deadline) {
+      const { loops } = await leftovers(output);
+      const mounts = (await execa('cat', ['/proc/mounts'])).stdout;
+      if (loops.length > 0 && mounts.includes('flatbake-mnt-root-')) {
+        mounted = true;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(mounted).toBe(true);
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(143);
+    expect(await leftovers(output)).toEqual({ loops: [], mounts: [] });
+    await expectNothingWritten(output);
+  });
+});
