@@ -49,6 +49,8 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     );
   }
 
+  // Ask for root now, not after a long download.
+  const priv = await acquirePrivileges('baking sysexts into the image');
   await mkdir(options.output, { recursive: true });
   await using scope = new ResourceScope((what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
   const workDir = await mkdtemp(path.join(options.output, '.flatbake-work-'));
@@ -88,7 +90,6 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}`);
 
   // inject
-  const priv = await acquirePrivileges('baking sysexts into the image');
   const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
   const injected = await injectStage(ctx, priv, image, table, target, sysexts.toInject);
   throwIfInterrupted();

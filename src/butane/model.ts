@@ -141,7 +141,7 @@ export function completeUnitName(unit: string): string {
 /** Validates a unit name for `--enable` and returns the unit file its link must point to. */
 function unitFileFor(unit: string): string {
   const match = unit.length <= UNIT_NAME_MAX ? UNIT_RE.exec(unit) : null;
-  if (!match || (unit.match(/@/g)?.length ?? 0) > 1) {
+  if (!match) {
     throw new UsageError(
       `bad unit name '${unit}' for --enable`,
       'give a systemd unit name with its type, e.g. k3s.service or tailscaled.service',

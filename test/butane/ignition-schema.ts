@@ -10,8 +10,8 @@ export const SCHEMA_URL = new URL('../../../shared/schemas/ignition-v3.3.schema.
 
 type Schema = Record<string, unknown>;
 
-export function loadIgnitionSchema(): Schema {
-  const file = fileURLToPath(SCHEMA_URL);
+export function loadIgnitionSchema(url: URL = SCHEMA_URL): Schema {
+  const file = fileURLToPath(url);
   if (!existsSync(file)) {
     throw new Error(
       `Ignition 3.3 schema not found at ${file}: these tests need the shared/ directory checked out beside the repository (shared/schemas/ignition-v3.3.schema.json)`,

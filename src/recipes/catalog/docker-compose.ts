@@ -1,0 +1,23 @@
+/** The Docker Compose CLI plugin (`docker compose`). */
+import type { Recipe } from '../recipe.js';
+
+export const dockerCompose: Recipe = {
+  name: 'docker_compose',
+  // The bakery's newer layout calls it docker-compose.
+  aliases: ['docker-compose'],
+  description: 'the docker compose CLI plugin',
+  arches: { 'x86-64': 'x86_64', arm64: 'aarch64' },
+  os: '_any',
+  reload: false,
+  versionPattern: /^\d+\.\d+\.\d+$/,
+  versionExample: '2.29.7',
+  source: import.meta.url,
+  downloads({ version, upstreamArch }) {
+    const url = `https://github.com/docker/compose/releases/download/v${version}/docker-compose-linux-${upstreamArch}`;
+    return [{ id: 'compose', url, checksum: { url: `${url}.sha256`, format: 'sha256sum' } }];
+  },
+  async install(ctx) {
+    // The docker CLI looks for plugins in /usr/local/lib/docker/cli-plugins (among others).
+    await ctx.installFile(ctx.file('compose'), 'usr/local/lib/docker/cli-plugins/docker-compose', 0o755);
+  },
+};

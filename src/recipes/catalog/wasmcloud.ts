@@ -1,0 +1,83 @@
+/** The wasmCloud host with the NATS server it needs, both run as units. */
+import type { Recipe } from '../recipe.js';
+
+const NATS_LATEST = 'https://api.github.com/repos/nats-io/nats-server/releases/latest';
+/** NATS publishes Go architecture names. */
+const GOARCH: Record<string, string> = { 'x86-64': 'amd64', arm64: 'arm64' };
+
+const WASMCLOUD_SERVICE = `[Unit]
+Description=wasmCloud Host
+Documentation=https://wasmcloud.com/docs/
+After=nats.service network-online.target
+Wants=network-online.target
+Requires=nats.service
+
+[Service]
+ExecStart=/usr/bin/wasmcloud
+Restart=always
+StartLimitInterval=0
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+// After nats-server's own util/nats-server.service.
+const NATS_SERVICE = `[Unit]
+Description=NATS Server
+After=network-online.target systemd-timesyncd.service
+
+[Service]
+PrivateTmp=true
+Type=simple
+Environment=NATS_CONFIG=/usr/share/nats/nats.conf
+ExecStart=/usr/bin/nats-server --jetstream --config \${NATS_CONFIG}
+ExecReload=/bin/kill -s HUP $MAINPID
+ExecStop=/bin/kill -s SIGINT $MAINPID
+# nats-server uses SIGUSR2 for a lame duck mode shutdown
+KillSignal=SIGUSR2
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+const vTag = (v: string) => `v${v.replace(/^v/, '')}`;
+
+export const wasmcloud: Recipe = {
+  name: 'wasmcloud',
+  description: 'the wasmCloud host and the NATS server',
+  arches: { 'x86-64': 'x86_64', arm64: 'aarch64' },
+  os: '_any',
+  reload: true,
+  versionPattern: /^v?\d+\.\d+\.\d+$/,
+  versionExample: '1.2.1',
+  options: {
+    'nats-version': { description: 'NATS server release, e.g. v2.10.20 (default: the latest release)', pattern: /^v?\d+\.\d+\.\d+$/ },
+  },
+  source: import.meta.url,
+  async resolve({ options }, fetchText) {
+    if (options['nats-version']) return { nats: vTag(options['nats-version']) };
+    const latest = JSON.parse(await fetchText(NATS_LATEST)) as { tag_name?: unknown };
+    if (typeof latest.tag_name !== 'string' || !/^v?\d+\.\d+\.\d+$/.test(latest.tag_name)) {
+      throw new Error(`${NATS_LATEST} gave no usable tag_name; pass the nats-version option`);
+    }
+    return { nats: vTag(latest.tag_name) };
+  },
+  downloads({ version, arch, upstreamArch: a, params }) {
+    const nats = params.nats!;
+    return [
+      { id: 'wasmcloud', url: `https://github.com/wasmcloud/wasmcloud/releases/download/${vTag(version)}/wasmcloud-${a}-unknown-linux-musl` },
+      { id: 'nats', url: `https://github.com/nats-io/nats-server/releases/download/${nats}/nats-server-${nats}-linux-${GOARCH[arch]}.tar.gz`, extract: 'tar.gz' },
+    ];
+  },
+  async install(ctx) {
+    await ctx.installFile(ctx.file('wasmcloud'), 'usr/bin/wasmcloud', 0o755);
+    const nats = ctx.params.nats!;
+    await ctx.installFile(await ctx.source('nats', `nats-server-${nats}-linux-${GOARCH[ctx.arch]}/nats-server`), 'usr/bin/nats-server', 0o755);
+    await ctx.unit('wasmcloud.service', WASMCLOUD_SERVICE);
+    await ctx.unit('nats.service', NATS_SERVICE);
+    await ctx.upholds('multi-user.target', 'wasmcloud.service');
+    await ctx.upholds('multi-user.target', 'nats.service');
+    await ctx.writeFile('usr/share/nats/nats.conf', 'port: 4222\nmonitor_port: 8222\n');
+  },
+};

@@ -1,0 +1,121 @@
+/** Vendor records as the registry resolves them from `vendors/*.json` (defaults plus overrides). */
+
+export type VendorArch = 'x86-64' | 'arm64';
+export type LayoutName = 'base' | 'vm' | 'azure' | 'vagrant';
+/** What a vendor produces: a converted disk, or no disk at all (a netboot kernel + initramfs, or an ISO of them). */
+export type ImageKind = 'disk' | 'pxe' | 'iso';
+export type DiskFormat = 'raw' | 'qcow2' | 'vpc' | 'vhdx' | 'vmdk' | 'parallels';
+export type ConfigKind = 'qemu-launch' | 'vmx' | 'ovf' | 'xl' | 'pvs';
+export type BundleKind = 'ova' | 'box' | 'pvm';
+/** How the qemu launch script boots: the disk through UEFI firmware, a kernel + initramfs, or a CD. */
+export type LaunchBoot = 'uefi-disk' | 'kernel' | 'cdrom';
+
+export interface GrubSettings {
+  /** `set oem_id="..."` */
+  oemId: string;
+  /** `set linux_append="..."` */
+  linuxAppend?: string;
+  /** `set linux_console="..."` */
+  linuxConsole?: string;
+  /** A grub serial terminal (comUNIT at SPEED, 8n1). */
+  serial?: { unit: number; speed: number };
+  /** Console settings apply only on this grub platform (`$grub_platform`, e.g. `pc`). */
+  consolePlatform?: string;
+}
+
+export interface OemSpec {
+  /** The OEM id: `oem-<id>.raw` beside the image, `/oem/sysext/active-oem-<id>`. */
+  id: string;
+  /** Name of the OEM sysext (its extension-release is `extension-release.<sysext>`). */
+  sysext: string;
+  grub: GrubSettings;
+}
+
+export type QemuImgOptionValue = string | number | boolean;
+
+export interface DiskSpec {
+  format: DiskFormat;
+  /** qemu-img `-o` options (`true` renders as `=on`). */
+  options: Record<string, QemuImgOptionValue>;
+  /** qemu-img convert `-c` (qcow2 only). */
+  compressed: boolean;
+  /** Extension of the published file. */
+  extension: string;
+  /** Resize the converted disk to exactly this many bytes (it may only grow). */
+  virtualSizeBytes?: number;
+  /** Publish the disk inside an archive (gce: `disk.raw` in a sparse tar.gz). */
+  archive?: { format: 'tar.gz'; member: string };
+}
+
+export interface ConfigSpec {
+  kind: ConfigKind;
+  extension: string;
+  /** qemu-launch: how the script boots. */
+  boot?: LaunchBoot;
+  /** ovf: the VirtualSystemType (`vmx-11`, `virtualbox-2.2`). */
+  system?: string;
+}
+
+export interface BundleSpec {
+  kind: BundleKind;
+  extension: string;
+  /** box: the Vagrant provider (`virtualbox`, `parallels`). */
+  provider?: string;
+  /** ova, box with an OVF: the VirtualSystemType. */
+  system?: string;
+}
+
+export interface VendorRecord {
+  id: string;
+  description: string;
+  architectures: VendorArch[];
+  kind: ImageKind;
+  /** null for pxe and iso (no disk). */
+  layout: { name: LayoutName; rootSectors: number | null } | null;
+  oem: OemSpec | null;
+  disk: DiskSpec | null;
+  config: ConfigSpec | null;
+  bundle: BundleSpec | null;
+  /** Kernel command line of netboot kinds (pxe, iso). */
+  kernelCommandLine: string;
+  vm: { memoryMiB: number; cpus: number };
+}
+
+export interface UefiFirmware {
+  code: string;
+  vars: string;
+  /** Debian package providing both. */
+  package: string;
+}
+
+export interface IsolinuxFiles {
+  loader: string;
+  hybridMbr: string;
+  modules: string[];
+  packages: string;
+}
+
+/** Per-architecture host facts the launch scripts and the ISO need. */
+export interface ArchSettings {
+  qemu: string;
+  machine: string;
+  kvmCpu: string;
+  fallbackCpu: string;
+  console: string;
+  vagrantArchitecture: string;
+  uefiFirmware: UefiFirmware;
+  isolinux: IsolinuxFiles | null;
+}
+
+export interface NameTemplates {
+  image: string;
+  companion: string;
+  firmware: string;
+}
+
+export interface VendorSettings {
+  diskAlignmentSectors: number;
+  names: NameTemplates;
+  netboot: { kernel: string; squashfs: string };
+  architectures: Record<VendorArch, ArchSettings>;
+}

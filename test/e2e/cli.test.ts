@@ -1,0 +1,139 @@
+import { execa } from 'execa';
+import { chmod, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveStatic } from '../../src/demo/server.js';
+import { CLI, isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
+import { leftovers, withReadOnlyPartition } from '../helpers/disk.js';
+import { copyTree, serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
+import type { Manifest } from '../../src/bake/manifest.js';
+
+describe('command line basics', () => {
+  it('prints the version and help that teaches', async () => {
+    const version = await runCli(['--version']);
+    expect(version.exitCode).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const help = await runCli(['bake', '--help']);
+    expect(help.exitCode).toBe(0);
+    for (const option of ['--fetch', '--vendor', '--arch', '--release', '--install-to', '--output', '--release-server', '--releases-json', '--signing-key', '--bakery-url', '--mirror', '--image', '--cache-dir', '--no-cache', '--json']) {
+      expect(help.stdout).toContain(option);
+    }
+    expect(help.stdout).toContain('Examples:');
+    const top = await runCli(['--help']);
+    for (const command of ['vendors', 'inspect', 'doctor', 'demo', 'sysext', 'release', 'butane', 'flix', 'flatwrap', 'oci-rootfs', 'convert-torcx']) {
+      expect(top.stdout).toContain(command);
+    }
+  });
+
+  it('exits 2 on an unknown option', async () => {
+    const r = await runCli(['--no-such-option', 'x:y.raw']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/unknown option/);
+  });
+
+  it.each([['flix'], ['convert-torcx'], ['oci-rootfs']])('%s says it is not implemented yet and fails', async (command) => {
+    const r = await runCli([command, 'a', 'b']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe(`flatbake: error: flatbake ${command}: not implemented yet`);
+  });
+
+  it('doctor names every host tool with its package and purpose', async () => {
+    const r = await runCli(['doctor', '--json']);
+    const report = JSON.parse(r.stdout) as { tools: Array<{ command: string; package: string; purpose: string }> };
+    const commands = report.tools.map((t) => t.command);
+    for (const tool of ['losetup', 'mount', 'gpg', 'lbzip2', 'bzip2', 'mkfs.ext4', 'mkfs.btrfs', 'mkfs.vfat', 'mcopy', 'mksquashfs', 'mkfs.erofs', 'qemu-img', 'sgdisk']) {
+      expect(commands).toContain(tool);
+    }
+    for (const t of report.tools) expect(t.package && t.purpose).toBeTruthy();
+    const text = await runCli(['doctor']);
+    expect(text.stdout).toMatch(/found\s+losetup\s+mount/);
+  });
+});
+
+describe.skipIf(!isRoot)(`air-gapped, unverified and unprivileged runs${ROOT_SKIP_REASON}`, () => {
+  let served: ServedRelease;
+  let scratch: string;
+  beforeAll(async () => {
+    served = await serveSyntheticRelease();
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-cli-'));
+  });
+  afterAll(async () => {
+    await served?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('--mirror alone fetches every default URL as <mirror>/HOST/PATH', async () => {
+    const { release } = served;
+    const m = path.join(scratch, 'mirror');
+    await copyTree(path.join(release.root, release.channel), path.join(m, `${release.channel}.release.flatcar-linux.net`));
+    await mkdir(path.join(m, 'www.flatcar.org/releases-json'), { recursive: true });
+    await copyTree(release.files.releasesJson, path.join(m, 'www.flatcar.org/releases-json/releases.json'));
+    await mkdir(path.join(m, 'www.flatcar.org/security/image-signing-key'), { recursive: true });
+    await copyTree(release.keyFile, path.join(m, 'www.flatcar.org/security/image-signing-key/Flatcar_Image_Signing_Key.asc'));
+    await copyTree(release.files.extensionsDir, path.join(m, 'extensions.flatcar.org/extensions'));
+    const mirror = await serveStatic(m);
+    try {
+      const output = path.join(scratch, 'mirrored');
+      const hello = path.basename(release.sysexts.find((s) => s.name === 'hello')!.file);
+      const r = await runCli(['--mirror', `${mirror.url}/`, '--no-cache', '--output', output, '--fetch', `hello:${hello}`]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const paths = mirror.requests.map((q) => q.path);
+      expect(paths).toContain('/www.flatcar.org/releases-json/releases.json');
+      expect(paths).toContain(`/stable.release.flatcar-linux.net/amd64-usr/${release.version}/flatcar_production_image.bin.bz2`);
+      expect(paths).toContain('/extensions.flatcar.org/extensions/SHA256SUMS');
+      expect(mirror.requests.every((q) => q.status === 200 || q.path.endsWith('.conf'))).toBe(true);
+      const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+      // The manifest names the canonical URL; the mirror only served it.
+      expect(manifest.base.signature.verified).toBe(true);
+    } finally {
+      await mirror.close();
+    }
+  });
+
+  it('--insecure-skip-verify warns loudly and says so in the manifest', async () => {
+    const output = path.join(scratch, 'insecure');
+    const hello = path.basename(served.release.sysexts[0]!.file);
+    const r = await runCli([...served.args({ output }), '--insecure-skip-verify', '--signing-key', '/nonexistent.asc', '--fetch', `hello:${hello}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/WARNING: --insecure-skip-verify: the image and version.txt are NOT signature-checked/);
+    const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+    expect(manifest.base.signature).toEqual({ verified: false });
+  });
+
+  it('as an unprivileged user without sudo, it says what to do and leaves nothing', async () => {
+    const dir = path.join(scratch, 'nobody');
+    await mkdir(dir, { recursive: true });
+    await chmod(scratch, 0o755);
+    await chmod(dir, 0o777);
+    await execa('cp', ['--sparse=always', served.release.imagePath, path.join(dir, 'base.bin')]);
+    await execa('cp', [served.release.sysexts[0]!.file, path.join(dir, 'hello.raw')]);
+    await chmod(path.join(dir, 'base.bin'), 0o644);
+    await chmod(path.join(dir, 'hello.raw'), 0o644);
+    const output = path.join(dir, 'out');
+    const r = await execa(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'node', CLI, '--image', path.join(dir, 'base.bin'), '--no-cache', '--output', output, `hello:${path.join(dir, 'hello.raw')}`],
+      { reject: false, env: { PATH: '/usr/bin:/bin', HOME: dir } },
+    );
+    expect(r.exitCode).toBe(1);
+    const sudoInstalled = (await execa('sh', ['-c', 'command -v sudo'], { reject: false })).exitCode === 0;
+    expect(r.stderr).toMatch(sudoInstalled ? /needs root/ : /needs root \(losetup and mount\), and sudo is not installed/);
+    expect(r.stderr).toMatch(/hint: run flatbake as root/);
+    expect(await readdir(output)).toEqual([]);
+    expect(await leftovers(dir)).toEqual({ loops: [], mounts: [] });
+  });
+
+  it('flatbake demo bakes offline and says how to look inside', async () => {
+    const output = path.join(scratch, 'demo');
+    const r = await runCli(['demo', '--output', output]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('flatbake inspect');
+    const image = path.join(output, 'flatcar_production_image.bin');
+    await withReadOnlyPartition(image, 9, 'ext4', async (dir) => {
+      expect(await readlink(path.join(dir, 'etc/extensions/hello.raw'))).toMatch(/^\/opt\/extensions\/hello-1\.0\.0-x86-64\.raw$/);
+    });
+    const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+    expect(manifest.base.signature.verified).toBe(true);
+  });
+});
