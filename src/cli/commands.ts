@@ -3,13 +3,13 @@ import { runDoctor, formatDoctor } from '../doctor/doctor.js';
 import { NotImplementedError } from '../errors.js';
 import { formatInspect, inspectImage } from '../inspect/inspect.js';
 import { FLATCAR_VENDOR_IDS } from '../vendors/select.js';
+import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerSysext } from './sysext-command.js';
 
 /** Commands of ../shared/CLI.md whose issues are not done: present, and honest about it. */
 const NOT_YET: Array<[string, string]> = [
   ['release', 'build a bakery release: sysexts, sysupdate configs, SHA256SUMS'],
-  ['butane', 'print a Butane/Ignition config that installs sysexts'],
   ['flix', 'make a sysext from binaries of a root filesystem, with their libraries'],
   ['flatwrap', 'make a sysext that runs a whole root filesystem wrapped'],
   ['oci-rootfs', 'pull a container image into a root filesystem'],
@@ -49,6 +49,7 @@ export function registerOtherCommands(program: Command): void {
 
   registerDemo(program);
   registerSysext(program);
+  registerButane(program);
 
   for (const [name, description] of NOT_YET) {
     program

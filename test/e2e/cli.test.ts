@@ -38,6 +38,18 @@ describe('command line basics', () => {
     expect(r.stderr.split('\n')[0]).toBe(`flatbake: error: flatbake ${command}: not implemented yet`);
   });
 
+  it('butane prints YAML by default and Ignition 3.3.0 with --ignition', async () => {
+    const yaml = await runCli(['butane', 'wasmtime:wasmtime-24.0.0-x86-64.raw', '--sysupdate']);
+    expect(yaml.exitCode, yaml.stderr).toBe(0);
+    expect(yaml.stdout).toMatch(/^variant: flatcar$/m);
+    const ign = await runCli(['butane', 'wasmtime:wasmtime-24.0.0-x86-64.raw', '--ignition']);
+    expect(ign.exitCode, ign.stderr).toBe(0);
+    const config = JSON.parse(ign.stdout);
+    expect(config.ignition.version).toBe('3.3.0');
+    expect(config.storage.links).toContainEqual(expect.objectContaining({ path: '/etc/extensions/wasmtime.raw' }));
+    expect((await runCli(['butane', 'a/b:x.raw'])).exitCode).toBe(2);
+  });
+
   it('doctor names every host tool with its package and purpose', async () => {
     const r = await runCli(['doctor', '--json']);
     const report = JSON.parse(r.stdout) as { tools: Array<{ command: string; package: string; purpose: string }> };
