@@ -73,10 +73,16 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   };
 
   // resolve + fetch + verify + decompress
-  const { base, release, signature, baseSource, baseSha256, baseSize } = options.image
-    ? await localBase(ctx, options.image)
-    : await releaseBase(ctx);
-  const sysexts = await gatherSysexts(ctx, args, localSysexts);
+  // The base image and the bakery's sysexts are independent: fetch them side by side. Both
+  // settle before a failure is thrown, so nothing still writes into the work dir afterwards.
+  const [baseResult, sysextResult] = await Promise.allSettled([
+    options.image ? localBase(ctx, options.image) : releaseBase(ctx),
+    gatherSysexts(ctx, args, localSysexts),
+  ]);
+  if (baseResult.status === 'rejected') throw baseResult.reason;
+  if (sysextResult.status === 'rejected') throw sysextResult.reason;
+  const { base, release, signature, baseSource, baseSha256, baseSize } = baseResult.value;
+  const sysexts = sysextResult.value;
   throwIfInterrupted();
 
   // stage: a private copy; the base (perhaps the cache's) is never written
