@@ -108,6 +108,8 @@ export interface ArchSettings {
 }
 
 export interface NameTemplates {
+  /** VM name in configs, and the stem of OVF/manifest names. */
+  machine: string;
   image: string;
   companion: string;
   firmware: string;
