@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import path from 'node:path';
 import type { BakeOptions } from '../bake/context.js';
 import { bake } from '../bake/pipeline.js';
-import { FlatbakeError, NotImplementedError, UsageError } from '../errors.js';
+import { FlatbakeError, UsageError } from '../errors.js';
 import { normalizeArch } from '../release/arch.js';
 import { stderrReporter } from '../util/report.js';
 import { VERSION } from '../version.js';
@@ -128,4 +128,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export { NotImplementedError };
