@@ -4,6 +4,8 @@
  * Tests, `flatbake demo` and the benchmark serve it on 127.0.0.1 instead of
  * downloading hundreds of megabytes from the Internet.
  */
+import { boardFor } from '../release/arch.js';
+import { channelOfVersion, compareVersions } from '../release/resolve.js';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dir as tmpDir } from 'tmp-promise';
@@ -16,7 +18,8 @@ import { createThrowawaySigner } from './signing.js';
 export { makeSyntheticSysext, sysupdateTransfer, type MakeSyntheticSysextOptions, type SyntheticSysext } from './synthetic-sysext.js';
 export { computeLayout, writePartitionTable, type DiskLayout, type PartitionLayoutEntry, type SyntheticArch, type SyntheticScale } from './synthetic-disk.js';
 
-export type Channel = 'alpha' | 'beta' | 'stable' | 'lts';
+export type { Channel } from '../release/resolve.js';
+import type { Channel } from '../release/resolve.js';
 
 export interface SyntheticSysextSpec {
   name: string;
@@ -108,34 +111,9 @@ export interface SyntheticRelease {
 const VERSION_PATTERN = /^(\d+)\.(\d+)\.(\d+)$/;
 const OEM_ID_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 
-/** The channel a version belongs to: the middle number, 0 alpha, 1 beta, 2 stable, else lts. */
-export function channelOfVersion(version: string): Channel {
-  const m = VERSION_PATTERN.exec(version);
-  if (!m) throw new InputError(`not a Flatcar version: ${JSON.stringify(version)}`, 'use MAJOR.MINOR.PATCH, e.g. 4459.2.1');
-  switch (Number(m[2])) {
-    case 0:
-      return 'alpha';
-    case 1:
-      return 'beta';
-    case 2:
-      return 'stable';
-    default:
-      return 'lts';
-  }
-}
-
+/** The release server's board directory for an architecture. */
 export function boardOfArch(arch: SyntheticArch): string {
-  return arch === 'arm64' ? 'arm64-usr' : 'amd64-usr';
-}
-
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
+  return boardFor(arch);
 }
 
 /** Release dates in releases.json look like `2025-01-01 00:00:00 +0000`. */
@@ -203,9 +181,16 @@ async function compressBzip2(file: string): Promise<string> {
   return `${file}.bz2`;
 }
 
+export { channelOfVersion };
+
 /** Build a complete synthetic release under options.root (see the module comment). */
 export async function buildSyntheticRelease(options: BuildSyntheticReleaseOptions): Promise<SyntheticRelease> {
   const version = options.version ?? '4459.2.1';
+  const versionOk = (v: string) => {
+    if (!VERSION_PATTERN.test(v)) throw new InputError(`not a Flatcar version: ${JSON.stringify(v)}`, 'use MAJOR.MINOR.PATCH, e.g. 4459.2.1');
+  };
+  versionOk(version);
+  (options.extraVersions ?? []).forEach(versionOk);
   const channel = options.channel ?? channelOfVersion(version);
   if (!['alpha', 'beta', 'stable', 'lts'].includes(channel)) throw new InputError(`unknown channel ${JSON.stringify(channel)}`);
   const arch: SyntheticArch = options.arch ?? 'x86-64';
