@@ -19,6 +19,7 @@ import { normalizeArch } from '../sysext/extension-release.js';
 import { makeTempDir } from '../sysext/tempdir.js';
 import type { Reporter } from '../util/report.js';
 import { sha256File } from '../util/hash.js';
+import { extractArchive } from './archive.js';
 import { findChecksum } from './checksums.js';
 import { makeContext } from './context.js';
 import { recipeFileName } from './names.js';
@@ -157,6 +158,10 @@ async function fetchAll(downloads: readonly VerifiedDownload[], work: string, op
   return { files, inputs };
 }
 
+function prefixed(prefix: string, record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [`${prefix}${k}`, v]));
+}
+
 /** Copy (not link) a cached image out: the cache's blob must never be changed through the output. */
 async function publishCopy(from: string, to: string): Promise<void> {
   const tmp = `${to}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -192,14 +197,6 @@ export async function buildRecipeWith(options: BuildRecipeOptions): Promise<Buil
     throw new InputError(`${finalPath} exists`, 'pass --force to replace it');
   }
 
-  const key = recipeCacheKey(recipe, version, arch, { variant: options.variant, options: recipeOptions });
-  const cachedImage = await cache.lookup(BUILD_NAMESPACE, key);
-  if (cachedImage) {
-    report.step('recipe', `${path.basename(finalPath)} from the cache`);
-    await publishCopy(cachedImage.path, finalPath);
-    return { path: finalPath, sha256: cachedImage.sha256, size: cachedImage.size, cached: true, inputs: [] };
-  }
-
   const temp = await makeTempDir('flatbake-recipe-');
   try {
     const work = path.join(temp.path, 'work');
@@ -209,7 +206,15 @@ export async function buildRecipeWith(options: BuildRecipeOptions): Promise<Buil
 
     const base = { version, arch, upstreamArch, variant: options.variant, options: recipeOptions };
     const fetchText: FetchText = (url) => fetchTextVia(url, work, options);
+    // Resolved values ("latest" dependency versions) are part of the key: a new latest is a new image.
     const params = recipe.resolve ? await recipe.resolve(base, fetchText) : {};
+    const key = recipeCacheKey(recipe, version, arch, { variant: options.variant, options: { ...recipeOptions, ...prefixed('resolved.', params) } });
+    const cachedImage = await cache.lookup(BUILD_NAMESPACE, key);
+    if (cachedImage) {
+      report.step('recipe', `${path.basename(finalPath)} from the cache`);
+      await publishCopy(cachedImage.path, finalPath);
+      return { path: finalPath, sha256: cachedImage.sha256, size: cachedImage.size, cached: true, inputs: [] };
+    }
     const input: RecipeInput = { ...base, params };
     const downloads = recipe.downloads(input);
     validateDownloads(recipe, downloads);
@@ -222,7 +227,7 @@ export async function buildRecipeWith(options: BuildRecipeOptions): Promise<Buil
       const kind = d.extract ?? 'none';
       if (kind === 'none') continue;
       const dir = path.join(work, 'unpacked', d.id);
-      await makeContext(input, root, work, { files, dirs }, report, options.signal).extract(files.get(d.id)!, kind, dir);
+      await extractArchive(files.get(d.id)!, kind, dir, options.signal);
       dirs.set(d.id, dir);
     }
 

@@ -23,7 +23,7 @@ export interface RecipeContext extends RecipeInput {
   file(id: string): string;
   /** The unpacked tree of download ID (downloads with `extract` other than `none`). */
   dir(id: string): string;
-  /** An existing path inside an unpacked tree (or the scratch dir); a clear error if upstream moved it. */
+  /** An existing path inside an unpacked tree; a clear error if the upstream moved it. */
   source(id: string, rel: string): Promise<string>;
   /** Copy a file to DEST (relative to the root) with MODE. */
   installFile(src: string, dest: string, mode: number): Promise<void>;
@@ -91,7 +91,7 @@ export function makeContext(input: RecipeInput, root: string, work: string, fetc
     file,
     dir,
     async source(id, rel) {
-      const base = id === '' ? work : dir(id);
+      const base = dir(id);
       const p = path.join(base, rel);
       if (path.relative(base, p).startsWith('..')) throw new Error(`source path ${rel} leaves the unpacked tree`);
       if (!(await lstat(p).catch(() => undefined))) {

@@ -159,23 +159,3 @@ export function urlBaseName(url: string): string {
   const pathname = new URL(url).pathname;
   return decodeURIComponent(pathname.slice(pathname.lastIndexOf('/') + 1));
 }
-
-/** Common version shapes, shared by the recipes. */
-export const VERSION = {
-  /** 1.2.3 */
-  plain: /^\d+\.\d+\.\d+$/,
-  /** v1.2.3 */
-  vPrefixed: /^v\d+\.\d+\.\d+$/,
-  /** 1.2.3 or v1.2.3 */
-  optionalV: /^v?\d+\.\d+\.\d+$/,
-} as const;
-
-/** `1.2.3` and `v1.2.3` -> `v1.2.3`. */
-export function withV(version: string): string {
-  return version.startsWith('v') ? version : `v${version}`;
-}
-
-/** `v1.2.3` -> `1.2.3`. */
-export function withoutV(version: string): string {
-  return version.replace(/^v/, '');
-}

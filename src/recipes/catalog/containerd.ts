@@ -2,6 +2,7 @@
  * containerd from its static release tarball, with the runc version that containerd release
  * pins (script/setup/runc-version in its source tree), both verified against upstream checksums.
  */
+import { InputError } from '../../errors.js';
 import type { Recipe } from '../recipe.js';
 
 const CONTAINERD_SERVICE = `[Unit]
@@ -47,7 +48,7 @@ export const containerd: Recipe = {
     if (options['runc-version']) return { runc: options['runc-version'] };
     const url = `https://raw.githubusercontent.com/containerd/containerd/refs/tags/v${version}/script/setup/runc-version`;
     const runc = (await fetchText(url)).trim();
-    if (!RUNC_VERSION.test(runc)) throw new Error(`${url} does not name a runc release ("${runc.slice(0, 40)}"); pass the runc-version option`);
+    if (!RUNC_VERSION.test(runc)) throw new InputError(`${url} does not name a runc release ("${runc.slice(0, 40)}")`, 'pass the runc-version option, e.g. v1.1.14');
     return { runc };
   },
   downloads({ version, upstreamArch: a, params }) {

@@ -1,4 +1,5 @@
 /** The wasmCloud host with the NATS server it needs, both run as units. */
+import { InputError } from '../../errors.js';
 import type { Recipe } from '../recipe.js';
 
 const NATS_LATEST = 'https://api.github.com/repos/nats-io/nats-server/releases/latest';
@@ -59,7 +60,7 @@ export const wasmcloud: Recipe = {
     if (options['nats-version']) return { nats: vTag(options['nats-version']) };
     const latest = JSON.parse(await fetchText(NATS_LATEST)) as { tag_name?: unknown };
     if (typeof latest.tag_name !== 'string' || !/^v?\d+\.\d+\.\d+$/.test(latest.tag_name)) {
-      throw new Error(`${NATS_LATEST} gave no usable tag_name; pass the nats-version option`);
+      throw new InputError(`${NATS_LATEST} gave no usable tag_name`, 'pass the nats-version option, e.g. v2.10.20');
     }
     return { nats: vTag(latest.tag_name) };
   },

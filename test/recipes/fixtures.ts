@@ -1,0 +1,390 @@
+/**
+ * For each recipe: publish its upstream release files (as the real upstream names and lays them
+ * out) into an Upstream, and say what the built image must contain.
+ */
+import { elf, sha256, type Arch, type Upstream } from './upstream.js';
+
+export interface Expectation {
+  version: string;
+  os: '_any' | 'flatcar';
+  reload: boolean;
+  /** Regular files and their permission bits. */
+  files: Record<string, number>;
+  /** Files whose bytes must be exactly these (upstream binaries copied unchanged, generated text). */
+  contents?: Record<string, Buffer | string>;
+  symlinks?: Record<string, string>;
+  /** Paths that must not be in the image. */
+  absent?: string[];
+  /** [target, unit]: usr/lib/systemd/system/TARGET.d/10-BASE.conf with Upholds=UNIT. */
+  upholds?: Array<[string, string]>;
+}
+
+export interface Fixture {
+  publish(up: Upstream, arch: Arch): Promise<Expectation>;
+}
+
+const A = {
+  goarch: (a: Arch) => (a === 'x86-64' ? 'amd64' : 'arm64'),
+  uname: (a: Arch) => (a === 'x86-64' ? 'x86_64' : 'aarch64'),
+  triplet: (a: Arch) => (a === 'x86-64' ? 'x86_64-linux-gnu' : 'aarch64-linux-gnu'),
+};
+
+const X = 0o755;
+const R = 0o644;
+const UNITS = 'usr/lib/systemd/system';
+
+export const FIXTURES: Record<string, Fixture> = {
+  kubernetes: {
+    async publish(up, arch) {
+      const version = 'v1.31.1';
+      const a = A.goarch(arch);
+      const contents: Record<string, Buffer | string> = {};
+      for (const bin of ['kubectl', 'kubeadm', 'kubelet']) {
+        const url = `https://dl.k8s.io/${version}/bin/linux/${a}/${bin}`;
+        contents[`usr/bin/${bin}`] = await up.file(url, elf(arch, bin));
+        // Kubernetes publishes the bare digest, no name, no newline.
+        await up.file(`${url}.sha256`, sha256(contents[`usr/bin/${bin}`]!));
+      }
+      await up.file('https://api.github.com/repos/containernetworking/plugins/releases/latest', JSON.stringify({ tag_name: 'v1.5.1', name: 'v1.5.1' }));
+      const cni = `https://github.com/containernetworking/plugins/releases/download/v1.5.1/cni-plugins-linux-${a}-v1.5.1.tgz`;
+      const tgz = await up.tar(cni, 'gz', { bridge: elf(arch, 'bridge'), 'host-local': elf(arch, 'host-local'), LICENSE: 'Apache-2.0\n' }, ['.']);
+      await up.addSum(`${cni}.sha256`, `cni-plugins-linux-${a}-v1.5.1.tgz`, tgz);
+      contents['usr/local/share/kubernetes-version'] = 'v1.31.1\n';
+      contents['usr/local/share/kubernetes-cni-version'] = 'v1.5.1\n';
+      return {
+        version, os: '_any', reload: true, contents,
+        files: {
+          'usr/bin/kubectl': X, 'usr/bin/kubeadm': X, 'usr/bin/kubelet': X,
+          'usr/local/bin/cni/bridge': X, 'usr/local/bin/cni/host-local': X, 'usr/local/bin/cni/LICENSE': R,
+          'usr/local/share/kubernetes-version': R, 'usr/local/share/kubernetes-cni-version': R,
+          [`${UNITS}/kubelet.service`]: R, [`${UNITS}/kubelet.service.d/10-kubeadm.conf`]: R,
+        },
+        symlinks: { 'usr/libexec/kubernetes/kubelet-plugins/volume/exec': '/var/kubernetes/kubelet-plugins/volume/exec' },
+        upholds: [['multi-user.target', 'kubelet.service']],
+      };
+    },
+  },
+
+  docker: {
+    async publish(up, arch) {
+      const version = '27.3.1';
+      const names = ['containerd', 'containerd-shim-runc-v2', 'ctr', 'docker', 'docker-init', 'docker-proxy', 'dockerd', 'runc'];
+      const tree = Object.fromEntries(names.map((n) => [`docker/${n}`, elf(arch, `docker/${n}`)]));
+      await up.tar(`https://download.docker.com/linux/static/stable/${A.uname(arch)}/docker-${version}.tgz`, 'gz', tree);
+      return {
+        version, os: 'flatcar', reload: true,
+        files: {
+          ...Object.fromEntries(names.map((n) => [`usr/bin/${n}`, X])),
+          [`${UNITS}/docker.socket`]: R, [`${UNITS}/docker.service`]: R, [`${UNITS}/containerd.service`]: R,
+          'usr/share/containerd/config.toml': R, 'usr/share/containerd/config-cgroupfs.toml': R,
+        },
+        contents: { 'usr/bin/dockerd': tree['docker/dockerd']! },
+        upholds: [['sockets.target', 'docker.socket'], ['multi-user.target', 'containerd.service']],
+      };
+    },
+  },
+
+  containerd: {
+    async publish(up, arch) {
+      const version = '1.7.23';
+      const a = A.goarch(arch);
+      const url = `https://github.com/containerd/containerd/releases/download/v${version}/containerd-static-${version}-linux-${a}.tar.gz`;
+      const tree = Object.fromEntries(['containerd', 'containerd-shim-runc-v2', 'containerd-stress', 'ctr'].map((n) => [`bin/${n}`, elf(arch, n)]));
+      const tarball = await up.tar(url, 'gz', tree);
+      await up.sums(`${url}.sha256sum`, { [`containerd-static-${version}-linux-${a}.tar.gz`]: tarball });
+      await up.file(`https://raw.githubusercontent.com/containerd/containerd/refs/tags/v${version}/script/setup/runc-version`, 'v1.1.14\n');
+      const runc = await up.file(`https://github.com/opencontainers/runc/releases/download/v1.1.14/runc.${a}`, elf(arch, 'runc'));
+      await up.addSum('https://github.com/opencontainers/runc/releases/download/v1.1.14/runc.sha256sum', `runc.${a}`, runc);
+      return {
+        version, os: '_any', reload: true,
+        files: {
+          'usr/bin/containerd': X, 'usr/bin/containerd-shim-runc-v2': X, 'usr/bin/containerd-stress': X, 'usr/bin/ctr': X, 'usr/bin/runc': X,
+          [`${UNITS}/containerd.service`]: R, 'usr/share/containerd/config.toml': R, 'usr/share/containerd/config-cgroupfs.toml': R,
+        },
+        contents: { 'usr/bin/runc': runc, 'usr/bin/containerd': tree['bin/containerd']! },
+        upholds: [['multi-user.target', 'containerd.service']],
+      };
+    },
+  },
+
+  docker_compose: {
+    async publish(up, arch) {
+      const version = '2.29.7';
+      const name = `docker-compose-linux-${A.uname(arch)}`;
+      const url = `https://github.com/docker/compose/releases/download/v${version}/${name}`;
+      const bin = await up.file(url, elf(arch, 'compose'));
+      await up.sums(`${url}.sha256`, { [name]: bin }, 'binary');
+      return {
+        version, os: '_any', reload: false,
+        files: { 'usr/local/lib/docker/cli-plugins/docker-compose': X },
+        contents: { 'usr/local/lib/docker/cli-plugins/docker-compose': bin },
+        absent: [UNITS],
+      };
+    },
+  },
+
+  falco: {
+    async publish(up, arch) {
+      const version = '0.39.1';
+      const u = A.uname(arch);
+      const top = `falco-${version}-${u}`;
+      await up.tar(`https://download.falco.org/packages/bin/${u}/falco-${version}-${u}.tar.gz`, 'gz', {
+        [`${top}/usr/bin/falco`]: elf(arch, 'falco'),
+        [`${top}/usr/bin/falcoctl`]: elf(arch, 'falcoctl'),
+        [`${top}/usr/share/falco/plugins/libk8saudit.so`]: elf(arch, 'k8saudit'),
+        [`${top}/etc/falco/falco.yaml`]: 'engine:\n  kind: modern_ebpf\n',
+        [`${top}/etc/falco/falco_rules.yaml`]: '- rule: x\n',
+        [`${top}/etc/falcoctl/falcoctl.yaml`]: 'artifact: {}\n',
+      });
+      return {
+        version, os: '_any', reload: true,
+        files: {
+          'usr/bin/falco': X, 'usr/bin/falcoctl': X, 'usr/share/falco/plugins/libk8saudit.so': X,
+          'usr/share/falco/etc/falco/falco.yaml': R, 'usr/share/falco/etc/falco/falco_rules.yaml': R, 'usr/share/falco/etc/falcoctl/falcoctl.yaml': R,
+          'usr/lib/tmpfiles.d/10-falco.conf': R,
+          'usr/local/lib/systemd/system/falco-modern-bpf.service': R, 'usr/local/lib/systemd/system/falcoctl-artifact-follow.service': R,
+        },
+        contents: { 'usr/lib/tmpfiles.d/10-falco.conf': 'C /etc/falco - - - - /usr/share/falco/etc/falco\n' },
+        absent: ['etc'],
+      };
+    },
+  },
+
+  'nvidia-runtime': {
+    async publish(up, arch) {
+      const version = 'v1.16.2';
+      const a = A.goarch(arch);
+      const lib = `usr/lib/${A.triplet(arch)}`;
+      const libso = elf(arch, 'libnvidia-container');
+      const debs = {
+        [`libnvidia-container1_1.16.2-1_${a}.deb`]: await up.deb({
+          [`${lib}/libnvidia-container.so.1.16.2`]: libso,
+          [`${lib}/libnvidia-container.so.1`]: { symlink: 'libnvidia-container.so.1.16.2' },
+          'usr/share/doc/libnvidia-container1/copyright': 'x\n',
+        }),
+        [`libnvidia-container-tools_1.16.2-1_${a}.deb`]: await up.deb({ 'usr/bin/nvidia-container-cli': elf(arch, 'cli') }),
+        [`nvidia-container-toolkit-base_1.16.2-1_${a}.deb`]: await up.deb({
+          'usr/bin/nvidia-container-runtime': elf(arch, 'runtime'),
+          'usr/bin/nvidia-ctk': elf(arch, 'ctk'),
+          'etc/nvidia-container-runtime/config.toml': '# upstream\n',
+        }),
+        [`nvidia-container-toolkit_1.16.2-1_${a}.deb`]: await up.deb({ 'usr/bin/nvidia-container-runtime-hook': elf(arch, 'hook') }),
+        // Not wanted in the image: development files.
+        [`libnvidia-container-dev_1.16.2-1_${a}.deb`]: await up.deb({ 'usr/include/nvc.h': '/* header */\n' }),
+      };
+      const dir = `release-${version}-stable/packages/ubuntu18.04/${a}`;
+      await up.tar(`https://github.com/NVIDIA/nvidia-container-toolkit/releases/download/${version}/nvidia-container-toolkit_1.16.2_deb_${a}.tar.gz`, 'gz',
+        Object.fromEntries(Object.entries(debs).map(([n, d]) => [`${dir}/${n}`, d])));
+      return {
+        version, os: '_any', reload: false,
+        files: {
+          'usr/bin/nvidia-container-cli': X, 'usr/bin/nvidia-container-runtime': X, 'usr/bin/nvidia-ctk': X, 'usr/bin/nvidia-container-runtime-hook': X,
+          'usr/lib/libnvidia-container.so.1.16.2': X, 'usr/local/bin/_nvidia-persistenced-helper': X,
+          [`${UNITS}/docker.service.d/10-nvidia.conf`]: R, [`${UNITS}/containerd.service.d/10-nvidia.conf`]: R, [`${UNITS}/nvidia.service.d/10-persistenced.conf`]: R,
+          'usr/lib/tmpfiles.d/10-nvidia.conf': R,
+          'usr/share/flatcar/etc/nvidia-container-runtime/config.toml': R, 'usr/share/flatcar/etc/containerd/config.toml': R,
+        },
+        contents: { 'usr/lib/libnvidia-container.so.1.16.2': libso },
+        symlinks: { 'usr/lib/libnvidia-container.so.1': 'libnvidia-container.so.1.16.2', 'usr/local/nvidia': '/opt/nvidia', 'usr/bin/nvidia-smi': '/opt/bin/nvidia-smi' },
+        absent: ['usr/share/doc', 'usr/include', 'etc', `usr/lib/${A.triplet(arch)}`],
+      };
+    },
+  },
+
+  wasmtime: {
+    async publish(up, arch) {
+      const version = '25.0.1';
+      const u = A.uname(arch);
+      const top = `wasmtime-v${version}-${u}-linux`;
+      const bin = elf(arch, 'wasmtime');
+      await up.tar(`https://github.com/bytecodealliance/wasmtime/releases/download/v${version}/${top}.tar.xz`, 'xz', { [`${top}/wasmtime`]: bin, [`${top}/LICENSE`]: 'x\n', [`${top}/README.md`]: 'x\n' });
+      return { version, os: '_any', reload: false, files: { 'usr/bin/wasmtime': X }, contents: { 'usr/bin/wasmtime': bin }, absent: ['usr/bin/LICENSE', UNITS] };
+    },
+  },
+
+  wasmcloud: {
+    async publish(up, arch) {
+      const version = '1.2.1';
+      const bin = await up.file(`https://github.com/wasmcloud/wasmcloud/releases/download/v${version}/wasmcloud-${A.uname(arch)}-unknown-linux-musl`, elf(arch, 'wasmcloud'));
+      await up.file('https://api.github.com/repos/nats-io/nats-server/releases/latest', JSON.stringify({ tag_name: 'v2.10.20' }));
+      const top = `nats-server-v2.10.20-linux-${A.goarch(arch)}`;
+      await up.tar(`https://github.com/nats-io/nats-server/releases/download/v2.10.20/${top}.tar.gz`, 'gz', { [`${top}/nats-server`]: elf(arch, 'nats'), [`${top}/LICENSE`]: 'x\n' });
+      return {
+        version, os: '_any', reload: true,
+        files: { 'usr/bin/wasmcloud': X, 'usr/bin/nats-server': X, [`${UNITS}/wasmcloud.service`]: R, [`${UNITS}/nats.service`]: R, 'usr/share/nats/nats.conf': R },
+        contents: { 'usr/bin/wasmcloud': bin },
+        upholds: [['multi-user.target', 'wasmcloud.service'], ['multi-user.target', 'nats.service']],
+      };
+    },
+  },
+
+  tailscale: {
+    async publish(up, arch) {
+      const version = '1.76.1';
+      const top = `tailscale_${version}_${A.goarch(arch)}`;
+      const unit = '[Unit]\nDescription=Tailscale node agent\n\n[Service]\nEnvironmentFile=/etc/default/tailscaled\nExecStartPre=/usr/sbin/tailscaled --cleanup\nExecStart=/usr/sbin/tailscaled --state=/var/lib/tailscale/tailscaled.state --port=${PORT} $FLAGS\n\n[Install]\nWantedBy=multi-user.target\n';
+      await up.tar(`https://pkgs.tailscale.com/stable/${top}.tgz`, 'gz', {
+        [`${top}/tailscale`]: elf(arch, 'tailscale'),
+        [`${top}/tailscaled`]: elf(arch, 'tailscaled'),
+        [`${top}/systemd/tailscaled.service`]: unit,
+        [`${top}/systemd/tailscaled.defaults`]: 'PORT="41641"\nFLAGS=""\n',
+      });
+      return {
+        version, os: '_any', reload: true,
+        files: { 'usr/bin/tailscale': X, 'usr/sbin/tailscaled': X, [`${UNITS}/tailscaled.service`]: R, 'usr/share/tailscale/tailscaled.defaults': R, 'usr/lib/tmpfiles.d/10-tailscale.conf': R },
+        contents: { [`${UNITS}/tailscaled.service`]: unit },
+      };
+    },
+  },
+
+  crio: {
+    async publish(up, arch) {
+      const version = '1.31.1';
+      const a = A.goarch(arch);
+      const unit = '[Unit]\nDescription=Container Runtime Interface for OCI (CRI-O)\n\n[Service]\nExecStart=/usr/local/bin/crio $CRIO_CONFIG_OPTIONS\n\n[Install]\nWantedBy=multi-user.target\n';
+      // Modelled on the bundle's install script: variables with defaults, then install(1) calls.
+      // Its last line rewrites paths to DESTDIR: the recipe must drop it (else the unit changes).
+      const install = `#!/usr/bin/env bash
+set -euo pipefail
+PREFIX=\${PREFIX:-/usr/local}
+ETCDIR=\${ETCDIR:-/etc}
+CNIDIR=\${CNIDIR:-$ETCDIR/cni/net.d}
+OPT_CNI_BIN_DIR=\${OPT_CNI_BIN_DIR:-/opt/cni/bin}
+SYSTEMDDIR=\${SYSTEMDDIR:-$PREFIX/lib/systemd/system}
+BASHINSTALLDIR=\${BASHINSTALLDIR:-$PREFIX/share/bash-completion/completions}
+MANDIR=\${MANDIR:-$PREFIX/share/man}
+install -d -m 755 "$DESTDIR$PREFIX/bin" "$DESTDIR$ETCDIR/crio/crio.conf.d" "$DESTDIR$CNIDIR" "$DESTDIR$OPT_CNI_BIN_DIR" "$DESTDIR$SYSTEMDDIR" "$BASHINSTALLDIR" "$MANDIR/man8"
+install -m 755 bin/* "$DESTDIR$PREFIX/bin"
+install -m 644 etc/crio.conf "$DESTDIR$ETCDIR/crio/crio.conf"
+install -m 644 etc/10-crun.conf "$DESTDIR$ETCDIR/crio/crio.conf.d/10-crun.conf"
+install -m 644 contrib/11-crio-ipv4-bridge.conflist "$DESTDIR$CNIDIR"
+install -m 755 cni-plugins/* "$DESTDIR$OPT_CNI_BIN_DIR"
+install -m 644 contrib/crio.service "$DESTDIR$SYSTEMDDIR/crio.service"
+install -m 644 completions/bash/crio "$BASHINSTALLDIR/crio"
+install -m 644 man/crio.8 "$MANDIR/man8"
+sed -i 's;/usr/local;'"$DESTDIR"';' "$DESTDIR$SYSTEMDDIR/crio.service"
+`;
+      const url = `https://storage.googleapis.com/cri-o/artifacts/cri-o.${a}.v${version}.tar.gz`;
+      const crioBin = elf(arch, 'crio');
+      const tarball = await up.tar(url, 'gz', {
+        'cri-o/install': { data: install, mode: 0o755 },
+        'cri-o/bin/crio': crioBin, 'cri-o/bin/pinns': elf(arch, 'pinns'), 'cri-o/bin/crun': elf(arch, 'crun'), 'cri-o/bin/conmon': elf(arch, 'conmon'), 'cri-o/bin/crictl': elf(arch, 'crictl'),
+        'cri-o/cni-plugins/bridge': elf(arch, 'bridge'),
+        'cri-o/contrib/crio.service': unit,
+        'cri-o/contrib/11-crio-ipv4-bridge.conflist': '{}\n',
+        'cri-o/etc/crio.conf': '# upstream default\n',
+        'cri-o/etc/10-crun.conf': '[crio.runtime]\n',
+        'cri-o/completions/bash/crio': '# completion\n',
+        'cri-o/man/crio.8': '.TH crio 8\n',
+      });
+      await up.sums(`${url}.sha256sum`, { [`cri-o.${a}.v${version}.tar.gz`]: tarball });
+      return {
+        version, os: '_any', reload: true,
+        files: {
+          'usr/bin/crio': X, 'usr/bin/pinns': X, 'usr/bin/crun': X, 'usr/bin/conmon': X, 'usr/bin/crictl': X,
+          'usr/share/crio/etc/crio/crio.conf': R, 'usr/share/crio/etc/crio/crio.conf.d/10-crun.conf': R,
+          'usr/share/crio/cni/etc/net.d/11-crio-ipv4-bridge.conflist': R, 'usr/share/crio/cni/bin/bridge': X,
+          [`${UNITS}/crio.service`]: R, [`${UNITS}/crio.service.d/10-crio.conf`]: R, 'usr/share/crio/README-flatcar': R,
+        },
+        contents: { [`${UNITS}/crio.service`]: unit, 'usr/bin/crio': crioBin },
+        upholds: [['multi-user.target', 'crio.service']],
+        absent: ['usr/share/man', 'usr/share/bash-completion', 'tmp'],
+      };
+    },
+  },
+
+  k3s: {
+    async publish(up, arch) {
+      const version = 'v1.31.1+k3s1';
+      const a = A.goarch(arch);
+      const asset = arch === 'x86-64' ? 'k3s' : 'k3s-arm64';
+      const base = `https://github.com/k3s-io/k3s/releases/download/${version}`;
+      const bin = await up.file(`${base}/${asset}`, elf(arch, 'k3s'));
+      await up.sums(`${base}/sha256sum-${a}.txt`, { [asset]: bin, [`k3s-airgap-images-${a}.tar`]: Buffer.from('other') });
+      return {
+        version, os: '_any', reload: false,
+        files: { 'usr/local/bin/k3s': X, 'usr/local/lib/systemd/system/k3s.service': R, 'usr/local/lib/systemd/system/k3s-agent.service': R },
+        contents: { 'usr/local/bin/k3s': bin },
+      };
+    },
+  },
+
+  rke2: {
+    async publish(up, arch) {
+      const version = 'v1.31.1+rke2r1';
+      const a = A.goarch(arch);
+      const base = `https://github.com/rancher/rke2/releases/download/${version}`;
+      const tarball = await up.tar(`${base}/rke2.linux-${a}.tar.gz`, 'gz', {
+        'bin/rke2': elf(arch, 'rke2'),
+        'bin/rke2-killall.sh': { data: '#!/bin/sh\n', mode: 0o755 },
+        'bin/rke2-uninstall.sh': { data: '#!/bin/sh\n', mode: 0o755 },
+        'lib/systemd/system/rke2-server.service': '[Service]\nExecStart=/usr/local/bin/rke2 server\n',
+        'lib/systemd/system/rke2-agent.service': '[Service]\nExecStart=/usr/local/bin/rke2 agent\n',
+        'lib/systemd/system/rke2-server.env': 'HOME=/root\n',
+        'share/rke2/rke2-cis-sysctl.conf': 'vm.panic_on_oom=0\n',
+      });
+      await up.sums(`${base}/sha256sum-${a}.txt`, { [`rke2-images.linux-${a}.tar.zst`]: Buffer.from('x'), [`rke2.linux-${a}.tar.gz`]: tarball });
+      return {
+        version, os: '_any', reload: false,
+        files: {
+          'usr/local/bin/rke2': X, 'usr/local/bin/rke2-killall.sh': X,
+          'usr/local/lib/systemd/system/rke2-server.service': R, 'usr/local/lib/systemd/system/rke2-agent.service': R,
+          'usr/local/lib/systemd/system/rke2-server.env': R, 'usr/local/share/rke2/rke2-cis-sysctl.conf': R,
+        },
+        absent: ['usr/local/bin/rke2-uninstall.sh'],
+      };
+    },
+  },
+
+  ollama: {
+    async publish(up, arch) {
+      const version = 'v0.3.9';
+      const a = A.goarch(arch);
+      const base = `https://github.com/ollama/ollama/releases/download/${version}`;
+      const bin = elf(arch, 'ollama');
+      const tarball = await up.tar(`${base}/ollama-linux-${a}.tgz`, 'gz', { 'bin/ollama': bin, 'lib/ollama/libggml.so': elf(arch, 'ggml') }, ['.']);
+      await up.addSum(`${base}/sha256sum.txt`, `./ollama-linux-${a}.tgz`, tarball);
+      return {
+        version, os: '_any', reload: true,
+        files: { 'usr/local/bin/ollama': X, 'usr/local/lib/ollama/libggml.so': X, [`${UNITS}/ollama.service`]: R },
+        contents: { 'usr/local/bin/ollama': bin },
+        upholds: [['multi-user.target', 'ollama.service']],
+      };
+    },
+  },
+
+  wasmedge: {
+    async publish(up, arch) {
+      const version = '0.14.1';
+      const top = `WasmEdge-${version}-Linux`;
+      await up.tar(`https://github.com/WasmEdge/WasmEdge/releases/download/${version}/WasmEdge-${version}-ubuntu20.04_${A.uname(arch)}.tar.gz`, 'gz', {
+        [`${top}/bin/wasmedge`]: elf(arch, 'wasmedge'),
+        [`${top}/bin/wasmedgec`]: elf(arch, 'wasmedgec'),
+        [`${top}/lib/libwasmedge.so.0.1.0`]: elf(arch, 'libwasmedge'),
+        [`${top}/lib/libwasmedge.so.0`]: { symlink: 'libwasmedge.so.0.1.0' },
+        [`${top}/lib/libwasmedge.so`]: { symlink: 'libwasmedge.so.0' },
+        [`${top}/include/wasmedge/wasmedge.h`]: '/* api */\n',
+      });
+      return {
+        version, os: '_any', reload: false,
+        files: { 'usr/bin/wasmedge': X, 'usr/lib/libwasmedge.so.0.1.0': X },
+        symlinks: { 'usr/lib/libwasmedge.so.0': 'libwasmedge.so.0.1.0', 'usr/lib/libwasmedge.so': 'libwasmedge.so.0' },
+        absent: ['usr/include', 'usr/bin/wasmedgec'],
+      };
+    },
+  },
+
+  llamaedge: {
+    async publish(up, arch) {
+      const version = '0.14.16';
+      const plugin = elf(arch, 'wasi-nn');
+      await up.tar(`https://github.com/WasmEdge/WasmEdge/releases/download/0.14.1/WasmEdge-plugin-wasi_nn-ggml-0.14.1-ubuntu20.04_${A.uname(arch)}.tar.gz`, 'gz', { 'libwasmedgePluginWasiNN.so': plugin });
+      const wasm = await up.file(`https://github.com/LlamaEdge/LlamaEdge/releases/download/${version}/llama-api-server.wasm`, Buffer.from('\0asm\x01\0\0\0'));
+      return {
+        version, os: '_any', reload: false,
+        files: { 'usr/lib/wasmedge/libwasmedgePluginWasiNN.so': X, 'usr/lib/wasmedge/wasm/llama-api-server.wasm': R },
+        contents: { 'usr/lib/wasmedge/libwasmedgePluginWasiNN.so': plugin, 'usr/lib/wasmedge/wasm/llama-api-server.wasm': wasm },
+      };
+    },
+  },
+};
