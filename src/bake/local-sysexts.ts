@@ -2,6 +2,9 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { detectFilesystemKind, FS_MAGIC_PROBE_BYTES, type FilesystemKind } from '../image/fsmagic.js';
+import type { Arch } from '../release/arch.js';
+import { listRecipes, parseRecipeFileName } from '../recipes/index.js';
+import { validateRequest } from '../recipes/recipe.js';
 import { sha256File } from '../util/hash.js';
 import type { SysextArg } from './inputs.js';
 
@@ -40,6 +43,50 @@ export async function checkSysextImage(file: string, label: string): Promise<{ s
   } finally {
     await handle.close();
   }
+}
+
+/** A FILE that does not exist but names a recipe build: `<recipe>-<version>-<arch>.raw`. */
+export interface RecipeSysext {
+  name: string;
+  fileName: string;
+  recipe: string;
+  version: string;
+  arch: Arch;
+}
+
+/**
+ * When FILE does not exist, is not --fetch'ed, and reads `<recipe>-<version>-<arch>.raw` for a
+ * known recipe, the bake builds it first. The request is checked now (recipe, version pattern,
+ * arch offered, arch matching the image), so a bad one fails before anything is touched.
+ */
+async function recipeFor(arg: SysextArg, imageArch: Arch): Promise<RecipeSysext | undefined> {
+  const exists = await stat(arg.file).then(() => true, () => false);
+  if (exists) return undefined;
+  const fileName = path.basename(arg.file);
+  const parsed = parseRecipeFileName(fileName);
+  if (!parsed) return undefined;
+  const recipe = listRecipes().find((r) => r.name === parsed.recipe);
+  if (!recipe) return undefined;
+  if (parsed.arch !== imageArch) {
+    throw new InputError(
+      `${fileName} is built for ${parsed.arch}, but the image is ${imageArch}`,
+      `name ${parsed.recipe}-${parsed.version}-${imageArch}.raw, or pass --arch ${parsed.arch}`,
+    );
+  }
+  validateRequest(recipe, { version: parsed.version, arch: parsed.arch }, (a) => a as Arch);
+  return { name: arg.name, fileName, recipe: recipe.name, version: parsed.version, arch: parsed.arch };
+}
+
+/** Splits local NAME:FILE arguments into existing images (checked) and recipe builds (planned). */
+export async function planLocalSysexts(args: readonly SysextArg[], imageArch: Arch): Promise<{ files: LocalSysext[]; recipes: RecipeSysext[] }> {
+  const recipes: RecipeSysext[] = [];
+  const fileArgs: SysextArg[] = [];
+  for (const arg of args) {
+    const recipe = await recipeFor(arg, imageArch);
+    if (recipe) recipes.push(recipe);
+    else fileArgs.push(arg);
+  }
+  return { files: await inspectLocalSysexts(fileArgs), recipes };
 }
 
 /** Checks every local NAME:FILE before anything is touched; finds NAME.conf next to FILE. */

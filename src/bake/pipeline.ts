@@ -20,7 +20,8 @@ import type { BakeContext, BakeOptions } from './context.js';
 import { fetchBakerySysexts, fetchReleaseFiles, fetchSigningKey } from './fetch-stage.js';
 import { injectSysexts, type SysextToInject } from './inject.js';
 import { parseInstallTarget, parseSysextArgs, type InstallTarget } from './inputs.js';
-import { checkSysextImage, inspectLocalSysexts } from './local-sysexts.js';
+import { checkSysextImage, planLocalSysexts, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
+import { buildRecipe } from '../recipes/index.js';
 import { buildManifest, type Manifest, type ManifestSysext } from './manifest.js';
 import { describeOutput, publish } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
@@ -41,7 +42,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   const target = parseInstallTarget(options.installTo);
   const vendors = checkVendors(options.vendors);
   parseReleaseSpec(options.release);
-  const localSysexts = options.fetch ? [] : await inspectLocalSysexts(args);
+  const localSysexts = options.fetch ? { files: [], recipes: [] } : await planLocalSysexts(args, options.arch);
   if (options.image) await checkLocalImage(options.image);
   if (target.partition === 'oem') {
     report.warn(
@@ -182,14 +183,18 @@ async function releaseFromImage(ctx: BakeContext, priv: Awaited<ReturnType<typeo
   }
 }
 
-async function gatherSysexts(ctx: BakeContext, args: ReturnType<typeof parseSysextArgs>, local: Awaited<ReturnType<typeof inspectLocalSysexts>>): Promise<Sysexts> {
+async function gatherSysexts(ctx: BakeContext, args: ReturnType<typeof parseSysextArgs>, local: { files: LocalSysext[]; recipes: RecipeSysext[] }): Promise<Sysexts> {
   const describe: Sysexts['describe'] = new Map();
   if (!ctx.options.fetch) {
-    for (const s of local) {
+    const files = [...local.files, ...(await buildRecipeSysexts(ctx, local.recipes))];
+    // Keep the order the user gave.
+    const order = new Map(args.map((a, i) => [a.name, i]));
+    files.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+    for (const s of files) {
       describe.set(s.name, { source: s.path, sha256: s.sha256, size: s.size, confSha256: s.conf ? await sha256File(s.conf) : undefined });
     }
     return {
-      toInject: local.map((s) => ({ name: s.name, source: s.path, fileName: s.fileName, size: s.size, sysupdateConf: s.conf })),
+      toInject: files.map((s) => ({ name: s.name, source: s.path, fileName: s.fileName, size: s.size, sysupdateConf: s.conf })),
       describe,
     };
   }
@@ -205,6 +210,28 @@ async function gatherSysexts(ctx: BakeContext, args: ReturnType<typeof parseSyse
     }
   }
   return { toInject, describe };
+}
+
+/** Builds the recipe sysexts a bake names (cached by recipe, version, arch and recipe content). */
+async function buildRecipeSysexts(ctx: BakeContext, recipes: RecipeSysext[]): Promise<LocalSysext[]> {
+  const built: LocalSysext[] = [];
+  for (const r of recipes) {
+    ctx.report.step('build', `${r.fileName} does not exist: building it from the ${r.recipe} recipe`);
+    const result = await buildRecipe({
+      recipe: r.recipe,
+      version: r.version,
+      arch: r.arch,
+      outputDir: path.join(ctx.workDir, 'recipes'),
+      mirror: ctx.options.mirror,
+      cache: ctx.cache,
+      report: ctx.report,
+      signal: ctx.signal,
+      retries: ctx.options.retries,
+    });
+    ctx.report.step('build', `${r.fileName}: ${result.cached ? 'from the cache' : 'built'} (sha256 ${result.sha256})`);
+    built.push({ name: r.name, path: result.path, fileName: r.fileName, size: result.size, sha256: result.sha256, kind: 'squashfs' });
+  }
+  return built;
 }
 
 async function injectStage(

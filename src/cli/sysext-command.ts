@@ -1,6 +1,10 @@
 import { Command, Option } from 'commander';
 import path from 'node:path';
-import { InputError, NotImplementedError } from '../errors.js';
+import { openCache } from '../cache/cache.js';
+import { InputError, UsageError } from '../errors.js';
+import { buildRecipe, listRecipes } from '../recipes/index.js';
+import { stderrReporter } from '../util/report.js';
+import { interruptSignal } from '../util/scope.js';
 import { checkSysext, formatFindings } from '../sysext/check.js';
 import { createSysext, SYSEXT_FORMATS, type SysextFormat } from '../sysext/create.js';
 
@@ -60,17 +64,94 @@ export function registerSysext(program: Command): void {
       if (!result.ok) throw new InputError(`${file} failed the sysext check`, 'fix the errors listed above');
     });
 
-  for (const [name, description] of [
-    ['build', 'build a sysext from a recipe'],
-    ['recipes', 'list the recipes'],
-  ] as const) {
-    sysext
-      .command(name)
-      .description(`${description} (not implemented yet)`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action(() => {
-        throw new NotImplementedError(`flatbake sysext ${name}`);
+  sysext
+    .command('recipes')
+    .description('list the recipes `sysext build` knows, with their architectures, variants and options')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => {
+      const recipes = listRecipes().map((r) => ({
+        name: r.name,
+        aliases: r.aliases ?? [],
+        description: r.description,
+        arches: Object.keys(r.arches),
+        versionExample: r.versionExample,
+        variants: Object.keys(r.variants ?? {}),
+        options: Object.keys(r.options ?? {}),
+      }));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(recipes, null, 2)}\n`);
+        return;
+      }
+      const width = Math.max(...recipes.map((r) => r.name.length));
+      for (const r of recipes) {
+        const extras = [
+          r.variants.length ? `variants: ${r.variants.join(', ')}` : '',
+          r.options.length ? `options: ${r.options.join(', ')}` : '',
+        ].filter(Boolean);
+        process.stdout.write(`${r.name.padEnd(width)}  ${r.description} (${r.arches.join(', ')}; e.g. ${r.versionExample})${extras.length ? `; ${extras.join('; ')}` : ''}\n`);
+      }
+    });
+
+  sysext
+    .command('build')
+    .description('download a program from its upstream and build <recipe>-<version>-<arch>.raw')
+    .argument('<recipe>', 'a recipe name (`flatbake sysext recipes` lists them)')
+    .argument('<version>', 'the upstream version, e.g. v1.31.1 for kubernetes')
+    .option('--arch <arch>', 'x86-64 or arm64 (aliases amd64, x86_64, aarch64)', 'x86-64')
+    .option('--output <dir>', 'where the image is written', '.')
+    .option('--variant <variant>', 'a recipe variant (docker: only-docker, only-containerd)')
+    .option('--only-docker', 'docker: the docker CLI and daemon only')
+    .option('--only-containerd', 'docker: containerd and runc only')
+    .option('--option <key=value>', 'a recipe option (repeatable), e.g. cni-version=v1.5.1', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--mirror <url>', 'fetch every https://HOST/PATH as <url>/HOST/PATH')
+    .option('--cache-dir <dir>', 'cache of downloads and built images')
+    .option('--no-cache', 'neither read nor write the cache')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  flatbake sysext build wasmtime 24.0.0\n  flatbake sysext build docker 27.3.1 --only-containerd --arch arm64')
+    .action(async (recipe: string, version: string, options: BuildCommandOptions) => {
+      const report = stderrReporter({ json: options.json });
+      const result = await buildRecipe({
+        recipe,
+        version,
+        arch: options.arch,
+        outputDir: path.resolve(options.output),
+        variant: buildVariant(options),
+        options: parseRecipeOptions(options.option),
+        mirror: options.mirror,
+        cache: openCache({ cacheDir: options.cacheDir, cache: options.cache }),
+        report,
+        signal: interruptSignal(),
       });
+      if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else process.stdout.write(`${result.path} (${result.size} bytes, sha256 ${result.sha256}${result.cached ? ', from the cache' : ''})\n`);
+    });
+}
+
+interface BuildCommandOptions {
+  arch: string;
+  output: string;
+  variant?: string;
+  onlyDocker?: boolean;
+  onlyContainerd?: boolean;
+  option: string[];
+  mirror?: string;
+  cacheDir?: string;
+  cache: boolean;
+  json?: boolean;
+}
+
+function buildVariant(options: BuildCommandOptions): string | undefined {
+  const chosen = [options.variant, options.onlyDocker ? 'only-docker' : undefined, options.onlyContainerd ? 'only-containerd' : undefined].filter(Boolean);
+  if (chosen.length > 1) throw new UsageError(`choose one variant, not ${chosen.join(' and ')}`);
+  return chosen[0];
+}
+
+function parseRecipeOptions(pairs: string[]): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--option '${pair}' is not key=value`);
+    options[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  return options;
 }

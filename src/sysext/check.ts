@@ -1,6 +1,7 @@
 /**
  * `flatbake sysext check`: what systemd-sysext on Flatcar needs from an image, as findings.
  */
+import { parseRecipeFileName } from '../recipes/names.js';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
@@ -34,6 +35,9 @@ const MAX_PER_RULE = 20;
  * The first element is the preferred one (used in messages).
  */
 export function candidateNames(fileName: string): string[] {
+  // A bakery release name (`<name>-<version>-<arch>.raw`) says exactly which part is the name.
+  const release = parseRecipeFileName(path.basename(fileName));
+  if (release) return [release.recipe];
   const stem = path.basename(fileName).replace(/\.raw$/, '');
   const prefixes: string[] = [];
   for (const m of stem.matchAll(/-(?=\d)/g)) {
@@ -221,7 +225,9 @@ async function checkUnits(image: SysextImage, byPath: ReadonlyMap<string, ImageE
         // Relative names are looked up in systemd's fixed search path, i.e. /usr/bin on Flatcar.
         const canonical = canonicalPath(program.startsWith('/') ? program : `/usr/bin/${program}`);
         if (present.has(canonical)) continue;
-        if (canonical.startsWith('opt/')) {
+        // A '-' prefix tells systemd a missing program is fine (e.g. nvidia under /opt, installed at boot).
+        const mayFail = /^[@:+!|]*-/.test(entry.value.trimStart());
+        if (canonical.startsWith('opt/') && !mayFail) {
           execFindings.push(finding('error', 'exec-path', `${entry.key}=${program} is not in the image, and /opt has only what sysexts ship`, unitFile.path));
         } else {
           execFindings.push(finding('warning', 'exec-path', `${entry.key}=${program} is not shipped; must exist on the base OS`, unitFile.path));

@@ -114,6 +114,14 @@ describe('checkSysext', () => {
     expect(r.findings.find((f) => f.severity === 'warning')?.message).toMatch(/\/sbin\/hello is not shipped; must exist on the base OS/);
   });
 
+  it('exec-path: a missing /opt program with the "-" prefix is only a warning (systemd tolerates it)', async () => {
+    const r = await checkSysext(
+      await fixture('hello.raw', { 'usr/lib/systemd/system/hello.service': '[Unit]\nDescription=hello\n[Service]\nExecStartPre=-/opt/nvidia/bin/setup\nExecStart=/opt/hello/bin/hello\n' }),
+    );
+    expect(r.ok).toBe(true);
+    expect(r.findings).toEqual([expect.objectContaining({ severity: 'warning', rule: 'exec-path', message: expect.stringMatching(/\/opt\/nvidia\/bin\/setup/) })]);
+  });
+
   it('dropin-unit: Upholds= of a unit the image does not ship', async () => {
     const r = await checkSysext(await fixture('hello.raw', { 'usr/lib/systemd/system/multi-user.target.d/10-hello.conf': '[Unit]\nUpholds=ghost.service\n' }));
     expect(rules(r)).toEqual(['dropin-unit']);

@@ -91,8 +91,12 @@ describe('check helpers', () => {
   });
   it('derives the expected names from bakery file names', () => {
     expect(candidateNames('/x/docker.raw')).toEqual(['docker']);
-    expect(candidateNames('docker-24.0.9-x86-64.raw')).toEqual(['docker', 'docker-24.0.9-x86', 'docker-24.0.9-x86-64']);
-    expect(candidateNames('kubernetes-v1.29.2-arm64.raw')[0]).toBe('kubernetes-v1.29.2-arm64');
+    // Bakery release names: the name is what stands before -<version>-<arch>.
+    expect(candidateNames('docker-24.0.9-x86-64.raw')).toEqual(['docker']);
+    expect(candidateNames('kubernetes-v1.29.2-arm64.raw')).toEqual(['kubernetes']);
+    expect(candidateNames('nvidia-runtime-v1.16.2-x86-64.raw')).toEqual(['nvidia-runtime']);
+    // Other names: each prefix before a -<digit>, then the whole stem.
+    expect(candidateNames('tool-2.raw')).toEqual(['tool', 'tool-2']);
   });
   it('maps merged-/usr paths to /usr/bin and /usr/lib', () => {
     expect(canonicalPath('/bin/sh')).toBe('usr/bin/sh');
