@@ -102,7 +102,10 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   throwIfInterrupted();
 
   // publish
-  const output = await describeOutput(ctx, 'generic', image, IMAGE_FILE);
+  // Bytes before the first partition the bake wrote are the base image's: resume its digest there.
+  const unchangedBytes = target.partition === 'oem' ? Math.min(root.startByte, oem.startByte) : root.startByte;
+  const resume = base.digestSnapshots?.filter((s) => s.offset <= unchangedBytes).at(-1);
+  const output = await describeOutput(ctx, 'generic', image, IMAGE_FILE, resume);
   const manifest = buildManifest({
     release: releaseInfo,
     base: { source: baseSource, sha256: baseSha256, size: baseSize, signature },

@@ -1,15 +1,22 @@
 import { rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../defaults.js';
+import type { DigestSnapshot } from '../image/sparse-writer.js';
 import { sha256File } from '../util/hash.js';
 import type { BakeContext } from './context.js';
 import type { Manifest, ManifestOutput } from './manifest.js';
 
 /** Hashes a finished file in the work dir and describes it for the manifest. */
-export async function describeOutput(ctx: BakeContext, vendor: string, workFile: string, finalName: string): Promise<ManifestOutput & { workFile: string }> {
+export async function describeOutput(
+  ctx: BakeContext,
+  vendor: string,
+  workFile: string,
+  finalName: string,
+  resume?: DigestSnapshot,
+): Promise<ManifestOutput & { workFile: string }> {
   const size = (await stat(workFile)).size;
   const task = ctx.report.progress.start(`digest ${finalName}`, size);
-  const sha256 = await sha256File(workFile, (bytes) => task.advance(bytes));
+  const sha256 = await sha256File(workFile, (bytes) => task.advance(bytes), resume);
   task.succeed();
   return { vendor, file: finalName, sha256, size, workFile };
 }

@@ -2,7 +2,8 @@ import { execa } from 'execa';
 import { open, rm } from 'node:fs/promises';
 import { CommandError, DiskFormatError, MissingToolError } from '../errors.js';
 import { which } from '../util/exec.js';
-import { SparseWriter } from './sparse-writer.js';
+import { SparseWriter, type DigestSnapshot } from './sparse-writer.js';
+import { createHash } from 'node:crypto';
 
 export interface DecompressProgress {
   /** Compressed bytes consumed so far. */
@@ -24,14 +25,17 @@ export async function pickBzip2Decompressor(): Promise<string> {
 export async function decompressBz2ToSparse(
   source: string,
   dest: string,
-  options: { onProgress?: DecompressProgress; signal?: AbortSignal; tool?: string } = {},
-): Promise<{ size: number; tool: string }> {
+  options: { onProgress?: DecompressProgress; signal?: AbortSignal; tool?: string; digestSnapshotEvery?: number } = {},
+): Promise<{ size: number; tool: string; snapshots: DigestSnapshot[] }> {
   const tool = options.tool ?? (await pickBzip2Decompressor());
   const input = await open(source, 'r');
   const total = (await input.stat()).size;
   let writer: SparseWriter | undefined;
   try {
-    writer = await SparseWriter.create(dest);
+    writer = await SparseWriter.create(
+      dest,
+      options.digestSnapshotEvery ? { hash: createHash('sha256'), snapshotEvery: options.digestSnapshotEvery } : undefined,
+    );
     // Feed the compressed file through Node so progress is exact and needs no polling.
     const child = execa(tool, ['-dc'], {
       stdin: 'pipe',
@@ -69,9 +73,10 @@ export async function decompressBz2ToSparse(
         'the download is damaged or not a bzip2 file: re-download it (use --no-cache or remove it from the cache)',
       );
     }
+    const snapshots = writer.snapshots;
     const size = await writer.finish();
     writer = undefined;
-    return { size, tool };
+    return { size, tool, snapshots };
   } catch (error) {
     await writer?.abort();
     await rm(dest, { force: true });

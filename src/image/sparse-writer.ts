@@ -1,4 +1,11 @@
+import type { Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+
+/** A SHA-256 state after the first `offset` bytes of the stream: hashing can resume from it. */
+export interface DigestSnapshot {
+  offset: number;
+  hash: Hash;
+}
 
 /** Block size for hole detection: runs of zeros at least this long become holes. */
 const BLOCK = 64 * 1024;
@@ -22,11 +29,35 @@ export class SparseWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  private constructor(private readonly handle: FileHandle) {}
+  private hashed = 0;
+  readonly snapshots: DigestSnapshot[] = [];
 
-  static async create(path: string): Promise<SparseWriter> {
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly digest?: { hash: Hash; snapshotEvery: number },
+  ) {}
+
+  /**
+   * With `digest`, every byte also goes into the hash, and a copy of its state is kept every
+   * `snapshotEvery` bytes: a later digest of a file that shares this prefix starts from there.
+   */
+  static async create(path: string, digest?: { hash: Hash; snapshotEvery: number }): Promise<SparseWriter> {
     // 'wx': never clobber; callers write to a fresh temp name and rename when done
-    return new SparseWriter(await open(path, 'wx', 0o644));
+    return new SparseWriter(await open(path, 'wx', 0o644), digest);
+  }
+
+  private updateDigest(chunk: Buffer): void {
+    if (!this.digest) return;
+    const { hash, snapshotEvery } = this.digest;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const nextBoundary = (Math.floor(this.hashed / snapshotEvery) + 1) * snapshotEvery;
+      const take = Math.min(chunk.length - offset, nextBoundary - this.hashed);
+      hash.update(chunk.subarray(offset, offset + take));
+      this.hashed += take;
+      offset += take;
+      if (this.hashed === nextBoundary) this.snapshots.push({ offset: this.hashed, hash: hash.copy() });
+    }
   }
 
   get bytesWritten(): number {
@@ -34,6 +65,7 @@ export class SparseWriter {
   }
 
   async write(chunk: Buffer): Promise<void> {
+    this.updateDigest(chunk);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes >= BLOCK * 16) await this.flush(false);

@@ -97,6 +97,8 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain('all files from the cache');
     expect(result.stderr).toContain('base image from the cache');
+    const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+    expect((await execa('sha256sum', [path.join(output, 'flatcar_production_image.bin')])).stdout.split(' ')[0]).toBe(manifest.outputs[0]!.sha256);
     const paths = served.server.requests.slice(before).map((r) => r.path);
     expect(paths.some((p) => p.endsWith('.bz2') || p.endsWith('.raw') || p.endsWith('version.txt'))).toBe(false);
   });
@@ -129,6 +131,8 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     const oem = await sgdiskPartition(image, 6);
     expect(await rangesEqual(served.release.imagePath, image, 0, oem.startByte)).toBe(true);
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+    // The digest resumed from a state taken while decompressing must still be the file's.
+    expect((await execa('sha256sum', [image])).stdout.split(' ')[0]).toBe(manifest.outputs[0]!.sha256);
     expect(manifest.sysexts[0]).toMatchObject({ name: 'greet', installedTo: 'oem:/sysexts/my-hello.raw', bootedPath: '/oem/sysexts/my-hello.raw', source: path.join(src, 'my-hello.raw') });
     expect(manifest.release.version).toBe(served.release.version);
   });

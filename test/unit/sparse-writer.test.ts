@@ -43,6 +43,20 @@ describe('SparseWriter', () => {
     expect(info.blocks).toBe(0);
   });
 
+  it('keeps SHA-256 states at each boundary that resume to the right digest', async () => {
+    const { createHash } = await import('node:crypto');
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const file = path.join(dir, 'digest.bin');
+    const writer = await SparseWriter.create(file, { hash: createHash('sha256'), snapshotEvery: 1024 * 1024 });
+    for (let offset = 0; offset < data.length; offset += 300_001) await writer.write(data.subarray(offset, offset + 300_001));
+    await writer.finish();
+    expect(writer.snapshots.map((s) => s.offset)).toEqual([1, 2, 3].map((n) => n * 1024 * 1024));
+    for (const snapshot of writer.snapshots) {
+      const resumed = snapshot.hash.copy().update(data.subarray(snapshot.offset)).digest('hex');
+      expect(resumed).toBe(createHash('sha256').update(data).digest('hex'));
+    }
+  });
+
   it('never overwrites an existing file', async () => {
     const file = path.join(dir, 'zeros.bin');
     await expect(SparseWriter.create(file)).rejects.toThrow(/EEXIST/);
