@@ -1,0 +1,70 @@
+/**
+ * Disk format converters, one per format and never per vendor: the vendor
+ * record says which format, which qemu-img options, whether to compress or
+ * archive, and this module does exactly that. (An exact disk size is set on
+ * the raw image before conversion, so the backup GPT moves with it.)
+ */
+import { mkdir, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { DiskFormatError } from '../errors.js';
+import { run } from '../util/exec.js';
+import type { DiskFormat, DiskSpec, QemuImgOptionValue } from './types.js';
+
+/** qemu-img's name of each format (Parallels' own .hdd needs more than qemu-img: see parallels.ts). */
+const QEMU_FORMAT: Record<Exclude<DiskFormat, 'parallels'>, string> = {
+  raw: 'raw',
+  qcow2: 'qcow2',
+  vpc: 'vpc',
+  vhdx: 'vhdx',
+  vmdk: 'vmdk',
+};
+
+/** `{subformat: 'fixed', force_size: true}` -> `subformat=fixed,force_size=on`. Pure. */
+export function qemuImgOptionString(options: Record<string, QemuImgOptionValue>): string {
+  return Object.entries(options)
+    .map(([k, v]) => `${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v)}`)
+    .join(',');
+}
+
+/** The qemu-img convert arguments for a disk spec. Pure. */
+export function qemuImgConvertArgs(disk: DiskSpec, input: string, output: string): string[] {
+  if (disk.format === 'parallels') throw new DiskFormatError('parallels disks are written by writeParallelsHdd, not qemu-img convert alone');
+  const args = ['convert', '-f', 'raw', '-O', QEMU_FORMAT[disk.format]];
+  if (disk.compressed) args.push('-c');
+  const options = qemuImgOptionString(disk.options);
+  if (options) args.push('-o', options);
+  args.push(input, output);
+  return args;
+}
+
+/** Virtual size as qemu-img reports it. */
+export async function virtualSize(file: string, format: string): Promise<number> {
+  const { stdout } = await run('qemu-img', ['info', '-f', format, '--output=json', file], { purpose: `read the size of ${file}` });
+  const size = (JSON.parse(stdout) as { 'virtual-size'?: number })['virtual-size'];
+  if (typeof size !== 'number') throw new DiskFormatError(`qemu-img info did not report the virtual size of ${file}`);
+  return size;
+}
+
+/**
+ * Converts the grown raw image `raw` into `output` as `disk` says. `raw` is
+ * consumed (renamed or archived) when the output is raw, so a raw vendor
+ * costs no second copy. `scratchDir` holds intermediate files.
+ */
+export async function convertDisk(raw: string, disk: DiskSpec, output: string, scratchDir: string): Promise<void> {
+  if (disk.format === 'parallels') throw new DiskFormatError('parallels disks are written by writeParallelsHdd');
+  let converted: string;
+  if (disk.format === 'raw') {
+    converted = disk.archive ? path.join(scratchDir, 'archive', disk.archive.member) : output;
+    if (disk.archive) await mkdir(path.dirname(converted), { recursive: true });
+    await rename(raw, converted);
+  } else {
+    converted = output;
+    await run('qemu-img', qemuImgConvertArgs(disk, raw, converted), { purpose: `convert the disk to ${disk.format}` });
+  }
+  if (disk.archive) {
+    // oldgnu + -S: the archive records holes instead of gigabytes of zeros (what GCE's image import expects).
+    await run('tar', ['--format=oldgnu', '-S', '-czf', output, '-C', path.dirname(converted), disk.archive.member], {
+      purpose: `archive ${disk.archive.member}`,
+    });
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Diskless vendors (pxe, iso): the kernel from EFI-SYSTEM and an initramfs
+ * holding /usr (USR-A) as a squashfs, which Flatcar's initramfs mounts as /usr
+ * when it boots without a disk; the ISO wraps both with isolinux.
+ */
+import { access, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MissingToolError } from '../errors.js';
+import { locateFlatcarPartition } from '../gpt/locate.js';
+import type { GptTable } from '../gpt/types.js';
+import { mountPartition } from '../image/loop.js';
+import type { Privileged } from '../privileged/privileged.js';
+import { run, which } from '../util/exec.js';
+import { ResourceScope } from '../util/scope.js';
+import { renderIsolinuxCfg } from './descriptors.js';
+import { withBtrfsMountLock } from './mount-lock.js';
+import type { IsolinuxFiles } from './types.js';
+
+/** Copies `kernelPath` (e.g. /flatcar/vmlinuz-a) out of EFI-SYSTEM without mounting: mtools reads the vfat at its byte offset. */
+export async function extractKernel(image: string, table: GptTable, kernelPath: string, destination: string): Promise<void> {
+  const esp = locateFlatcarPartition(table, 'EFI-SYSTEM');
+  await run('mcopy', ['-n', '-i', `${image}@@${esp.startByte}`, `::${kernelPath}`, destination], {
+    // mtools refuses filesystems whose geometry looks odd unless told not to check.
+    env: { MTOOLS_SKIP_CHECK: '1' },
+    purpose: `copy the kernel ${kernelPath} out of EFI-SYSTEM`,
+    hint: 'the image has no kernel where Flatcar keeps it: is this a Flatcar image?',
+  });
+}
+
+/**
+ * `usr.squashfs` of USR-A inside a gzip'd newc cpio. USR-A is mounted
+ * read-only through a loop device at its offset and released afterwards.
+ */
+export async function buildUsrInitramfs(
+  priv: Privileged,
+  image: string,
+  table: GptTable,
+  squashfsName: string,
+  destination: string,
+  scratchDir: string,
+): Promise<void> {
+  const usr = locateFlatcarPartition(table, 'USR-A');
+  const stage = path.join(scratchDir, 'initramfs');
+  await mkdir(stage, { recursive: true });
+  const squashfs = path.join(stage, squashfsName);
+  await withBtrfsMountLock(async () => {
+    const scope = new ResourceScope();
+    try {
+      const dir = await mountPartition(priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' });
+      // Root reads all of /usr (some files are root-only); the squashfs keeps owners and modes as they are.
+      await priv.run('mksquashfs', [dir, squashfs, '-noappend', '-quiet', '-no-progress'], { purpose: 'make usr.squashfs from USR-A' });
+    } finally {
+      await scope.release();
+    }
+  });
+  const cpio = path.join(scratchDir, 'initramfs.cpio');
+  // newc is the only cpio format the kernel unpacks.
+  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', cpio], { cwd: stage, input: `${squashfsName}\n`, purpose: 'pack the initramfs' });
+  await rm(stage, { recursive: true, force: true });
+  await run('gzip', ['-9', '-n', cpio], { purpose: 'compress the initramfs' });
+  await rename(`${cpio}.gz`, destination);
+}
+
+async function present(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A hybrid (CD and USB stick) ISO that boots `kernel` with `initrd` through isolinux. */
+export async function buildIso(
+  kernel: string,
+  initrd: string,
+  commandLine: string,
+  isolinux: IsolinuxFiles | null,
+  arch: string,
+  destination: string,
+  scratchDir: string,
+): Promise<void> {
+  if (!isolinux) throw new MissingToolError(`an ISO for ${arch} needs a boot loader flatbake does not know for ${arch} (isolinux is x86 only)`);
+  if (!(await which('xorriso'))) throw new MissingToolError('writing the ISO needs xorriso, which is not installed', 'install the Debian package xorriso');
+  for (const file of [isolinux.loader, isolinux.hybridMbr, ...isolinux.modules]) {
+    if (!(await present(file))) {
+      throw new MissingToolError(`writing the ISO needs ${file}, which is not installed`, `install the Debian packages ${isolinux.packages}`);
+    }
+  }
+  const root = path.join(scratchDir, 'iso');
+  await mkdir(path.join(root, 'isolinux'), { recursive: true });
+  await mkdir(path.join(root, 'flatcar'), { recursive: true });
+  await copyFile(isolinux.loader, path.join(root, 'isolinux', 'isolinux.bin'));
+  for (const module of isolinux.modules) await copyFile(module, path.join(root, 'isolinux', path.basename(module)));
+  await writeFile(path.join(root, 'isolinux', 'isolinux.cfg'), renderIsolinuxCfg('/flatcar/vmlinuz', '/flatcar/cpio.gz', commandLine));
+  await copyFile(kernel, path.join(root, 'flatcar', 'vmlinuz'));
+  await copyFile(initrd, path.join(root, 'flatcar', 'cpio.gz'));
+  await run(
+    'xorriso',
+    [
+      '-as', 'mkisofs', '-quiet', '-o', destination, '-V', 'FLATCAR_ISO', '-J', '-R',
+      '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
+      '-isohybrid-mbr', isolinux.hybridMbr,
+      root,
+    ],
+    { purpose: 'write the ISO' },
+  );
+  await rm(root, { recursive: true, force: true });
+}

@@ -1,0 +1,84 @@
+/**
+ * Filling OEM for a vendor: the OEM sysext as /oem/sysext/oem-<id>-<version>.raw,
+ * the empty marker /oem/sysext/active-oem-<id>, /oem/oem-release and /oem/grub.cfg.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DiskFormatError, FlatbakeError, InputError } from '../errors.js';
+import { readGptFromFile } from '../gpt/file.js';
+import { locateFlatcarPartition } from '../gpt/locate.js';
+import { mountPartition } from '../image/loop.js';
+import type { Privileged } from '../privileged/privileged.js';
+import { parseExtensionRelease } from '../sysext/extension-release.js';
+import { readSysextFile } from '../sysext/inspect.js';
+import { ResourceScope } from '../util/scope.js';
+import { withBtrfsMountLock } from './mount-lock.js';
+import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from './oem-files.js';
+import type { OemSpec, VendorArch } from './types.js';
+
+export interface OemContent {
+  grubCfg: string;
+  oemRelease: string;
+}
+
+/** Reads the sysext's extension-release and derives what OEM gets; checks it is the right OEM for the right architecture. */
+export async function prepareOemContent(oem: OemSpec, sysextFile: string, arch: VendorArch): Promise<OemContent> {
+  const releasePath = `usr/lib/extension-release.d/extension-release.${oem.sysext}`;
+  let text: string;
+  try {
+    text = (await readSysextFile(sysextFile, releasePath)).toString('utf8');
+  } catch (err) {
+    throw new DiskFormatError(
+      `${sysextFile} is not the ${oem.sysext} sysext: cannot read /${releasePath} (${(err as Error).message.split('\n')[0]})`,
+      `use the ${oem.sysext}.raw published beside the Flatcar image`,
+      { cause: err },
+    );
+  }
+  const fields = parseExtensionRelease(text).fields;
+  const sysextArch = fields.ARCHITECTURE;
+  if (sysextArch && sysextArch !== arch) {
+    throw new DiskFormatError(`${sysextFile} is built for ${sysextArch}, but the image is ${arch}`, `use the ${oem.sysext}.raw of the ${arch} release`);
+  }
+  return { grubCfg: renderGrubCfg(oem.grub), oemRelease: oemReleaseFromExtensionRelease(text, oem.id) };
+}
+
+/** Writes the OEM files into the OEM partition of `image` (mounted read-write through a loop device, then released). */
+export async function installOem(
+  priv: Privileged,
+  image: string,
+  oem: OemSpec,
+  content: OemContent,
+  options: { sysextFile: string; version: string; scratchDir: string },
+): Promise<{ sysext: string; marker: string }> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/.test(options.version)) {
+    throw new InputError(`'${options.version}' cannot be part of a file name`, 'pass the Flatcar version, e.g. 4459.2.1');
+  }
+  const files = oemSysextPaths(oem.id, options.version);
+  const grubFile = path.join(options.scratchDir, 'grub.cfg');
+  const releaseFile = path.join(options.scratchDir, 'oem-release');
+  await writeFile(grubFile, content.grubCfg);
+  await writeFile(releaseFile, content.oemRelease);
+  const table = await readGptFromFile(image);
+  const part = locateFlatcarPartition(table, 'OEM');
+
+  return withBtrfsMountLock(async () => {
+    const scope = new ResourceScope();
+    try {
+      const dir = await mountPartition(priv, scope, image, { offset: part.startByte, size: part.sizeBytes }, { fsType: 'btrfs', label: 'OEM' });
+      const own = ['-o', '0', '-g', '0'];
+      const install = (args: string[], purpose: string) => priv.run('install', [...own, ...args], { purpose, hint: 'is the OEM partition full?' });
+      await install(['-d', '-m', '0755', path.join(dir, 'sysext')], 'create /oem/sysext');
+      await install(['-m', '0644', options.sysextFile, path.join(dir, files.sysext)], `install /oem/${files.sysext}`);
+      await install(['-m', '0644', '/dev/null', path.join(dir, files.marker)], `create /oem/${files.marker}`);
+      await install(['-m', '0644', releaseFile, path.join(dir, 'oem-release')], 'write /oem/oem-release');
+      await install(['-m', '0644', grubFile, path.join(dir, 'grub.cfg')], 'write /oem/grub.cfg');
+    } finally {
+      await scope.release();
+    }
+    if (scope.errors.length > 0) {
+      const first = scope.errors[0]!;
+      throw new FlatbakeError(`could not ${first.what}: ${(first.error as Error).message}`);
+    }
+    return files;
+  });
+}

@@ -1,0 +1,444 @@
+/**
+ * The vendor registry: every vendor is data in `vendors/` (defaults.json,
+ * oems.json, vendors.json). A record starts from the defaults (or from the
+ * vendor it `extends`), overrides what differs, and is validated here so the
+ * converters can trust it. Building the registry is pure; only
+ * loadVendorRegistry() reads files.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError, UsageError } from '../errors.js';
+import type {
+  ArchSettings,
+  BundleSpec,
+  ConfigSpec,
+  DiskSpec,
+  GrubSettings,
+  ImageKind,
+  LayoutName,
+  NameTemplates,
+  OemSpec,
+  QemuImgOptionValue,
+  VendorArch,
+  VendorRecord,
+  VendorSettings,
+} from './types.js';
+
+export const GENERIC_VENDOR = 'generic';
+
+const ARCHES: readonly VendorArch[] = ['x86-64', 'arm64'];
+const LAYOUTS: readonly LayoutName[] = ['base', 'vm', 'azure', 'vagrant'];
+const KINDS: readonly ImageKind[] = ['disk', 'pxe', 'iso'];
+const DISK_FORMATS = ['raw', 'qcow2', 'vpc', 'vhdx', 'vmdk', 'parallels'] as const;
+const CONFIG_KINDS = ['qemu-launch', 'vmx', 'ovf', 'xl', 'pvs'] as const;
+const BUNDLE_KINDS = ['ova', 'box', 'pvm'] as const;
+const LAUNCH_BOOTS = ['uefi-disk', 'kernel', 'cdrom'] as const;
+const VENDOR_ID = /^[a-z0-9][a-z0-9_]*$/;
+const OEM_ID = /^[a-z0-9][a-z0-9_-]*$/;
+/** Extensions and file-name pieces must stay plain names: they become output file names. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
+/** qemu-img -o values must not smuggle in another option (`,`) or a second assignment. */
+const QEMU_OPTION_KEY = /^[a-z][a-z0-9_]*$/;
+const QEMU_OPTION_VALUE = /^[A-Za-z0-9_.+-]+$/;
+
+/** The three data files, as parsed JSON. */
+export interface VendorDataFiles {
+  defaults: unknown;
+  oems: unknown;
+  vendors: unknown;
+}
+
+export interface VendorSelection {
+  /** `generic` (the plain baked image) was asked for. */
+  generic: boolean;
+  vendors: VendorRecord[];
+}
+
+export interface VendorRegistry {
+  /** Vendor ids in the order of vendors.json. */
+  readonly ids: readonly string[];
+  readonly settings: VendorSettings;
+  /** Layout name -> ROOT sectors (null: unchanged). */
+  readonly layouts: Readonly<Record<LayoutName, number | null>>;
+  /** The record of `id`; unknown ids are a UsageError listing the known ones. */
+  get(id: string): VendorRecord;
+  /** Parses `--vendor` lists (comma-separated, repeated, deduplicated); empty means generic only. */
+  select(list: readonly string[], arch?: VendorArch): VendorSelection;
+}
+
+type Json = unknown;
+type JsonObject = Record<string, Json>;
+
+function isObject(value: Json): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Objects whose keys only make sense together: a vendor that states them replaces them whole (a VHDX must not inherit a VHD's force_size). */
+const ATOMIC_KEYS: ReadonlySet<string> = new Set(['options']);
+
+/** Objects merge key by key; anything else in `override` (arrays, strings, null) replaces, as do ATOMIC_KEYS. `$comment` keys are dropped. */
+export function mergeRecords(base: Json, override: Json): Json {
+  if (!isObject(base) || !isObject(override)) return override === undefined ? base : override;
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(base)) if (!k.startsWith('$')) out[k] = v;
+  for (const [k, v] of Object.entries(override)) {
+    if (k.startsWith('$')) continue;
+    out[k] = k in out && !ATOMIC_KEYS.has(k) ? mergeRecords(out[k], v) : v;
+  }
+  return out;
+}
+
+/** `{vendor}` style placeholders; an unknown placeholder is an error so typos do not end up in file names. */
+export function renderTemplate(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{([a-z]+)\}/g, (whole, name: string) => {
+    const value = vars[name];
+    if (value === undefined) throw new InputError(`unknown placeholder ${whole} in vendor template '${template}'`);
+    return value;
+  });
+}
+
+/** Collects validation problems with the JSON path they belong to. */
+class Checker {
+  constructor(readonly file: string) {}
+  fail(where: string, what: string): never {
+    throw new InputError(`vendors/${this.file}: ${where}: ${what}`, 'fix the vendor data (see vendors/defaults.json for the fields)');
+  }
+  object(value: Json, where: string): JsonObject {
+    if (!isObject(value)) this.fail(where, 'must be an object');
+    return value;
+  }
+  string(value: Json, where: string, pattern?: RegExp): string {
+    if (typeof value !== 'string') this.fail(where, 'must be a string');
+    if (pattern && !pattern.test(value)) this.fail(where, `'${value}' does not match ${pattern}`);
+    return value;
+  }
+  optionalString(value: Json, where: string): string | undefined {
+    return value === undefined ? undefined : this.string(value, where);
+  }
+  oneOf<T extends string>(value: Json, where: string, allowed: readonly T[]): T {
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      this.fail(where, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+    }
+    return value as T;
+  }
+  positiveInt(value: Json, where: string): number {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) this.fail(where, 'must be a positive integer');
+    return value;
+  }
+  boolean(value: Json, where: string): boolean {
+    if (typeof value !== 'boolean') this.fail(where, 'must be true or false');
+    return value;
+  }
+  noExtraKeys(value: JsonObject, where: string, allowed: readonly string[]): void {
+    for (const key of Object.keys(value)) {
+      if (!key.startsWith('$') && !allowed.includes(key)) this.fail(where, `unknown field '${key}' (known: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; layouts: Record<LayoutName, number | null> } {
+  const layoutsIn = c.object(d.layouts, 'layouts');
+  const layouts = {} as Record<LayoutName, number | null>;
+  for (const name of LAYOUTS) {
+    const v = layoutsIn[name];
+    layouts[name] = v === null ? null : c.positiveInt(v, `layouts.${name}`);
+  }
+  c.noExtraKeys(layoutsIn, 'layouts', LAYOUTS);
+  const namesIn = c.object(d.names, 'names');
+  const names: NameTemplates = {
+    machine: c.string(namesIn.machine, 'names.machine'),
+    image: c.string(namesIn.image, 'names.image'),
+    companion: c.string(namesIn.companion, 'names.companion'),
+    firmware: c.string(namesIn.firmware, 'names.firmware'),
+  };
+  const netIn = c.object(d.netboot, 'netboot');
+  const archIn = c.object(d.architectures, 'architectures');
+  const architectures = {} as Record<VendorArch, ArchSettings>;
+  for (const arch of ARCHES) {
+    const where = `architectures.${arch}`;
+    const a = c.object(archIn[arch], where);
+    const fw = c.object(a.uefiFirmware, `${where}.uefiFirmware`);
+    let isolinux: ArchSettings['isolinux'] = null;
+    if (a.isolinux !== null) {
+      const i = c.object(a.isolinux, `${where}.isolinux`);
+      if (!Array.isArray(i.modules)) c.fail(`${where}.isolinux.modules`, 'must be a list of paths');
+      isolinux = {
+        loader: c.string(i.loader, `${where}.isolinux.loader`),
+        hybridMbr: c.string(i.hybridMbr, `${where}.isolinux.hybridMbr`),
+        modules: i.modules.map((m, n) => c.string(m, `${where}.isolinux.modules[${n}]`)),
+        packages: c.string(i.packages, `${where}.isolinux.packages`),
+      };
+    }
+    architectures[arch] = {
+      qemu: c.string(a.qemu, `${where}.qemu`, SAFE_NAME),
+      machine: c.string(a.machine, `${where}.machine`, SAFE_NAME),
+      kvmCpu: c.string(a.kvmCpu, `${where}.kvmCpu`, SAFE_NAME),
+      fallbackCpu: c.string(a.fallbackCpu, `${where}.fallbackCpu`, SAFE_NAME),
+      console: c.string(a.console, `${where}.console`, SAFE_NAME),
+      vagrantArchitecture: c.string(a.vagrantArchitecture, `${where}.vagrantArchitecture`, SAFE_NAME),
+      uefiFirmware: {
+        code: c.string(fw.code, `${where}.uefiFirmware.code`),
+        vars: c.string(fw.vars, `${where}.uefiFirmware.vars`),
+        package: c.string(fw.package, `${where}.uefiFirmware.package`),
+      },
+      isolinux,
+    };
+  }
+  return {
+    layouts,
+    settings: {
+      diskAlignmentSectors: c.positiveInt(d.diskAlignmentSectors, 'diskAlignmentSectors'),
+      names,
+      netboot: {
+        kernel: c.string(netIn.kernel, 'netboot.kernel', /^\/[A-Za-z0-9_./-]+$/),
+        squashfs: c.string(netIn.squashfs, 'netboot.squashfs', SAFE_NAME),
+      },
+      architectures,
+    },
+  };
+}
+
+function parseGrub(c: Checker, value: Json, where: string): GrubSettings {
+  const g = c.object(value, where);
+  c.noExtraKeys(g, where, ['oemId', 'linuxAppend', 'linuxConsole', 'serial', 'consolePlatform']);
+  const grub: GrubSettings = { oemId: c.string(g.oemId, `${where}.oemId`, OEM_ID) };
+  const append = c.optionalString(g.linuxAppend, `${where}.linuxAppend`);
+  if (append !== undefined) grub.linuxAppend = append;
+  const console = c.optionalString(g.linuxConsole, `${where}.linuxConsole`);
+  if (console !== undefined) grub.linuxConsole = console;
+  if (g.serial !== undefined) {
+    const s = c.object(g.serial, `${where}.serial`);
+    const unit = s.unit;
+    if (typeof unit !== 'number' || !Number.isSafeInteger(unit) || unit < 0) c.fail(`${where}.serial.unit`, 'must be a serial port number (0 = com0)');
+    grub.serial = { unit, speed: c.positiveInt(s.speed, `${where}.serial.speed`) };
+  }
+  const platform = c.optionalString(g.consolePlatform, `${where}.consolePlatform`);
+  if (platform !== undefined) grub.consolePlatform = c.string(platform, `${where}.consolePlatform`, /^[a-z0-9-]+$/);
+  return grub;
+}
+
+function parseDisk(c: Checker, value: Json, where: string): DiskSpec {
+  const d = c.object(value, where);
+  c.noExtraKeys(d, where, ['format', 'options', 'compressed', 'extension', 'virtualSizeBytes', 'archive']);
+  const format = c.oneOf(d.format, `${where}.format`, DISK_FORMATS);
+  const optionsIn = c.object(d.options ?? {}, `${where}.options`);
+  const options: Record<string, QemuImgOptionValue> = {};
+  for (const [k, v] of Object.entries(optionsIn)) {
+    if (!QEMU_OPTION_KEY.test(k)) c.fail(`${where}.options`, `bad qemu-img option name '${k}'`);
+    if (typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) options[k] = v;
+    else options[k] = c.string(v, `${where}.options.${k}`, QEMU_OPTION_VALUE);
+  }
+  const disk: DiskSpec = {
+    format,
+    options,
+    compressed: c.boolean(d.compressed, `${where}.compressed`),
+    extension: c.string(d.extension, `${where}.extension`, SAFE_NAME),
+  };
+  if (disk.compressed && format !== 'qcow2') c.fail(`${where}.compressed`, `only qcow2 can be written compressed, not ${format}`);
+  if (d.virtualSizeBytes !== undefined) {
+    disk.virtualSizeBytes = c.positiveInt(d.virtualSizeBytes, `${where}.virtualSizeBytes`);
+    if (disk.virtualSizeBytes % 512 !== 0) c.fail(`${where}.virtualSizeBytes`, 'must be a multiple of 512');
+  }
+  if (d.archive !== undefined) {
+    const a = c.object(d.archive, `${where}.archive`);
+    c.noExtraKeys(a, `${where}.archive`, ['format', 'member']);
+    if (format !== 'raw') c.fail(`${where}.archive`, 'only raw disks are archived');
+    disk.archive = { format: c.oneOf(a.format, `${where}.archive.format`, ['tar.gz'] as const), member: c.string(a.member, `${where}.archive.member`, SAFE_NAME) };
+  }
+  return disk;
+}
+
+function parseConfig(c: Checker, value: Json, where: string): ConfigSpec {
+  const d = c.object(value, where);
+  c.noExtraKeys(d, where, ['kind', 'extension', 'boot', 'system']);
+  const config: ConfigSpec = { kind: c.oneOf(d.kind, `${where}.kind`, CONFIG_KINDS), extension: c.string(d.extension, `${where}.extension`, SAFE_NAME) };
+  if (config.kind === 'qemu-launch') config.boot = c.oneOf(d.boot, `${where}.boot`, LAUNCH_BOOTS);
+  else if (d.boot !== undefined) c.fail(`${where}.boot`, 'only qemu-launch configs have a boot mode');
+  if (config.kind === 'ovf') config.system = c.string(d.system, `${where}.system`, SAFE_NAME);
+  else if (d.system !== undefined) c.fail(`${where}.system`, 'only ovf configs name a virtual system type');
+  return config;
+}
+
+function parseBundle(c: Checker, value: Json, where: string): BundleSpec {
+  const d = c.object(value, where);
+  c.noExtraKeys(d, where, ['kind', 'extension', 'provider', 'system']);
+  const bundle: BundleSpec = { kind: c.oneOf(d.kind, `${where}.kind`, BUNDLE_KINDS), extension: c.string(d.extension, `${where}.extension`, SAFE_NAME) };
+  if (bundle.kind === 'box') bundle.provider = c.oneOf(d.provider, `${where}.provider`, ['virtualbox', 'parallels'] as const);
+  else if (d.provider !== undefined) c.fail(`${where}.provider`, 'only box bundles have a provider');
+  const system = c.optionalString(d.system, `${where}.system`);
+  if (system !== undefined) bundle.system = c.string(system, `${where}.system`, SAFE_NAME);
+  return bundle;
+}
+
+/** The checks that tie fields together, so a converter never meets an impossible combination. */
+function checkCombination(c: Checker, v: VendorRecord): void {
+  const where = v.id;
+  if (v.kind === 'disk') {
+    if (!v.layout) c.fail(where, 'a disk vendor needs a layout');
+    if (!v.disk) c.fail(where, 'a disk vendor needs a disk');
+  } else {
+    if (v.layout || v.disk) c.fail(where, `a ${v.kind} vendor has no disk: set layout and disk to null`);
+    if (v.oem) c.fail(where, `a ${v.kind} vendor has no OEM partition: set oem to null`);
+    if (v.bundle) c.fail(where, `a ${v.kind} vendor has no bundle`);
+  }
+  const format = v.disk?.format;
+  const bootFor: Record<string, ImageKind> = { 'uefi-disk': 'disk', kernel: 'pxe', cdrom: 'iso' };
+  if (v.config?.kind === 'qemu-launch' && bootFor[v.config.boot!] !== v.kind) c.fail(`${where}.config.boot`, `${v.config.boot} does not fit a ${v.kind} vendor`);
+  if ((v.config?.kind === 'vmx' || v.config?.kind === 'ovf') && format !== 'vmdk') c.fail(`${where}.config`, `${v.config.kind} describes a VMDK disk, not ${format}`);
+  if (v.config?.kind === 'pvs' && format !== 'parallels') c.fail(`${where}.config`, 'pvs describes a Parallels disk');
+  if (v.config?.kind === 'xl' && format !== 'raw') c.fail(`${where}.config`, 'the xl config boots a raw disk');
+  if (v.bundle?.kind === 'ova' && format !== 'vmdk') c.fail(`${where}.bundle`, 'an OVA carries a VMDK disk');
+  if (v.bundle?.kind === 'pvm' && format !== 'parallels') c.fail(`${where}.bundle`, 'a pvm bundle carries a Parallels disk');
+  if (v.bundle?.kind === 'box') {
+    const wants = v.bundle.provider === 'parallels' ? 'parallels' : 'vmdk';
+    if (format !== wants) c.fail(`${where}.bundle`, `a ${v.bundle.provider} box carries a ${wants} disk, not ${format}`);
+  }
+  if ((v.bundle?.kind === 'ova' || (v.bundle?.kind === 'box' && v.bundle.provider === 'virtualbox')) && !v.bundle.system) {
+    c.fail(`${where}.bundle.system`, 'the bundled OVF needs a virtual system type');
+  }
+  if (v.disk?.archive && v.bundle) c.fail(where, 'a disk is either archived or bundled, not both');
+}
+
+/** Validates the three data files and resolves every vendor record. Pure. */
+export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
+  const cd: Checker = new Checker('defaults.json');
+  const defaults = cd.object(files.defaults, '(top)');
+  const { settings, layouts } = parseSettings(cd, defaults);
+  const vendorDefaults = cd.object(defaults.vendor, 'vendor');
+  const oemDefaults = cd.object(defaults.oem, 'oem');
+
+  const co: Checker = new Checker('oems.json');
+  const oemsIn = co.object(files.oems, '(top)');
+  const oems = new Map<string, OemSpec>();
+  for (const [id, raw] of Object.entries(oemsIn)) {
+    if (id.startsWith('$')) continue;
+    co.string(id, id, OEM_ID);
+    const merged = co.object(mergeRecords(oemDefaults, co.object(raw, id)), id);
+    co.noExtraKeys(merged, id, ['sysext', 'grub']);
+    const vars = { oem: id };
+    const grubIn = co.object(merged.grub, `${id}.grub`);
+    const grubRendered: JsonObject = { ...grubIn, oemId: renderTemplate(co.string(grubIn.oemId, `${id}.grub.oemId`), vars) };
+    oems.set(id, {
+      id,
+      sysext: co.string(renderTemplate(co.string(merged.sysext, `${id}.sysext`), vars), `${id}.sysext`, SAFE_NAME),
+      grub: parseGrub(co, grubRendered, `${id}.grub`),
+    });
+  }
+
+  const cv: Checker = new Checker('vendors.json');
+  const vendorsIn = cv.object(files.vendors, '(top)');
+  const rawById = new Map<string, JsonObject>();
+  for (const [id, raw] of Object.entries(vendorsIn)) {
+    if (id.startsWith('$')) continue;
+    if (id === GENERIC_VENDOR) cv.fail(id, `'${GENERIC_VENDOR}' is the plain image, not a vendor record`);
+    cv.string(id, id, VENDOR_ID);
+    rawById.set(id, cv.object(raw, id));
+  }
+
+  /** defaults <- the extends chain (root first) <- the record itself. */
+  const flatten = (id: string, seen: string[]): JsonObject => {
+    if (seen.includes(id)) cv.fail(id, `extends cycle: ${[...seen, id].join(' -> ')}`);
+    const raw = rawById.get(id);
+    if (!raw) cv.fail(seen.at(-1) ?? id, `extends unknown vendor '${id}'`);
+    const parent = raw.extends === undefined ? vendorDefaults : flatten(cv.string(raw.extends, `${id}.extends`), [...seen, id]);
+    const { extends: _ignored, ...own } = raw;
+    return cv.object(mergeRecords(parent, own), id);
+  };
+
+  const records = new Map<string, VendorRecord>();
+  for (const id of rawById.keys()) {
+    const r = flatten(id, []);
+    cv.noExtraKeys(r, id, ['description', 'architectures', 'kind', 'layout', 'oem', 'disk', 'config', 'bundle', 'kernelCommandLine', 'vm']);
+    if (!Array.isArray(r.architectures) || r.architectures.length === 0) cv.fail(`${id}.architectures`, 'must list at least one architecture');
+    const layoutName = r.layout === null ? null : cv.oneOf(r.layout, `${id}.layout`, LAYOUTS);
+    let oem: OemSpec | null = null;
+    if (r.oem !== null) {
+      const oemId = renderTemplate(cv.string(r.oem, `${id}.oem`), { vendor: id });
+      const found = oems.get(oemId);
+      if (!found) cv.fail(`${id}.oem`, `OEM '${oemId}' is not in oems.json`);
+      oem = found;
+    }
+    const vm = cv.object(r.vm, `${id}.vm`);
+    const record: VendorRecord = {
+      id,
+      description: cv.string(r.description ?? id, `${id}.description`),
+      architectures: r.architectures.map((a, n) => cv.oneOf(a, `${id}.architectures[${n}]`, ARCHES)),
+      kind: cv.oneOf(r.kind, `${id}.kind`, KINDS),
+      layout: layoutName === null ? null : { name: layoutName, rootSectors: layouts[layoutName] },
+      oem,
+      disk: r.disk === null ? null : parseDisk(cv, r.disk, `${id}.disk`),
+      config: r.config === null ? null : parseConfig(cv, r.config, `${id}.config`),
+      bundle: r.bundle === null ? null : parseBundle(cv, r.bundle, `${id}.bundle`),
+      kernelCommandLine: cv.string(r.kernelCommandLine, `${id}.kernelCommandLine`, /^[^\n"'\\$`]*$/),
+      vm: { memoryMiB: cv.positiveInt(vm.memoryMiB, `${id}.vm.memoryMiB`), cpus: cv.positiveInt(vm.cpus, `${id}.vm.cpus`) },
+    };
+    checkCombination(cv, record);
+    records.set(id, Object.freeze(record));
+  }
+
+  const ids = [...records.keys()];
+  const unknown = (id: string) =>
+    new UsageError(`unknown vendor '${id}'`, `known vendors: ${GENERIC_VENDOR}, ${ids.join(', ')} (\`flatbake vendors\` describes them)`);
+  return {
+    ids,
+    settings,
+    layouts,
+    get(id) {
+      const record = records.get(id);
+      if (!record) throw unknown(id);
+      return record;
+    },
+    select(list, arch) {
+      const wanted = [...new Set(list.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean))];
+      if (wanted.length === 0) return { generic: true, vendors: [] };
+      const vendors: VendorRecord[] = [];
+      for (const id of wanted) {
+        if (id === GENERIC_VENDOR) continue;
+        const record = records.get(id);
+        if (!record) throw unknown(id);
+        if (arch && !record.architectures.includes(arch)) {
+          throw new UsageError(`vendor '${id}' has no ${arch} image`, `${id} is built for ${record.architectures.join(', ')} only`);
+        }
+        vendors.push(record);
+      }
+      return { generic: wanted.includes(GENERIC_VENDOR), vendors };
+    },
+  };
+}
+
+/** `vendors/` at the package root: two levels above this module both in src/vendor and dist/vendor. */
+export function vendorsDir(): string {
+  return fileURLToPath(new URL('../../vendors/', import.meta.url));
+}
+
+/** Reads and validates vendors/{defaults,oems,vendors}.json. */
+export async function loadVendorRegistry(dir: string = vendorsDir()): Promise<VendorRegistry> {
+  const read = async (name: string): Promise<unknown> => {
+    const file = path.join(dir, name);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new InputError(`cannot read the vendor data ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'reinstall flatbake: vendors/ ships with it');
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new InputError(`vendors/${name} is not valid JSON: ${(err as Error).message}`);
+    }
+  };
+  const [defaults, oems, vendors] = await Promise.all([read('defaults.json'), read('oems.json'), read('vendors.json')]);
+  return buildVendorRegistry({ defaults, oems, vendors });
+}
+
+/** Output names from the templates in defaults.json. */
+export function outputNames(settings: VendorSettings, vendor: string) {
+  const n = settings.names;
+  return {
+    machine: renderTemplate(n.machine, { vendor }),
+    image: (ext: string) => renderTemplate(n.image, { vendor, ext }),
+    companion: (ext: string) => renderTemplate(n.companion, { vendor, ext }),
+    firmware: (part: 'code' | 'vars') => renderTemplate(n.firmware, { vendor, part }),
+  };
+}

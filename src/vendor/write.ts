@@ -1,0 +1,294 @@
+/**
+ * Writing vendor images from a baked image, one vendor per task, several at
+ * once. Each vendor reads as its pipeline: copy -> grow -> OEM -> convert ->
+ * configs -> bundle -> hash. A vendor that fails leaves nothing behind and
+ * does not stop the others; its result carries the error.
+ */
+import os from 'node:os';
+import { mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { InputError, MissingToolError, NotImplementedError } from '../errors.js';
+import { readGptFromFile } from '../gpt/file.js';
+import type { Privileged } from '../privileged/privileged.js';
+import { which } from '../util/exec.js';
+import { sha256File } from '../util/hash.js';
+import type { Reporter } from '../util/report.js';
+import type { ResourceScope } from '../util/scope.js';
+import { writeOva, writeOvfBox, writeUefiFirmware, ovfText } from './bundles.js';
+import { diskAdapter, renderVmx, renderXlConfig } from './descriptors.js';
+import { convertDisk } from './formats.js';
+import { renderLaunchReadme, renderLaunchScript, type LaunchFiles } from './launch-script.js';
+import { growImageToLayout, sparseCopy } from './layout.js';
+import { buildIso, buildUsrInitramfs, extractKernel } from './netboot.js';
+import { installOem, prepareOemContent } from './oem.js';
+import { loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
+import { allocatedBytes, estimateVendorBytes, SpaceLedger } from './space.js';
+import type { VendorArch, VendorRecord } from './types.js';
+
+/** OEM sysexts by OEM id (`azure` -> path of oem-azure.raw), or a function that finds (e.g. downloads) one. */
+export type OemSysextSource = ReadonlyMap<string, string> | ((oemId: string) => Promise<string | undefined> | string | undefined);
+
+export interface WriteVendorImagesOptions {
+  /** The baked raw image; only read (each disk vendor works on its own sparse copy). */
+  bakedImage: string;
+  /** Vendor ids (`generic` is ignored: it is the baked image itself). */
+  vendors: readonly string[];
+  /** Each vendor writes under `<workDir>/<vendor>/` (created; must be empty if it exists). */
+  workDir: string;
+  /** Flatcar version, part of the OEM sysext's name on OEM. */
+  version: string;
+  arch: VendorArch;
+  oemSysexts: OemSysextSource;
+  priv: Privileged;
+  /** Scratch directories are registered here too, so a signal removes them. */
+  scope: ResourceScope;
+  report: Reporter;
+  /** Vendors written at once (default: the number of cores, at least 1). */
+  concurrency?: number;
+  /** Defaults to the registry loaded from vendors/. */
+  registry?: VendorRegistry;
+}
+
+export interface VendorOutput {
+  /** Final file name (FLATCAR.md's naming). */
+  file: string;
+  /** Where it is now, inside workDir. */
+  workFile: string;
+  sha256: string;
+  size: number;
+}
+
+export interface VendorResult {
+  vendor: string;
+  ok: boolean;
+  outputs: VendorOutput[];
+  error?: Error;
+}
+
+interface VendorContext {
+  options: WriteVendorImagesOptions;
+  registry: VendorRegistry;
+  vendor: VendorRecord;
+  names: ReturnType<typeof outputNames>;
+  /** `<workDir>/<vendor>`: the outputs. */
+  dir: string;
+  /** Intermediate files, removed at the end. */
+  scratch: string;
+  /** Output files written so far, in order. */
+  files: string[];
+}
+
+export async function writeVendorImages(options: WriteVendorImagesOptions): Promise<VendorResult[]> {
+  const registry = options.registry ?? (await loadVendorRegistry());
+  // Unknown ids and unsupported architectures are usage errors: nothing starts.
+  const { vendors } = registry.select(options.vendors, options.arch);
+  const st = await stat(options.bakedImage).catch(() => undefined);
+  if (!st?.isFile()) throw new InputError(`the baked image ${options.bakedImage} does not exist`);
+  await mkdir(options.workDir, { recursive: true });
+  const imageAllocated = await allocatedBytes(options.bakedImage);
+  const ledger = new SpaceLedger();
+  const limit = pLimit(Math.max(1, Math.min(options.concurrency ?? os.availableParallelism(), vendors.length || 1)));
+  return Promise.all(vendors.map((vendor) => limit(() => writeOneVendor(options, registry, vendor, ledger, imageAllocated))));
+}
+
+async function writeOneVendor(
+  options: WriteVendorImagesOptions,
+  registry: VendorRegistry,
+  vendor: VendorRecord,
+  ledger: SpaceLedger,
+  imageAllocated: number,
+): Promise<VendorResult> {
+  const { report } = options;
+  const dir = path.join(options.workDir, vendor.id);
+  const started = Date.now();
+  let createdDir = false;
+  /** Set once the directory is known to be ours to clean: never empty a directory that held someone else's files. */
+  let owned = false;
+  let releaseSpace: (() => void) | undefined;
+  let removeScratch: (() => Promise<void>) | undefined;
+  try {
+    createdDir = await ensureEmptyDir(dir);
+    owned = true;
+    const sysext = vendor.oem ? await resolveOemSysext(options.oemSysexts, vendor) : undefined;
+    const sysextBytes = sysext ? (await stat(sysext)).size : 0;
+    releaseSpace = await ledger.reserve(vendor.id, dir, estimateVendorBytes(vendor, imageAllocated, sysextBytes));
+    const scratch = await mkdtemp(path.join(dir, '.scratch-'));
+    removeScratch = options.scope.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }));
+    const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id), dir, scratch, files: [] };
+    report.step('vendor', `${vendor.id}: ${vendor.description}`);
+    if (vendor.kind === 'disk') await writeDiskVendor(ctx, sysext);
+    else await writeNetbootVendor(ctx);
+    await removeScratch();
+    const outputs: VendorOutput[] = [];
+    for (const workFile of ctx.files) {
+      outputs.push({ file: path.basename(workFile), workFile, sha256: await sha256File(workFile), size: (await stat(workFile)).size });
+    }
+    report.step('vendor', `${vendor.id}: ${outputs.map((o) => o.file).join(', ')} (${Math.round((Date.now() - started) / 1000)}s)`);
+    return { vendor: vendor.id, ok: true, outputs };
+  } catch (error) {
+    const err = error instanceof Error ? error : new Error(String(error));
+    await removeScratch?.().catch(() => undefined);
+    // Nothing of a failed vendor stays: not its partial outputs, not the directory made for it.
+    if (owned) await emptyDir(dir, createdDir).catch(() => undefined);
+    report.warn(`vendor ${vendor.id} failed: ${err.message}`);
+    return { vendor: vendor.id, ok: false, outputs: [], error: err };
+  } finally {
+    releaseSpace?.();
+  }
+}
+
+/** copy -> grow -> OEM -> convert -> configs -> bundle. */
+async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): Promise<void> {
+  const { vendor, options, names, scratch } = ctx;
+  const disk = vendor.disk!;
+  // Fail before copying gigabytes when the format cannot be written here.
+  if (disk.format === 'parallels') await requireParallelsTools(vendor.id);
+
+  const raw = path.join(scratch, 'disk.raw');
+  await sparseCopy(options.bakedImage, raw);
+  const exactSectors = disk.virtualSizeBytes === undefined ? undefined : disk.virtualSizeBytes / 512;
+  const plan = await growImageToLayout(options.priv, raw, vendor.layout!.rootSectors, ctx.registry.settings.diskAlignmentSectors, exactSectors);
+  ctx.options.report.step('vendor', `${vendor.id}: layout ${vendor.layout!.name}, ROOT ${plan.rootSectors} sectors, disk ${plan.diskSectors} sectors`);
+
+  if (vendor.oem) {
+    const content = await prepareOemContent(vendor.oem, sysext!, options.arch);
+    await installOem(options.priv, raw, vendor.oem, content, { sysextFile: sysext!, version: options.version, scratchDir: scratch });
+  }
+
+  const capacityBytes = (await stat(raw)).size;
+  const diskName = names.image(disk.extension);
+  const bundled = vendor.bundle !== null;
+  const converted = bundled ? path.join(scratch, diskName) : path.join(ctx.dir, diskName);
+  await convertDisk(raw, disk, converted, scratch);
+  if (!bundled) ctx.files.push(converted);
+
+  if (vendor.config) {
+    const configFile = path.join(ctx.dir, names.companion(vendor.config.extension));
+    const vm = { name: names.machine, memoryMiB: vendor.vm.memoryMiB, cpus: vendor.vm.cpus };
+    switch (vendor.config.kind) {
+      case 'vmx':
+        await writeFile(configFile, renderVmx({ ...vm, diskFile: diskName, adapter: diskAdapter(disk.options) }));
+        ctx.files.push(configFile);
+        break;
+      case 'ovf':
+        await writeFile(configFile, await ovfText({ vendor, name: names.machine, system: vendor.config.system!, vmdk: converted, vmdkName: diskName, capacityBytes }));
+        ctx.files.push(configFile);
+        break;
+      case 'xl':
+        await writeFile(configFile, renderXlConfig({ ...vm, diskFile: diskName }));
+        ctx.files.push(configFile);
+        break;
+      case 'qemu-launch': {
+        const arch = ctx.registry.settings.architectures[options.arch];
+        const efiCode = names.firmware('code');
+        const efiVars = names.firmware('vars');
+        await writeUefiFirmware(arch.uefiFirmware, path.join(ctx.dir, efiCode), path.join(ctx.dir, efiVars));
+        ctx.files.push(path.join(ctx.dir, efiCode), path.join(ctx.dir, efiVars));
+        await writeLaunch(ctx, { image: { file: diskName, format: disk.format }, efiCode, efiVars });
+        break;
+      }
+      case 'pvs':
+        // Reached only with a Parallels disk, which requireParallelsTools() refused above.
+        throw new NotImplementedError('Parallels .pvs configs');
+    }
+  }
+
+  if (vendor.bundle) {
+    const bundleFile = path.join(ctx.dir, names.companion(vendor.bundle.extension));
+    const info = { vendor, name: names.machine, system: vendor.bundle.system ?? '', vmdk: converted, vmdkName: diskName, capacityBytes };
+    const arch = ctx.registry.settings.architectures[options.arch];
+    if (vendor.bundle.kind === 'ova') await writeOva(info, bundleFile, scratch);
+    else if (vendor.bundle.kind === 'box' && vendor.bundle.provider === 'virtualbox') await writeOvfBox(info, 'virtualbox', arch.vagrantArchitecture, bundleFile, scratch);
+    // Parallels boxes and pvm bundles carry a Parallels disk, refused above.
+    else throw new NotImplementedError(`${vendor.bundle.kind} bundles for ${vendor.bundle.provider ?? 'Parallels'}`);
+    ctx.files.push(bundleFile);
+  }
+}
+
+/** pxe: kernel + initramfs; iso: both inside a hybrid ISO. The baked image is only read. */
+async function writeNetbootVendor(ctx: VendorContext): Promise<void> {
+  const { vendor, options, names, scratch } = ctx;
+  const settings = ctx.registry.settings;
+  const table = await readGptFromFile(options.bakedImage);
+  const iso = vendor.kind === 'iso';
+  const kernelName = names.companion('vmlinuz');
+  const initrdName = names.image('cpio.gz');
+  const kernel = path.join(iso ? scratch : ctx.dir, kernelName);
+  const initrd = path.join(iso ? scratch : ctx.dir, initrdName);
+  await extractKernel(options.bakedImage, table, settings.netboot.kernel, kernel);
+  await buildUsrInitramfs(options.priv, options.bakedImage, table, settings.netboot.squashfs, initrd, scratch);
+  const launch: LaunchFiles = {};
+  if (iso) {
+    const isoName = names.image('iso');
+    await buildIso(kernel, initrd, vendor.kernelCommandLine, settings.architectures[options.arch].isolinux, options.arch, path.join(ctx.dir, isoName), scratch);
+    ctx.files.push(path.join(ctx.dir, isoName));
+    launch.iso = isoName;
+  } else {
+    ctx.files.push(kernel, initrd);
+    launch.kernel = kernelName;
+    launch.initrd = initrdName;
+  }
+  if (vendor.config?.kind === 'qemu-launch') await writeLaunch(ctx, launch);
+}
+
+async function writeLaunch(ctx: VendorContext, files: LaunchFiles): Promise<void> {
+  const { vendor, names } = ctx;
+  const input = {
+    name: names.machine,
+    boot: vendor.config!.boot!,
+    arch: ctx.registry.settings.architectures[ctx.options.arch],
+    memoryMiB: vendor.vm.memoryMiB,
+    cpus: vendor.vm.cpus,
+    kernelCommandLine: vendor.kernelCommandLine,
+    files,
+  };
+  const script = path.join(ctx.dir, names.companion(vendor.config!.extension));
+  await writeFile(script, renderLaunchScript(input));
+  await chmod(script, 0o755);
+  const readme = path.join(ctx.dir, names.companion('README'));
+  ctx.files.push(script, readme);
+  await writeFile(readme, renderLaunchReadme(input, ctx.files.map((f) => path.basename(f))));
+}
+
+async function requireParallelsTools(vendor: string): Promise<void> {
+  if (!(await which('prl_disk_tool'))) {
+    throw new MissingToolError(
+      `vendor ${vendor} needs prl_disk_tool to write a Parallels .hdd, and it is not installed`,
+      'prl_disk_tool comes with Parallels Desktop (macOS) or the Parallels Virtualization SDK; Debian has no package for it',
+    );
+  }
+  throw new NotImplementedError(`vendor ${vendor}: writing Parallels disks with prl_disk_tool`);
+}
+
+async function resolveOemSysext(source: OemSysextSource, vendor: VendorRecord): Promise<string> {
+  const oem = vendor.oem!;
+  const found = typeof source === 'function' ? await source(oem.id) : source.get(oem.id);
+  const missing = (why: string) =>
+    new InputError(
+      `vendor ${vendor.id} needs the OEM sysext ${oem.sysext}.raw (OEM id ${oem.id}): ${why}`,
+      `it is published beside the Flatcar image as ${oem.sysext}.raw`,
+    );
+  if (!found) throw missing('none was given');
+  const st = await stat(found).catch(() => undefined);
+  if (!st?.isFile()) throw missing(`${found} does not exist`);
+  return found;
+}
+
+/** Creates `dir` (true) or accepts an existing empty one (false: e.g. a mount point the caller prepared). */
+async function ensureEmptyDir(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const entries = await readdir(dir);
+  if (entries.length > 0) throw new InputError(`the vendor work directory ${dir} is not empty`, 'use a fresh work directory');
+  return false;
+}
+
+async function emptyDir(dir: string, removeDir: boolean): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) await rm(path.join(dir, name), { recursive: true, force: true });
+  if (removeDir) await rmdir(dir);
+}

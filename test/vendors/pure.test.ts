@@ -1,0 +1,274 @@
+/** The pure pieces of the vendor writer: OEM texts, descriptors, launch scripts, layout plans, qemu-img arguments. */
+import { execa } from 'execa';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DiskFormatError } from '../../src/errors.js';
+import { readGptFromFile } from '../../src/gpt/file.js';
+import type { GptTable } from '../../src/gpt/types.js';
+import { diskAdapter, renderBoxMetadata, renderIsolinuxCfg, renderOvaManifest, renderOvf, renderVagrantfile, renderVmx, renderXlConfig } from '../../src/vendor/descriptors.js';
+import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/vendor/formats.js';
+import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/vendor/launch-script.js';
+import { planLayoutGrowth } from '../../src/vendor/layout.js';
+import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from '../../src/vendor/oem-files.js';
+import { loadVendorRegistry } from '../../src/vendor/registry.js';
+import { estimateVendorBytes } from '../../src/vendor/space.js';
+import { FLATCAR_LAYOUT, makeFlatcarImage } from '../gpt/helpers.js';
+
+describe('grub.cfg', () => {
+  it('sets oem_id and linux_append (qemu)', () => {
+    expect(renderGrubCfg({ oemId: 'qemu', linuxAppend: 'flatcar.autologin' })).toBe(
+      '# Flatcar GRUB settings for this platform (written by flatbake)\n\nset oem_id="qemu"\nset linux_append="flatcar.autologin"\n',
+    );
+  });
+
+  it('adds a serial console and terminal (azure)', () => {
+    const text = renderGrubCfg({ oemId: 'azure', linuxConsole: 'console=ttyS0,115200n8', serial: { unit: 0, speed: 115200 } });
+    expect(text).toContain('set oem_id="azure"\n');
+    expect(text).toContain('set linux_console="console=ttyS0,115200n8"\n');
+    expect(text).toContain('serial com0 --speed=115200 --word=8 --parity=no --stop=1\nterminal_input serial_com0\nterminal_output serial_com0\n');
+    expect(text).not.toContain('linux_append');
+    expect(text).not.toContain('grub_platform');
+  });
+
+  it('limits console settings to one platform (ami on pc)', () => {
+    const text = renderGrubCfg({ oemId: 'ec2', linuxAppend: 'a b', linuxConsole: 'console=ttyS0,115200n8', serial: { unit: 0, speed: 115200 }, consolePlatform: 'pc' });
+    expect(text).toMatch(/set linux_append="a b"\n\nif \[ "\$grub_platform" = "pc" \]; then\n  set linux_console="console=ttyS0,115200n8"\n  serial com0 [^\n]+\n  terminal_input serial_com0\n  terminal_output serial_com0\nfi\n$/);
+  });
+
+  it('escapes what grub would interpret inside double quotes', () => {
+    expect(renderGrubCfg({ oemId: 'x', linuxAppend: 'a="$b" \\c' })).toContain('set linux_append="a=\\"\\$b\\" \\\\c"\n');
+  });
+});
+
+describe('oem-release', () => {
+  const release = [
+    'ID=flatcar',
+    'VERSION_ID=4459.2.1',
+    'SYSEXT_LEVEL=1.0',
+    'ARCHITECTURE=x86-64',
+    '# a comment',
+    'SYSEXT_SCOPE=system',
+    'SYSEXT_ID=oem-azure',
+    'SYSEXT_NAME="Microsoft Azure"',
+    'SYSEXT_VERSION_ID=4459.2.1',
+    '',
+  ].join('\n');
+
+  it('keeps only SYSEXT_* lines, maps SYSEXT_ID=oem-<id> to ID=<id> and drops the prefix of the others', () => {
+    expect(oemReleaseFromExtensionRelease(release, 'azure')).toBe('LEVEL=1.0\nSCOPE=system\nID=azure\nNAME="Microsoft Azure"\nVERSION_ID=4459.2.1\n');
+  });
+
+  it('handles a quoted SYSEXT_ID', () => {
+    expect(oemReleaseFromExtensionRelease('SYSEXT_ID="oem-gce"\n', 'gce')).toBe('ID="gce"\n');
+  });
+
+  it("refuses another OEM's sysext and one without SYSEXT_ID", () => {
+    expect(() => oemReleaseFromExtensionRelease(release, 'gce')).toThrow(DiskFormatError);
+    expect(() => oemReleaseFromExtensionRelease(release, 'gce')).toThrow(/SYSEXT_ID=oem-azure, but OEM 'gce' needs SYSEXT_ID=oem-gce/);
+    expect(() => oemReleaseFromExtensionRelease('ID=flatcar\n', 'gce')).toThrow(/has no SYSEXT_ID/);
+  });
+
+  it('places the sysext and marker under /oem/sysext', () => {
+    expect(oemSysextPaths('azure', '4459.2.1')).toEqual({ sysext: 'sysext/oem-azure-4459.2.1.raw', marker: 'sysext/active-oem-azure' });
+  });
+});
+
+describe('qemu-img arguments', () => {
+  it('renders options, booleans as on/off', () => {
+    expect(qemuImgOptionString({ subformat: 'fixed', force_size: true, lazy_refcounts: false })).toBe('subformat=fixed,force_size=on,lazy_refcounts=off');
+    expect(qemuImgOptionString({})).toBe('');
+  });
+
+  it('converts from raw with -c and -o only when the record says so', async () => {
+    const registry = await loadVendorRegistry();
+    expect(qemuImgConvertArgs(registry.get('qemu_uefi').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', 'compat=0.10', 'in', 'out']);
+    expect(qemuImgConvertArgs(registry.get('openstack').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'qcow2', 'in', 'out']);
+    expect(qemuImgConvertArgs(registry.get('azure').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', 'in', 'out']);
+    expect(qemuImgConvertArgs(registry.get('vagrant').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'adapter_type=ide', 'in', 'out']);
+    expect(() => qemuImgConvertArgs(registry.get('parallels').disk!, 'in', 'out')).toThrow(DiskFormatError);
+  });
+
+  it('estimates more space for bundled or archived disks than for plain ones', async () => {
+    const registry = await loadVendorRegistry();
+    const plain = estimateVendorBytes(registry.get('openstack'), 100 << 20, 0);
+    expect(estimateVendorBytes(registry.get('gce'), 100 << 20, 0)).toBe(plain + (100 << 20));
+    expect(estimateVendorBytes(registry.get('vmware_ova'), 100 << 20, 5)).toBe(plain + (100 << 20) + 5);
+  });
+});
+
+describe('layout plan', () => {
+  let dir: string;
+  let table: GptTable;
+  const root = FLATCAR_LAYOUT.find((p) => p.label === 'ROOT')!;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-vendor-layout-'));
+    await makeFlatcarImage(path.join(dir, 'disk.bin'));
+    table = await readGptFromFile(path.join(dir, 'disk.bin'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['vm', 12943360],
+    ['azure', 50876416],
+    ['vagrant', 33845248],
+  ])('grows ROOT to the %s size on the smallest aligned disk that holds it and the backup GPT', (_name, sectors) => {
+    const plan = planLayoutGrowth(table, sectors, 258048);
+    expect(plan.changes).toBe(true);
+    expect(plan.rootFirstLba).toBe(root.first);
+    expect(plan.rootLastLba - plan.rootFirstLba + 1).toBe(sectors);
+    expect(plan.diskSectors % 258048).toBe(0);
+    expect(plan.diskSectors).toBeGreaterThanOrEqual(plan.rootLastLba + 1 + 33);
+    expect(plan.diskSectors - 258048).toBeLessThan(plan.rootLastLba + 1 + 33);
+  });
+
+  it('keeps the base layout as it is, or sets an exact disk size', () => {
+    expect(planLayoutGrowth(table, null, 258048)).toMatchObject({ changes: false, diskSectors: table.diskSectors, rootSectors: root.size });
+    const exact = planLayoutGrowth(table, null, 258048, (10 * 1024 ** 3) / 512);
+    expect(exact).toMatchObject({ changes: true, diskSectors: 20971520, rootLastLba: root.last });
+  });
+
+  it('never shrinks ROOT or the disk', () => {
+    expect(() => planLayoutGrowth(table, root.size - 4096, 258048)).toThrow(/layouts only grow ROOT/);
+    expect(() => planLayoutGrowth(table, null, 258048, 1000)).toThrow(/more than the 1000 the vendor requires/);
+  });
+});
+
+describe('descriptors', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-vendor-desc-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  async function xmllint(text: string): Promise<{ exitCode: number; stderr: string }> {
+    const file = path.join(dir, 'check.ovf');
+    await writeFile(file, text);
+    const r = await execa('xmllint', ['--noout', file], { reject: false });
+    return { exitCode: r.exitCode ?? -1, stderr: String(r.stderr) };
+  }
+
+  it('writes a well-formed OVF with the disk, its size and the controller the adapter needs', async () => {
+    const ovf = renderOvf({ name: 'vm & co', system: 'vmx-11', diskFile: 'd.vmdk', diskFileBytes: 1234, capacityBytes: 4096, vmdkSubformat: 'streamOptimized', adapter: 'lsilogic', memoryMiB: 2048, cpus: 2 });
+    expect(await xmllint(ovf)).toEqual({ exitCode: 0, stderr: '' });
+    expect(ovf).toContain('<File ovf:href="d.vmdk" ovf:id="file1" ovf:size="1234"/>');
+    expect(ovf).toContain('ovf:capacity="4096"');
+    expect(ovf).toContain('vmdk.html#streamOptimized');
+    expect(ovf).toContain('<rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>');
+    expect(ovf).toContain('<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>');
+    expect(ovf).toContain('<Name>vm &amp; co</Name>');
+    const vbox = renderOvf({ name: 'v', system: 'virtualbox-2.2', diskFile: 'd.vmdk', diskFileBytes: 1, capacityBytes: 1, vmdkSubformat: 'monolithicSparse', adapter: 'ide', memoryMiB: 1, cpus: 1 });
+    expect(await xmllint(vbox)).toEqual({ exitCode: 0, stderr: '' });
+    expect(vbox).toContain('<rasd:ResourceType>5</rasd:ResourceType>');
+    expect(vbox).toContain('vmdk.html#sparse');
+    expect(vbox).toContain('<rasd:ResourceSubType>E1000</rasd:ResourceSubType>');
+  });
+
+  it('writes manifest lines as SHA1(name)= digest', () => {
+    expect(renderOvaManifest([{ name: 'a.ovf', sha1: 'ab' }, { name: 'b.vmdk', sha1: 'cd' }])).toBe('SHA1(a.ovf)= ab\nSHA1(b.vmdk)= cd\n');
+  });
+
+  it('pairs the VMDK adapter with the VMX controller', () => {
+    expect(diskAdapter({ adapter_type: 'lsilogic' })).toBe('lsilogic');
+    expect(diskAdapter({ subformat: 'streamOptimized' })).toBe('ide');
+    const scsi = renderVmx({ name: 'n', diskFile: 'n.vmdk', adapter: 'lsilogic', memoryMiB: 1024, cpus: 2 });
+    expect(scsi).toContain('scsi0.virtualDev = "lsilogic"\nscsi0:0.present = "TRUE"\nscsi0:0.fileName = "n.vmdk"\n');
+    expect(scsi).toContain('memsize = "1024"\n');
+    expect(renderVmx({ name: 'n', diskFile: 'n.vmdk', adapter: 'ide', memoryMiB: 1, cpus: 1 })).toContain('ide0:0.fileName = "n.vmdk"\n');
+  });
+
+  it('writes the box metadata, Vagrantfile, xl config and isolinux.cfg', () => {
+    expect(JSON.parse(renderBoxMetadata('virtualbox', 'amd64'))).toEqual({ provider: 'virtualbox', architecture: 'amd64' });
+    expect(renderVagrantfile('virtualbox')).toContain('config.vm.provider :virtualbox do |vb|');
+    expect(() => renderVagrantfile('hyperv')).toThrow(RangeError);
+    const xl = renderXlConfig({ name: 'x', diskFile: 'x_image.bin', memoryMiB: 512, cpus: 1 });
+    expect(xl).toContain('disk = [ "format=raw, vdev=xvda, access=rw, target=x_image.bin" ]\n');
+    expect(xl).toContain('memory = 512\n');
+    expect(renderIsolinuxCfg('/k', '/i', 'flatcar.autologin')).toContain('  kernel /k\n  append initrd=/i flatcar.autologin\n');
+  });
+});
+
+describe('launch script', () => {
+  let dir: string;
+  let registryArch: LaunchInput['arch'];
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake vendor,launch-'));
+    registryArch = (await loadVendorRegistry()).settings.architectures['x86-64'];
+    // A stand-in for qemu that records its arguments one per line.
+    await writeFile(path.join(dir, 'fake-qemu'), '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS_OUT"\n');
+    await chmod(path.join(dir, 'fake-qemu'), 0o755);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  async function runScript(input: LaunchInput, args: string[]) {
+    const script = path.join(dir, `${input.name}.sh`);
+    await writeFile(script, renderLaunchScript(input));
+    await chmod(script, 0o755);
+    const out = path.join(dir, 'args');
+    await rm(out, { force: true });
+    const r = await execa(script, args, { reject: false, env: { QEMU: path.join(dir, 'fake-qemu'), ARGS_OUT: out } });
+    const recorded = await readFile(out, 'utf8').catch(() => '');
+    return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr), args: recorded.split('\n').filter(Boolean) };
+  }
+
+  const uefi = (): LaunchInput => ({
+    name: 'fc',
+    boot: 'uefi-disk',
+    arch: registryArch,
+    memoryMiB: 2048,
+    cpus: 2,
+    kernelCommandLine: '',
+    files: { image: { file: 'fc_image.img', format: 'qcow2' }, efiCode: 'fc_efi_code.qcow2', efiVars: 'fc_efi_vars.qcow2' },
+  });
+
+  it('prints usage with -h and rejects unknown options', async () => {
+    const help = await runScript(uefi(), ['-h']);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: fc\.sh \[options\]/);
+    expect(help.stdout).toContain('-i FILE');
+    expect(help.args).toEqual([]);
+    const bad = await runScript(uefi(), ['-z']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('unknown option -z');
+    expect((await runScript(uefi(), ['-m', 'lots'])).exitCode).toBe(2);
+  });
+
+  it('boots the disk with the firmware pair beside it (commas in the directory doubled for qemu)', async () => {
+    const r = await runScript(uefi(), ['-p', '2345', '-m', '1024', '-s', '--', '-extra']);
+    expect(r.exitCode).toBe(0);
+    const escaped = dir.replace(/,/g, ',,');
+    expect(r.args).toContain(`if=pflash,unit=0,format=qcow2,readonly=on,file=${escaped}/fc_efi_code.qcow2`);
+    expect(r.args).toContain(`if=pflash,unit=1,format=qcow2,file=${escaped}/fc_efi_vars.qcow2`);
+    expect(r.args).toContain(`if=virtio,format=qcow2,file=${escaped}/fc_image.img`);
+    expect(r.args).toContain('user,id=eth0,hostfwd=tcp::2345-:22');
+    expect(r.args.slice(r.args.indexOf('-m'), r.args.indexOf('-m') + 2)).toEqual(['-m', '1024']);
+    expect(r.args).toContain('-snapshot');
+    expect(r.args.at(-1)).toBe('-extra');
+  });
+
+  it('passes an Ignition config through fw_cfg and refuses an unreadable one', async () => {
+    const ign = path.join(dir, 'config.ign');
+    await writeFile(ign, '{}');
+    const r = await runScript(uefi(), ['-i', ign]);
+    expect(r.args).toContain(`name=opt/org.flatcar-linux/config,file=${ign.replace(/,/g, ',,')}`);
+    const missing = await runScript(uefi(), ['-i', path.join(dir, 'nope.ign')]);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('cannot read the Ignition config');
+  });
+
+  it('boots a kernel with its initramfs and console, or an ISO', async () => {
+    const pxe = await runScript({ ...uefi(), boot: 'kernel', kernelCommandLine: 'flatcar.autologin', files: { kernel: 'k.vmlinuz', initrd: 'i.cpio.gz' } }, []);
+    expect(pxe.args).toContain(`${dir}/k.vmlinuz`);
+    expect(pxe.args).toContain(`${dir}/i.cpio.gz`);
+    expect(pxe.args).toContain('flatcar.autologin console=ttyS0');
+    const iso = await runScript({ ...uefi(), boot: 'cdrom', files: { iso: 'x.iso' } }, []);
+    expect(iso.args).toContain(`media=cdrom,format=raw,readonly=on,file=${dir.replace(/,/g, ',,')}/x.iso`);
+    expect(() => renderLaunchScript({ ...uefi(), files: {} })).toThrow(/needs a disk image/);
+  });
+
+  it('lists the files in the README', () => {
+    expect(renderLaunchReadme(uefi(), ['a.img', 'b.sh'])).toContain('  a.img\n  b.sh\n');
+  });
+});

@@ -1,0 +1,379 @@
+/**
+ * Vendor images end to end: a small synthetic release (real layout, real
+ * filesystems, OEM sysexts) is built once, the heavy vendors are written in
+ * one call, and every result is read back with qemu-img, sgdisk, dumpe2fs,
+ * tar, cpio and a read-only mount.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildSyntheticRelease, type SyntheticRelease } from '../../src/demo/synthetic-release.js';
+import { DiskFormatError, InputError, MissingToolError, UsageError } from '../../src/errors.js';
+import { acquirePrivileges } from '../../src/privileged/privileged.js';
+import { which } from '../../src/util/exec.js';
+import { quietReporter } from '../../src/util/report.js';
+import { ResourceScope } from '../../src/util/scope.js';
+import { InsufficientSpaceError } from '../../src/vendor/space.js';
+import { writeVendorImages, type VendorResult, type WriteVendorImagesOptions } from '../../src/vendor/write.js';
+import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber, qemuInfo, SECTOR, tool, withReadOnlyMount } from './helpers.js';
+
+const VERSION = '4459.2.1';
+const ALIGN = 258048;
+const OEM_IDS = ['qemu', 'azure', 'gce', 'vmware', 'vagrant', 'hyperv', 'exoscale', 'openstack', 'digitalocean', 'hetzner'];
+const HEAVY = ['qemu_uefi', 'azure', 'gce', 'vmware_ova', 'vagrant', 'hyperv_vhdx', 'exoscale', 'vmware', 'xen', 'pxe', 'iso'];
+
+let root: string;
+let rel: SyntheticRelease;
+let workDir: string;
+let results: Map<string, VendorResult>;
+/** The generic image as built: ROOT's place and size, the disk size. */
+let base: { rootFirst: number; rootSectors: number; diskBytes: number; oemNumber: number };
+
+function sha(file: string, algorithm = 'sha256'): Promise<string> {
+  return readFile(file).then((b) => createHash(algorithm).update(b).digest('hex'));
+}
+
+function oemSysextOf(id: string): string {
+  return path.join(rel.releaseDir, `oem-${id}.raw`);
+}
+
+async function write(vendors: string[], dir: string, extra: Partial<WriteVendorImagesOptions> = {}): Promise<Map<string, VendorResult>> {
+  const scope = new ResourceScope();
+  try {
+    const list = await writeVendorImages({
+      bakedImage: rel.imagePath,
+      vendors,
+      workDir: dir,
+      version: VERSION,
+      arch: 'x86-64',
+      oemSysexts: new Map(OEM_IDS.map((id) => [id, oemSysextOf(id)])),
+      priv: await acquirePrivileges('vendor image tests'),
+      scope,
+      report: quietReporter,
+      concurrency: 2,
+      ...extra,
+    });
+    return new Map(list.map((r) => [r.vendor, r]));
+  } finally {
+    await scope.release();
+  }
+}
+
+function output(vendor: string, file: string): string {
+  const r = results.get(vendor)!;
+  expect(r.error?.message).toBeUndefined();
+  const o = r.outputs.find((x) => x.file === file);
+  if (!o) throw new Error(`${vendor} has no output ${file}: ${r.outputs.map((x) => x.file).join(', ')}`);
+  return o.workFile;
+}
+
+/** Disk size a grown layout must have: the smallest multiple of 258048 holding ROOT and the backup GPT. */
+function grownDiskBytes(rootSectors: number): number {
+  const needed = base.rootFirst + rootSectors + 33;
+  return Math.ceil(needed / ALIGN) * ALIGN * SECTOR;
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'flatbake-vendor-e2e-'));
+  rel = await buildSyntheticRelease({ root: path.join(root, 'release'), version: VERSION, oemIds: OEM_IDS });
+  const rootNumber = await partitionNumber(rel.imagePath, 'ROOT');
+  const r = await partitionInfo(rel.imagePath, rootNumber);
+  base = { rootFirst: r.first, rootSectors: r.sectors, diskBytes: (await stat(rel.imagePath)).size, oemNumber: await partitionNumber(rel.imagePath, 'OEM') };
+  workDir = path.join(root, 'work');
+  results = await write(HEAVY, workDir);
+});
+
+afterAll(async () => {
+  if (!root) return;
+  // Nothing may stay attached or mounted from this run.
+  expect(await loopsUnder(root)).toEqual([]);
+  expect(await mountsUnder(root)).toEqual([]);
+  await rm(root, { recursive: true, force: true });
+});
+
+interface DiskCase {
+  vendor: string;
+  /** The disk file, or a function extracting it from the bundle into a dir. */
+  disk: string | ((dir: string) => Promise<string>);
+  format: string;
+  rootSectors: number;
+  /** Expected virtual size (default: from the layout). */
+  virtualSize?: number;
+  oem: string | null;
+  grubOemId?: string;
+  checkable: boolean;
+}
+
+const extract = (vendor: string, bundle: string, member: string, gz: boolean) => async (dir: string) => {
+  await ok('tar', [gz ? '-xzf' : '-xf', output(vendor, bundle), '-C', dir, member]);
+  return path.join(dir, member);
+};
+
+const DISKS: DiskCase[] = [
+  { vendor: 'qemu_uefi', disk: 'flatcar_production_qemu_uefi_image.img', format: 'qcow2', rootSectors: 12943360, oem: 'qemu', checkable: true },
+  { vendor: 'azure', disk: 'flatcar_production_azure_image.vhd', format: 'vpc', rootSectors: 50876416, oem: 'azure', checkable: false },
+  { vendor: 'gce', disk: extract('gce', 'flatcar_production_gce_image.tar.gz', 'disk.raw', true), format: 'raw', rootSectors: 12943360, oem: 'gce', checkable: false },
+  {
+    vendor: 'vmware_ova',
+    disk: extract('vmware_ova', 'flatcar_production_vmware_ova.ova', 'flatcar_production_vmware_ova_image.vmdk', false),
+    format: 'vmdk',
+    rootSectors: 12943360,
+    oem: 'vmware',
+    checkable: true,
+  },
+  { vendor: 'vagrant', disk: extract('vagrant', 'flatcar_production_vagrant.box', 'box-disk1.vmdk', true), format: 'vmdk', rootSectors: 33845248, oem: 'vagrant', checkable: true },
+  { vendor: 'hyperv_vhdx', disk: 'flatcar_production_hyperv_vhdx_image.vhdx', format: 'vhdx', rootSectors: -1, oem: 'hyperv', checkable: true },
+  { vendor: 'exoscale', disk: 'flatcar_production_exoscale_image.qcow2', format: 'qcow2', rootSectors: -1, virtualSize: 10 * 1024 ** 3, oem: 'exoscale', checkable: true },
+  { vendor: 'vmware', disk: 'flatcar_production_vmware_image.vmdk', format: 'vmdk', rootSectors: 12943360, oem: 'vmware', checkable: true },
+  { vendor: 'xen', disk: 'flatcar_production_xen_image.bin', format: 'raw', rootSectors: -1, oem: null, checkable: false },
+];
+
+describe.each(DISKS)('$vendor disk', (c) => {
+  let scratch: string;
+  let disk: string;
+  let raw: string;
+  const rootSectors = () => (c.rootSectors === -1 ? base.rootSectors : c.rootSectors);
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(path.join(root, `check-${c.vendor}-`));
+    disk = typeof c.disk === 'string' ? output(c.vendor, c.disk) : await c.disk(scratch);
+    raw = path.join(scratch, 'back.raw');
+    await ok('qemu-img', ['convert', '-f', c.format, '-O', 'raw', disk, raw]);
+  });
+  afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+  it('has the format and virtual size of the vendor', async () => {
+    const info = await qemuInfo(disk, c.format);
+    expect(info.format).toBe(c.format);
+    const expected = c.virtualSize ?? (c.rootSectors === -1 ? base.diskBytes : grownDiskBytes(c.rootSectors));
+    expect(info['virtual-size']).toBe(expected);
+    expect(expected % (c.virtualSize ? SECTOR : ALIGN * SECTOR)).toBe(0);
+    if (c.checkable) {
+      const check = await tool('qemu-img', ['check', '-f', c.format, disk]);
+      expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    }
+  });
+
+  it('has a valid GPT with ROOT at the layout size and the ext4 grown to fill it', async () => {
+    expect(await ok('sgdisk', ['-v', raw])).toContain('No problems found');
+    const p = await partitionInfo(raw, await partitionNumber(raw, 'ROOT'));
+    expect(p.name).toBe('ROOT');
+    expect(p.first).toBe(base.rootFirst);
+    expect(p.sectors).toBe(rootSectors());
+    const fs = await ext4Header(raw, p.first * SECTOR);
+    expect(Number(fs['Block count']) * Number(fs['Block size'])).toBe(rootSectors() * SECTOR);
+    expect(fs['Filesystem volume name']).toBe('ROOT');
+    // e2fsck -n reads without writing: the grown filesystem is clean.
+    expect((await tool('e2fsck', ['-f', '-n', `${raw}?offset=${p.first * SECTOR}`])).exitCode).toBe(0);
+  });
+
+  it(c.oem ? 'holds grub.cfg, the OEM sysext, its marker and oem-release on OEM' : 'leaves OEM empty (no OEM for this vendor)', async () => {
+    const p = await partitionInfo(raw, base.oemNumber);
+    await withReadOnlyMount(raw, p.first * SECTOR, p.sectors * SECTOR, 'btrfs', async (dir) => {
+      if (!c.oem) {
+        expect(await readdir(dir)).toEqual([]);
+        return;
+      }
+      expect((await readdir(dir)).sort()).toEqual(['grub.cfg', 'oem-release', 'sysext']);
+      expect((await readdir(path.join(dir, 'sysext'))).sort()).toEqual([`active-oem-${c.oem}`, `oem-${c.oem}-${VERSION}.raw`]);
+      expect(await sha(path.join(dir, 'sysext', `oem-${c.oem}-${VERSION}.raw`))).toBe(await sha(oemSysextOf(c.oem)));
+      expect((await stat(path.join(dir, 'sysext', `active-oem-${c.oem}`))).size).toBe(0);
+      const grub = await readFile(path.join(dir, 'grub.cfg'), 'utf8');
+      expect(grub).toContain(`set oem_id="${c.oem}"\n`);
+      const release = await readFile(path.join(dir, 'oem-release'), 'utf8');
+      expect(release).toContain(`\nID=${c.oem}\n`);
+      expect(release).toContain(`VERSION_ID=${VERSION}\n`);
+      expect(release).not.toMatch(/SYSEXT_|ID=flatcar|ARCHITECTURE/);
+    });
+  });
+});
+
+describe('vendor extras', () => {
+  it('reports every output with its sha256 and size, under the final name', async () => {
+    for (const r of results.values()) {
+      expect(r.ok, `${r.vendor}: ${r.error?.message}`).toBe(true);
+      for (const o of r.outputs) {
+        expect(path.basename(o.workFile)).toBe(o.file);
+        expect(o.file).toMatch(new RegExp(`^flatcar_production_${r.vendor}[._]`));
+        expect(o.size).toBe((await stat(o.workFile)).size);
+        if (o.size < 64 << 20) expect(o.sha256).toBe(await sha(o.workFile));
+      }
+    }
+    // No scratch left over beside the outputs.
+    for (const vendor of HEAVY) expect((await readdir(path.join(workDir, vendor))).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('qemu_uefi: compressed qcow2 compat 0.10, OVMF as qcow2, a launch script that boots them', async () => {
+    const info = await qemuInfo(output('qemu_uefi', 'flatcar_production_qemu_uefi_image.img'));
+    expect(info['format-specific']?.data.compat).toBe('0.10');
+    const check = await ok('qemu-img', ['check', output('qemu_uefi', 'flatcar_production_qemu_uefi_image.img')]);
+    expect(check).toMatch(/[1-9][\d.]*% compressed clusters/);
+    for (const part of ['code', 'vars']) expect((await qemuInfo(output('qemu_uefi', `flatcar_production_qemu_uefi_efi_${part}.qcow2`))).format).toBe('qcow2');
+    const script = output('qemu_uefi', 'flatcar_production_qemu_uefi.sh');
+    const help = await tool(script, ['-h']);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain('Usage: flatcar_production_qemu_uefi.sh');
+    // `echo` as qemu: the script's command line, with every file it names present beside it.
+    const line = await ok(script, [], { env: { QEMU: 'echo' } });
+    const files = [...line.matchAll(/file=([^ ,\n]+)/g)].map((m) => m[1]!);
+    expect(files.map((f) => path.basename(f)).sort()).toEqual([
+      'flatcar_production_qemu_uefi_efi_code.qcow2',
+      'flatcar_production_qemu_uefi_efi_vars.qcow2',
+      'flatcar_production_qemu_uefi_image.img',
+    ]);
+    for (const f of files) await stat(f);
+    expect(await readFile(output('qemu_uefi', 'flatcar_production_qemu_uefi.README'), 'utf8')).toContain('flatcar_production_qemu_uefi_efi_vars.qcow2');
+  });
+
+  it('azure: a fixed VHD of the whole disk', async () => {
+    const vhd = output('azure', 'flatcar_production_azure_image.vhd');
+    expect((await qemuInfo(vhd, 'vpc'))['format-specific']).toBeUndefined();
+    // Fixed VHD: the raw disk followed by a 512-byte footer starting with "conectix".
+    const size = (await stat(vhd)).size;
+    expect(size).toBe(grownDiskBytes(50876416) + 512);
+    const footer = await ok('tail', ['-c', '512', vhd]);
+    expect(footer.startsWith('conectix')).toBe(true);
+  });
+
+  it('gce: a sparse oldgnu tar.gz holding only disk.raw', async () => {
+    const listing = await ok('tar', ['-tvzf', output('gce', 'flatcar_production_gce_image.tar.gz')]);
+    expect(listing.trim().split('\n')).toHaveLength(1);
+    expect(listing).toMatch(/ disk\.raw\n$/);
+    expect(listing).toContain(String(grownDiskBytes(12943360)));
+    // gzip'd oldgnu: the magic "ustar  \0" at offset 257 of the first header.
+    const header = await ok('sh', ['-c', `gzip -dc '${output('gce', 'flatcar_production_gce_image.tar.gz')}' | head -c 265 | tail -c 8 | od -An -c`]);
+    expect(header.replace(/\s+/g, ' ').trim()).toBe('u s t a r \\0');
+  });
+
+  it('vmware_ova: OVF, manifest with SHA1 lines, then the streamOptimized VMDK', async () => {
+    const ova = output('vmware_ova', 'flatcar_production_vmware_ova.ova');
+    const members = (await ok('tar', ['-tf', ova])).trim().split('\n');
+    expect(members).toEqual(['flatcar_production_vmware_ova.ovf', 'flatcar_production_vmware_ova.mf', 'flatcar_production_vmware_ova_image.vmdk']);
+    const dir = await mkdtemp(path.join(root, 'ova-'));
+    await ok('tar', ['-xf', ova, '-C', dir]);
+    const mf = await readFile(path.join(dir, members[1]!), 'utf8');
+    expect(mf).toBe(`SHA1(${members[0]})= ${await sha(path.join(dir, members[0]!), 'sha1')}\nSHA1(${members[2]})= ${await sha(path.join(dir, members[2]!), 'sha1')}\n`);
+    expect((await tool('xmllint', ['--noout', path.join(dir, members[0]!)])).exitCode).toBe(0);
+    const ovf = await readFile(path.join(dir, members[0]!), 'utf8');
+    expect(ovf).toContain(`ovf:href="${members[2]}"`);
+    expect(ovf).toContain(`ovf:size="${(await stat(path.join(dir, members[2]!))).size}"`);
+    expect(ovf).toContain(`ovf:capacity="${grownDiskBytes(12943360)}"`);
+    expect(ovf).toContain('<vssd:VirtualSystemType>vmx-11</vssd:VirtualSystemType>');
+    expect((await qemuInfo(path.join(dir, members[2]!)))['format-specific']?.data['create-type']).toBe('streamOptimized');
+  });
+
+  it('vagrant: a box with metadata.json, Vagrantfile, OVF and the IDE VMDK', async () => {
+    const box = output('vagrant', 'flatcar_production_vagrant.box');
+    expect((await ok('tar', ['-tzf', box])).trim().split('\n').sort()).toEqual(['Vagrantfile', 'box-disk1.vmdk', 'box.ovf', 'metadata.json']);
+    const meta = JSON.parse(await ok('tar', ['-xzOf', box, 'metadata.json'])) as unknown;
+    expect(meta).toEqual({ provider: 'virtualbox', architecture: 'amd64' });
+    expect(await ok('tar', ['-xzOf', box, 'Vagrantfile'])).toContain('Vagrant.configure("2")');
+    const ovf = await ok('tar', ['-xzOf', box, 'box.ovf']);
+    expect(ovf).toContain('ovf:href="box-disk1.vmdk"');
+    expect(ovf).toContain('<rasd:ResourceType>5</rasd:ResourceType>');
+  });
+
+  it('vmware: a .vmx naming the lsilogic VMDK beside it', async () => {
+    const vmx = await readFile(output('vmware', 'flatcar_production_vmware.vmx'), 'utf8');
+    expect(vmx).toContain('scsi0.virtualDev = "lsilogic"');
+    expect(vmx).toContain('scsi0:0.fileName = "flatcar_production_vmware_image.vmdk"');
+    expect(await ok('sh', ['-c', `head -c 4096 '${output('vmware', 'flatcar_production_vmware_image.vmdk')}' | strings`])).toContain('ddb.adapterType = "lsilogic"');
+  });
+
+  it('xen: the baked image unchanged and an xl config naming it', async () => {
+    expect(await readFile(output('xen', 'flatcar_production_xen.cfg'), 'utf8')).toContain('target=flatcar_production_xen_image.bin');
+    // Base layout and no OEM: the raw disk is the baked image, byte for byte.
+    expect(results.get('xen')!.outputs.find((o) => o.file === 'flatcar_production_xen_image.bin')!.sha256).toBe(rel.imageSha256);
+  });
+
+  it('pxe: the kernel from EFI-SYSTEM and a cpio.gz holding usr.squashfs of USR-A', async () => {
+    const dir = await mkdtemp(path.join(root, 'pxe-'));
+    const espNumber = await partitionNumber(rel.imagePath, 'EFI-SYSTEM');
+    const esp = await partitionInfo(rel.imagePath, espNumber);
+    await ok('mcopy', ['-i', `${rel.imagePath}@@${esp.first * SECTOR}`, '::/flatcar/vmlinuz-a', path.join(dir, 'kernel')], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    expect(await sha(output('pxe', 'flatcar_production_pxe.vmlinuz'))).toBe(await sha(path.join(dir, 'kernel')));
+    const cpio = output('pxe', 'flatcar_production_pxe_image.cpio.gz');
+    expect((await ok('sh', ['-c', `gzip -dc '${cpio}' | cpio -t --quiet`])).trim()).toBe('usr.squashfs');
+    await ok('sh', ['-c', `gzip -dc '${cpio}' | cpio -id --quiet`], { cwd: dir });
+    const listing = await ok('unsquashfs', ['-l', path.join(dir, 'usr.squashfs')]);
+    expect(listing).toContain('squashfs-root/lib/os-release');
+    const osRelease = await ok('unsquashfs', ['-cat', path.join(dir, 'usr.squashfs'), 'lib/os-release']);
+    expect(osRelease).toContain(`VERSION_ID=${VERSION}`);
+    const line = await ok(output('pxe', 'flatcar_production_pxe.sh'), [], { env: { QEMU: 'echo' } });
+    expect(line).toContain(`-kernel ${output('pxe', 'flatcar_production_pxe.vmlinuz')} -initrd ${cpio}`);
+  });
+
+  it('iso: a hybrid ISO with isolinux booting the same kernel and initramfs', async () => {
+    const iso = output('iso', 'flatcar_production_iso_image.iso');
+    const files = await ok('xorriso', ['-indev', iso, '-find', '/', '-type', 'f']);
+    for (const f of ['/flatcar/vmlinuz', '/flatcar/cpio.gz', '/isolinux/isolinux.bin', '/isolinux/ldlinux.c32', '/isolinux/isolinux.cfg']) expect(files).toContain(`'${f}'`);
+    const eltorito = await ok('xorriso', ['-indev', iso, '-report_el_torito', 'plain']);
+    expect(eltorito).toMatch(/El Torito boot img\s*:\s*1\s+BIOS/);
+    // Hybrid: an MBR boot signature, so the same file boots from a USB stick.
+    expect(await ok('sh', ['-c', `head -c 512 '${iso}' | tail -c 2 | od -An -tx1`])).toMatch(/55 aa/);
+    const dir = await mkdtemp(path.join(root, 'iso-'));
+    await ok('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/flatcar/cpio.gz', path.join(dir, 'cpio.gz')]);
+    expect((await ok('sh', ['-c', `gzip -dc '${path.join(dir, 'cpio.gz')}' | cpio -t --quiet`])).trim()).toBe('usr.squashfs');
+    expect(await ok(output('iso', 'flatcar_production_iso.sh'), [], { env: { QEMU: 'echo' } })).toContain(`file=${iso}`);
+  });
+});
+
+describe('vendor failures', () => {
+  it('rejects an unknown vendor before writing anything, listing the known ones', async () => {
+    const dir = path.join(root, 'unknown');
+    const error = await write(['azure', 'nope'], dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toBe("unknown vendor 'nope'");
+    expect((error as UsageError).hint).toMatch(/known vendors: generic, qemu_uefi, .*, iso/);
+    expect(await stat(dir).catch(() => undefined)).toBeUndefined();
+  });
+
+  it('fails a vendor whose OEM sysext is missing or wrong, and writes the others', async () => {
+    const dir = path.join(root, 'missing-oem');
+    const oemSysexts = new Map([
+      ['digitalocean', oemSysextOf('digitalocean')],
+      // azure gets another OEM's sysext: it must notice.
+      ['azure', oemSysextOf('openstack')],
+    ]);
+    const r = await write(['hetzner', 'digitalocean', 'openstack_mini'], dir, { oemSysexts: (id) => oemSysexts.get(id) ?? (id === 'openstack' ? path.join(root, 'nowhere.raw') : undefined) });
+    expect(r.get('hetzner')!.ok).toBe(false);
+    expect(r.get('hetzner')!.error).toBeInstanceOf(InputError);
+    expect(r.get('hetzner')!.error!.message).toBe('vendor hetzner needs the OEM sysext oem-hetzner.raw (OEM id hetzner): none was given');
+    expect(r.get('openstack_mini')!.error!.message).toContain(`${path.join(root, 'nowhere.raw')} does not exist`);
+    expect(r.get('digitalocean')!.ok).toBe(true);
+    expect(await readdir(dir)).toEqual(['digitalocean']);
+
+    const wrong = await write(['azure'], path.join(root, 'wrong-oem'), { oemSysexts });
+    expect(wrong.get('azure')!.error).toBeInstanceOf(DiskFormatError);
+    expect(wrong.get('azure')!.error!.message).toMatch(/is not the oem-azure sysext: cannot read \/usr\/lib\/extension-release\.d\/extension-release\.oem-azure/);
+    expect(await readdir(path.join(root, 'wrong-oem'))).toEqual([]);
+  });
+
+  it('fails only the vendor whose work directory is too small, leaving it empty', async () => {
+    const dir = path.join(root, 'disk-full');
+    const small = path.join(dir, 'digitalocean');
+    await mkdir(small, { recursive: true });
+    await ok('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small]);
+    try {
+      const r = await write(['digitalocean', 'openstack_mini'], dir);
+      const failed = r.get('digitalocean')!;
+      expect(failed.ok).toBe(false);
+      expect(failed.error).toBeInstanceOf(InsufficientSpaceError);
+      expect(failed.error!.message).toMatch(new RegExp(`^not enough free space for vendor digitalocean in ${small}: it needs about \\d+ MiB, 4 MiB are free`));
+      expect(await readdir(small)).toEqual([]);
+      expect(r.get('openstack_mini')!.ok).toBe(true);
+      expect(r.get('openstack_mini')!.outputs.map((o) => o.file)).toEqual(['flatcar_production_openstack_mini_image.img']);
+    } finally {
+      await ok('umount', [small]);
+    }
+  });
+
+  it('says what a Parallels disk needs when the tool is missing', async () => {
+    expect(await which('prl_disk_tool')).toBeUndefined();
+    const r = await write(['parallels'], path.join(root, 'parallels'));
+    expect(r.get('parallels')!.error).toBeInstanceOf(MissingToolError);
+    expect(r.get('parallels')!.error!.message).toBe('vendor parallels needs prl_disk_tool to write a Parallels .hdd, and it is not installed');
+  });
+});
