@@ -23,6 +23,10 @@ export interface BakeOptions {
   cacheDir?: string;
   cache: boolean;
   insecureSkipVerify: boolean;
+  /** `--oem-sysext` files (named oem-<id>.raw). */
+  oemSysexts?: string[];
+  /** `--no-oem-sysext`: vendors without their OEM sysext get only grub.cfg on OEM. */
+  noOemSysext?: boolean;
   /** Download retries after the first attempt. */
   retries?: number;
 }

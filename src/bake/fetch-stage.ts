@@ -54,7 +54,7 @@ export const SYSEXT_NAMESPACE = 'sysext';
  * Fetches what is not cached yet, in parallel. `cacheKey(url)` returns the
  * namespace and key a verified copy is stored under; a hit skips the download.
  */
-async function fetchFiles(
+export async function fetchFiles(
   ctx: BakeContext,
   wanted: Array<{ url: string; label: string; optional?: boolean; expectedSha256?: string; cache?: { namespace: string; key: string } }>,
 ): Promise<Array<FetchedFile | undefined>> {

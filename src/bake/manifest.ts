@@ -37,6 +37,8 @@ export interface Manifest {
   installTo: string;
   sysexts: ManifestSysext[];
   vendors: string[];
+  /** Vendors whose image could not be written (the others were). */
+  failedVendors?: Array<{ vendor: string; error: string }>;
   backend: 'mount';
   outputs: ManifestOutput[];
 }

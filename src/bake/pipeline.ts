@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { openCache } from '../cache/cache.js';
 import { IMAGE_FILE } from '../defaults.js';
-import { InputError } from '../errors.js';
+import { FlatbakeError, InputError } from '../errors.js';
 import { readGptFromFile } from '../gpt/file.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
@@ -10,11 +10,12 @@ import { mountPartition } from '../image/loop.js';
 import { readUsrOsRelease } from '../image/os-release.js';
 import { acquirePrivileges } from '../privileged/privileged.js';
 import { boardFor } from '../release/arch.js';
-import { parseReleaseSpec, type VersionInfo } from '../release/resolve.js';
+import { parseReleaseSpec, resolvedRelease, type ResolvedRelease, type VersionInfo } from '../release/resolve.js';
 import { sha256File } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
-import { checkVendors } from '../vendors/select.js';
+import { loadVendorRegistry } from '../vendor/index.js';
+import { oemSysextsByName, writeVendors } from './vendor-stage.js';
 import { decompressBase, stageImage, verifyRelease, type BaseImage } from './base-image.js';
 import type { BakeContext, BakeOptions } from './context.js';
 import { fetchBakerySysexts, fetchReleaseFiles, fetchSigningKey } from './fetch-stage.js';
@@ -22,7 +23,7 @@ import { injectSysexts, type SysextToInject } from './inject.js';
 import { parseInstallTarget, parseSysextArgs, type InstallTarget } from './inputs.js';
 import { checkSysextImage, planLocalSysexts, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
 import { buildRecipe } from '../recipes/index.js';
-import { buildManifest, type Manifest, type ManifestSysext } from './manifest.js';
+import { buildManifest, type Manifest, type ManifestOutput, type ManifestSysext } from './manifest.js';
 import { describeOutput, publish } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
 
@@ -40,7 +41,9 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   // validate: everything the user typed, before any download or mount
   const args = parseSysextArgs(options.sysexts, { fetch: options.fetch });
   const target = parseInstallTarget(options.installTo);
-  const vendors = checkVendors(options.vendors);
+  const selection = (await loadVendorRegistry()).select(options.vendors, options.arch);
+  const vendors = [...(selection.generic ? ['generic'] : []), ...selection.vendors.map((v) => v.id)];
+  oemSysextsByName(options.oemSysexts ?? []);
   parseReleaseSpec(options.release);
   const localSysexts = options.fetch ? { files: [], recipes: [] } : await planLocalSysexts(args, options.arch);
   if (options.image) await checkLocalImage(options.image);
@@ -82,7 +85,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   ]);
   if (baseResult.status === 'rejected') throw baseResult.reason;
   if (sysextResult.status === 'rejected') throw sysextResult.reason;
-  const { base, release, signature, baseSource, baseSha256, baseSize } = baseResult.value;
+  const { base, release, resolved, signature, baseSource, baseSha256, baseSize } = baseResult.value;
   const sysexts = sysextResult.value;
   throwIfInterrupted();
 
@@ -101,11 +104,24 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   const injected = await injectStage(ctx, priv, image, table, target, sysexts.toInject);
   throwIfInterrupted();
 
+  // convert: vendor images from the baked image, in parallel; a failed vendor spoils no other
+  const vendorResults = selection.vendors.length
+    ? await writeVendors(ctx, priv, image, selection, resolved ?? resolvedRelease(options.releaseServer, releaseInfo.version, options.arch))
+    : [];
+  throwIfInterrupted();
+
   // publish
-  // Bytes before the first partition the bake wrote are the base image's: resume its digest there.
-  const unchangedBytes = target.partition === 'oem' ? Math.min(root.startByte, oem.startByte) : root.startByte;
-  const resume = base.digestSnapshots?.filter((s) => s.offset <= unchangedBytes).at(-1);
-  const output = await describeOutput(ctx, 'generic', image, IMAGE_FILE, resume);
+  const outputs: Array<ManifestOutput & { workFile: string }> = [];
+  if (selection.generic) {
+    // Bytes before the first partition the bake wrote are the base image's: resume its digest there.
+    const unchangedBytes = target.partition === 'oem' ? Math.min(root.startByte, oem.startByte) : root.startByte;
+    const resume = base.digestSnapshots?.filter((s) => s.offset <= unchangedBytes).at(-1);
+    outputs.push(await describeOutput(ctx, 'generic', image, IMAGE_FILE, resume));
+  }
+  for (const result of vendorResults) {
+    for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, workFile: o.workFile });
+  }
+  const failed = vendorResults.filter((r) => !r.ok).map((r) => ({ vendor: r.vendor, error: r.error?.message.split('\n')[0] ?? 'failed' }));
   const manifest = buildManifest({
     release: releaseInfo,
     base: { source: baseSource, sha256: baseSha256, size: baseSize, signature },
@@ -115,10 +131,17 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
       return { ...s, source: d.source, sha256: d.sha256, size: d.size, sysupdateConfSha256: d.confSha256 } satisfies ManifestSysext;
     }),
     vendors,
+    ...(failed.length ? { failedVendors: failed } : {}),
     backend: 'mount',
-    outputs: [{ vendor: output.vendor, file: output.file, sha256: output.sha256, size: output.size }],
+    outputs: outputs.map(({ vendor, file, sha256, size }) => ({ vendor, file, sha256, size })),
   });
-  const files = await publish(ctx, [output], manifest);
+  const files = outputs.length ? await publish(ctx, outputs, manifest) : [];
+  if (failed.length) {
+    throw new FlatbakeError(
+      `${failed.length} of ${vendors.length} vendor image(s) failed: ${failed.map((f) => `${f.vendor} (${f.error})`).join('; ')}`,
+      files.length ? `the others were written: ${files.map((f) => path.basename(f)).join(', ')}` : undefined,
+    );
+  }
   report.step('done', `${files.join(', ')}`);
   return { manifest, files };
 }
@@ -157,6 +180,7 @@ async function releaseBase(ctx: BakeContext) {
   return {
     base: base as BaseImage,
     release: info,
+    resolved: release as ResolvedRelease | undefined,
     signature: { verified: verified.verified, fingerprint: verified.fingerprint },
     baseSource: files.image.url,
     baseSha256: files.image.sha256,
@@ -172,7 +196,7 @@ async function localBase(ctx: BakeContext, file: string) {
   const base: BaseImage = file.endsWith('.bz2')
     ? await decompressBase(ctx, { path: file, sha256 }, Promise.resolve())
     : { path: path.resolve(file), size, fromCache: false };
-  return { base, release: undefined, signature: { verified: false }, baseSource: path.resolve(file), baseSha256: sha256, baseSize: size };
+  return { base, release: undefined, resolved: undefined as ResolvedRelease | undefined, signature: { verified: false }, baseSource: path.resolve(file), baseSha256: sha256, baseSize: size };
 }
 
 async function releaseFromImage(ctx: BakeContext, priv: Awaited<ReturnType<typeof acquirePrivileges>>, image: string, table: GptTable): Promise<ReleaseInfo> {

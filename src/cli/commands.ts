@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { runDoctor, formatDoctor } from '../doctor/doctor.js';
 import { NotImplementedError } from '../errors.js';
 import { formatInspect, inspectImage } from '../inspect/inspect.js';
-import { FLATCAR_VENDOR_IDS } from '../vendors/select.js';
+import { loadVendorRegistry, outputNames } from '../vendor/index.js';
 import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerSysext } from './sysext-command.js';
@@ -19,12 +19,25 @@ const NOT_YET: Array<[string, string]> = [
 export function registerOtherCommands(program: Command): void {
   program
     .command('vendors')
-    .description('list the vendor ids --vendor accepts')
-    .option('--json', 'print JSON')
-    .action((options: { json?: boolean }) => {
-      const vendors = [{ id: 'generic', status: 'available' }, ...FLATCAR_VENDOR_IDS.map((id) => ({ id, status: 'not implemented yet' }))];
-      if (options.json) process.stdout.write(`${JSON.stringify(vendors, null, 2)}\n`);
-      else process.stdout.write(vendors.map((v) => `${v.id.padEnd(18)} ${v.status}`).join('\n') + '\n');
+    .description('list the vendor ids --vendor accepts: layout, OEM, disk format, files')
+    .option('--json', 'print JSON (the full vendor records)')
+    .action(async (options: { json?: boolean }) => {
+      const registry = await loadVendorRegistry();
+      const records = registry.ids.map((id) => registry.get(id));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify([{ id: 'generic', description: 'the plain baked image (flatcar_production_image.bin)' }, ...records], null, 2)}\n`);
+        return;
+      }
+      const rows = [['vendor', 'layout', 'oem', 'disk', 'files', 'arch']];
+      rows.push(['generic', 'base', '-', 'raw', 'flatcar_production_image.bin', 'x86-64, arm64']);
+      for (const r of records) {
+        const names = outputNames(registry.settings, r.id);
+        const disk = r.disk ? `${r.disk.format}${Object.keys(r.disk.options).length ? ` (${Object.entries(r.disk.options).map(([k, v]) => `${k}=${v}`).join(',')})` : ''}${r.disk.compressed ? ' compressed' : ''}` : r.kind;
+        const files = [r.bundle ? names.image(r.bundle.extension) : r.disk ? names.image(r.disk.archive ? 'tar.gz' : r.disk.extension) : `${r.kind} files`, r.config && !r.bundle ? names.companion(r.config.extension) : ''].filter(Boolean).join(' + ');
+        rows.push([r.id, r.layout?.name ?? '-', r.oem?.id ?? '-', disk, files, r.architectures.join(', ')]);
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+      process.stdout.write(rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
     });
 
   program

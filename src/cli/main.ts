@@ -28,6 +28,7 @@ interface RawBakeOptions {
   json?: boolean;
   insecureSkipVerify?: boolean;
   retries: string;
+  oemSysext?: string[] | false;
 }
 
 function parseRetries(value: string): number {
@@ -55,6 +56,8 @@ export function toBakeOptions(sysexts: string[], raw: RawBakeOptions): BakeOptio
     cache: raw.cache,
     insecureSkipVerify: Boolean(raw.insecureSkipVerify),
     retries: parseRetries(raw.retries),
+    oemSysexts: Array.isArray(raw.oemSysext) ? raw.oemSysext : [],
+    noOemSysext: raw.oemSysext === false,
   };
 }
 

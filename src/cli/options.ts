@@ -24,6 +24,10 @@ export function bakeOptions(): Option[] {
     new Option('--releases-json <url>', 'the channel/version index').default(DEFAULT_RELEASES_JSON),
     new Option('--signing-key <file-or-url>', 'the OpenPGP public key that signs releases').default(DEFAULT_SIGNING_KEY),
     new Option('--bakery-url <url>', 'where --fetch finds sysexts, NAME.conf and SHA256SUMS').default(DEFAULT_BAKERY_URL),
+    new Option('--oem-sysext <file>', "a vendor's OEM sysext, named oem-<id>.raw (repeatable); default: fetched and signature-checked from beside the image").argParser(
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    ),
+    new Option('--no-oem-sysext', "write vendor images without their OEM sysext when it cannot be had (warns: the image lacks the cloud's agents)"),
     new Option('--mirror <url>', 'air-gapped mirror: every https://HOST/PATH is fetched as <url>/HOST/PATH'),
     new Option('--image <file>', 'use a local base image (.bin or .bin.bz2) instead of downloading one (not signature-checked)'),
     new Option('--cache-dir <dir>', 'cache of verified downloads and decompressed base images (default $XDG_CACHE_HOME/flatbake, else ~/.cache/flatbake)'),

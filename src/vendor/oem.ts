@@ -18,7 +18,8 @@ import type { OemSpec, VendorArch } from './types.js';
 
 export interface OemContent {
   grubCfg: string;
-  oemRelease: string;
+  /** Absent when the OEM sysext is left out (--no-oem-sysext). */
+  oemRelease?: string;
 }
 
 /** Reads the sysext's extension-release and derives what OEM gets; checks it is the right OEM for the right architecture. */
@@ -48,7 +49,8 @@ export async function installOem(
   image: string,
   oem: OemSpec,
   content: OemContent,
-  options: { sysextFile: string; version: string; scratchDir: string },
+  /** Without `sysextFile` (--no-oem-sysext) only grub.cfg is written. */
+  options: { sysextFile?: string; version: string; scratchDir: string },
 ): Promise<{ sysext: string; marker: string }> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/.test(options.version)) {
     throw new InputError(`'${options.version}' cannot be part of a file name`, 'pass the Flatcar version, e.g. 4459.2.1');
@@ -57,7 +59,7 @@ export async function installOem(
   const grubFile = path.join(options.scratchDir, 'grub.cfg');
   const releaseFile = path.join(options.scratchDir, 'oem-release');
   await writeFile(grubFile, content.grubCfg);
-  await writeFile(releaseFile, content.oemRelease);
+  if (content.oemRelease !== undefined) await writeFile(releaseFile, content.oemRelease);
   const table = await readGptFromFile(image);
   const part = locateFlatcarPartition(table, 'OEM');
 
@@ -67,10 +69,12 @@ export async function installOem(
       const dir = await mountPartition(priv, scope, image, { offset: part.startByte, size: part.sizeBytes }, { fsType: 'btrfs', label: 'OEM' });
       const own = ['-o', '0', '-g', '0'];
       const install = (args: string[], purpose: string) => priv.run('install', [...own, ...args], { purpose, hint: 'is the OEM partition full?' });
-      await install(['-d', '-m', '0755', path.join(dir, 'sysext')], 'create /oem/sysext');
-      await install(['-m', '0644', options.sysextFile, path.join(dir, files.sysext)], `install /oem/${files.sysext}`);
-      await install(['-m', '0644', '/dev/null', path.join(dir, files.marker)], `create /oem/${files.marker}`);
-      await install(['-m', '0644', releaseFile, path.join(dir, 'oem-release')], 'write /oem/oem-release');
+      if (options.sysextFile && content.oemRelease !== undefined) {
+        await install(['-d', '-m', '0755', path.join(dir, 'sysext')], 'create /oem/sysext');
+        await install(['-m', '0644', options.sysextFile, path.join(dir, files.sysext)], `install /oem/${files.sysext}`);
+        await install(['-m', '0644', '/dev/null', path.join(dir, files.marker)], `create /oem/${files.marker}`);
+        await install(['-m', '0644', releaseFile, path.join(dir, 'oem-release')], 'write /oem/oem-release');
+      }
       await install(['-m', '0644', grubFile, path.join(dir, 'grub.cfg')], 'write /oem/grub.cfg');
     } finally {
       await scope.release();

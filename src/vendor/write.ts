@@ -4,6 +4,7 @@
  * configs -> bundle -> hash. A vendor that fails leaves nothing behind and
  * does not stop the others; its result carries the error.
  */
+import { renderGrubCfg } from './oem-files.js';
 import os from 'node:os';
 import { mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
@@ -40,6 +41,8 @@ export interface WriteVendorImagesOptions {
   version: string;
   arch: VendorArch;
   oemSysexts: OemSysextSource;
+  /** --no-oem-sysext: a vendor whose OEM sysext cannot be had gets only its grub.cfg on OEM. */
+  skipMissingOemSysext?: boolean;
   priv: Privileged;
   /** Scratch directories are registered here too, so a signal removes them. */
   scope: ResourceScope;
@@ -110,7 +113,8 @@ async function writeOneVendor(
   try {
     createdDir = await ensureEmptyDir(dir);
     owned = true;
-    const sysext = vendor.oem ? await resolveOemSysext(options.oemSysexts, vendor) : undefined;
+    const sysext = vendor.oem ? await resolveOemSysext(options.oemSysexts, vendor, options.skipMissingOemSysext === true) : undefined;
+    if (vendor.oem && !sysext) report.warn(`vendor ${vendor.id}: --no-oem-sysext: OEM gets only grub.cfg; the image lacks the ${vendor.oem.sysext} agents and settings`);
     const sysextBytes = sysext ? (await stat(sysext)).size : 0;
     releaseSpace = await ledger.reserve(vendor.id, dir, estimateVendorBytes(vendor, imageAllocated, sysextBytes));
     const scratch = await mkdtemp(path.join(dir, '.scratch-'));
@@ -152,8 +156,8 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   ctx.options.report.step('vendor', `${vendor.id}: layout ${vendor.layout!.name}, ROOT ${plan.rootSectors} sectors, disk ${plan.diskSectors} sectors`);
 
   if (vendor.oem) {
-    const content = await prepareOemContent(vendor.oem, sysext!, options.arch);
-    await installOem(options.priv, raw, vendor.oem, content, { sysextFile: sysext!, version: options.version, scratchDir: scratch });
+    const content = sysext ? await prepareOemContent(vendor.oem, sysext, options.arch) : { grubCfg: renderGrubCfg(vendor.oem.grub) };
+    await installOem(options.priv, raw, vendor.oem, content, { sysextFile: sysext, version: options.version, scratchDir: scratch });
   }
 
   const capacityBytes = (await stat(raw)).size;
@@ -261,9 +265,10 @@ async function requireParallelsTools(vendor: string): Promise<void> {
   throw new NotImplementedError(`vendor ${vendor}: writing Parallels disks with prl_disk_tool`);
 }
 
-async function resolveOemSysext(source: OemSysextSource, vendor: VendorRecord): Promise<string> {
+async function resolveOemSysext(source: OemSysextSource, vendor: VendorRecord, skipMissing: boolean): Promise<string | undefined> {
   const oem = vendor.oem!;
   const found = typeof source === 'function' ? await source(oem.id) : source.get(oem.id);
+  if (!found && skipMissing) return undefined;
   const missing = (why: string) =>
     new InputError(
       `vendor ${vendor.id} needs the OEM sysext ${oem.sysext}.raw (OEM id ${oem.id}): ${why}`,

@@ -2,8 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { parseInstallTarget, parseSysextArgs } from '../../src/bake/inputs.js';
 import { UsageError } from '../../src/errors.js';
 import { detectFilesystemKind } from '../../src/image/fsmagic.js';
-import { checkVendors } from '../../src/vendors/select.js';
-import { NotImplementedError } from '../../src/errors.js';
 import { parseSha256Sums } from '../../src/verify/sha256sums.js';
 
 describe('NAME:FILE arguments', () => {
@@ -61,19 +59,6 @@ describe('filesystem magic', () => {
     expect(detectFilesystemKind(Buffer.from('#!/bin/sh\necho hi\n'))).toBeUndefined();
     expect(detectFilesystemKind(Buffer.alloc(0))).toBeUndefined();
     expect(detectFilesystemKind(Buffer.alloc(100000))).toBeUndefined();
-  });
-});
-
-describe('vendors', () => {
-  it('defaults to generic and dedupes', () => {
-    expect(checkVendors([])).toEqual(['generic']);
-    expect(checkVendors(['generic,generic'])).toEqual(['generic']);
-  });
-  it('refuses unknown vendors as a usage error', () => {
-    expect(() => checkVendors(['nosuchcloud'])).toThrow(UsageError);
-  });
-  it('says known vendors are not implemented yet', () => {
-    expect(() => checkVendors(['generic,azure'])).toThrow(NotImplementedError);
   });
 });
 

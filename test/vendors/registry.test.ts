@@ -3,7 +3,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, UsageError } from '../../src/errors.js';
 import { buildVendorRegistry, loadVendorRegistry, mergeRecords, outputNames, renderTemplate, vendorsDir } from '../../src/vendor/registry.js';
-import { FLATCAR_VENDOR_IDS } from '../../src/vendors/select.js';
+/** The vendor ids of ../shared/FLATCAR.md's table, in its order. */
+const FLATCAR_VENDOR_IDS = [
+  'qemu_uefi', 'ami', 'ami_vmdk', 'azure', 'gce', 'openstack', 'openstack_mini', 'oraclecloud', 'proxmoxve', 'nutanix',
+  'kubevirt', 'scaleway', 'stackit', 'cloudsigma', 'exoscale', 'digitalocean', 'akamai', 'hetzner', 'cloudstack',
+  'cloudstack_vhd', 'hyperv', 'hyperv_vhdx', 'vmware', 'vmware_raw', 'vmware_ova', 'virtualbox', 'vagrant',
+  'vagrant_parallels', 'parallels', 'xen', 'pxe', 'iso',
+];
 
 /**
  * FLATCAR.md's vendor table, transcribed column by column: disk format and

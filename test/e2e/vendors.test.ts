@@ -1,0 +1,88 @@
+import { execa } from 'execa';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
+import { leftovers } from '../helpers/disk.js';
+import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
+import type { Manifest } from '../../src/bake/manifest.js';
+
+describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () => {
+  let served: ServedRelease;
+  let scratch: string;
+  let hello: string;
+  beforeAll(async () => {
+    // azure's OEM sysext is deliberately not published.
+    served = await serveSyntheticRelease({ oemIds: ['qemu', 'gce'] });
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-vendors-e2e-'));
+    hello = path.basename(served.release.sysexts.find((s) => s.name === 'hello')!.file);
+  });
+  afterAll(async () => {
+    await served?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('writes the generic image, qemu_uefi and gce from one download, with OEM sysexts fetched and signature-checked', async () => {
+    const output = path.join(scratch, 'ok');
+    const before = served.server.requests.length;
+    const r = await runCli([...served.args({ output, cacheDir: path.join(scratch, 'cache') }), '--fetch', '--vendor', 'generic,qemu_uefi,gce', `hello:${hello}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/oem-qemu\.raw, signature good/);
+    const files = (await readdir(output)).sort();
+    expect(files).toEqual(
+      [
+        'flatbake-manifest.json',
+        'flatcar_production_gce_image.tar.gz',
+        'flatcar_production_image.bin',
+        'flatcar_production_qemu_uefi.sh',
+        'flatcar_production_qemu_uefi_efi_code.qcow2',
+        'flatcar_production_qemu_uefi_efi_vars.qcow2',
+        'flatcar_production_qemu_uefi_image.img',
+      ].concat(files.filter((f) => /README/i.test(f))).sort(),
+    );
+    // One download of the image for all three.
+    const imageGets = served.server.requests.slice(before).filter((q) => q.path.endsWith('flatcar_production_image.bin.bz2') && q.method === 'GET');
+    expect(imageGets.length).toBe(1);
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(output, 'flatcar_production_qemu_uefi_image.img')])).stdout);
+    expect(info.format).toBe('qcow2');
+    expect(info['format-specific'].data.compat).toBe('0.10');
+    expect((await execa('tar', ['-tzf', path.join(output, 'flatcar_production_gce_image.tar.gz')])).stdout.trim()).toBe('disk.raw');
+    const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+    expect(manifest.vendors).toEqual(['generic', 'qemu_uefi', 'gce']);
+    for (const o of manifest.outputs) {
+      expect((await execa('sha256sum', [path.join(output, o.file)])).stdout.split(' ')[0]).toBe(o.sha256);
+    }
+    expect(manifest.outputs.map((o) => o.vendor)).toEqual(expect.arrayContaining(['generic', 'qemu_uefi', 'gce']));
+    expect(await leftovers(scratch)).toEqual({ loops: [], mounts: [] });
+  });
+
+  it('a vendor whose OEM sysext is missing fails alone: the others are written, the exit status names it', async () => {
+    const output = path.join(scratch, 'partial');
+    const r = await runCli([...served.args({ output }), '--fetch', '--vendor', 'qemu_uefi,azure', `hello:${hello}`]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/flatbake: error: 1 of 2 vendor image\(s\) failed: azure \(vendor azure needs the OEM sysext oem-azure\.raw/);
+    const files = await readdir(output);
+    expect(files).toContain('flatcar_production_qemu_uefi_image.img');
+    expect(files.some((f) => f.includes('azure'))).toBe(false);
+    const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+    expect(manifest.failedVendors).toEqual([{ vendor: 'azure', error: expect.stringMatching(/oem-azure\.raw/) }]);
+  });
+
+  it('--no-oem-sysext writes the vendor anyway and warns', async () => {
+    const output = path.join(scratch, 'nooem');
+    // digitalocean: its OEM sysext is not published either, and its disk is small (base layout)
+    const r = await runCli([...served.args({ output }), '--fetch', '--no-oem-sysext', '--vendor', 'digitalocean', `hello:${hello}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/WARNING: vendor digitalocean: --no-oem-sysext/);
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(output, 'flatcar_production_digitalocean_image.bin')])).stdout);
+    expect(info.format).toBe('raw');
+    expect(await readdir(output)).not.toContain('flatcar_production_image.bin');
+  });
+
+  it('refuses an unknown vendor before anything happens', async () => {
+    const r = await runCli([...served.args({ output: path.join(scratch, 'bad') }), '--vendor', 'qemu_uefi,nosuchcloud', 'x:y.raw']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/unknown vendor 'nosuchcloud'/);
+  });
+});
