@@ -1,8 +1,8 @@
-import { rename, stat, writeFile } from 'node:fs/promises';
+import { open, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../defaults.js';
 import type { DigestSnapshot } from '../image/sparse-writer.js';
-import { sha256File } from '../util/hash.js';
+import { sha256SparseFile } from '../util/hash.js';
 import type { BakeContext } from './context.js';
 import type { Manifest, ManifestOutput } from './manifest.js';
 
@@ -14,9 +14,17 @@ export async function describeOutput(
   finalName: string,
   resume?: DigestSnapshot,
 ): Promise<ManifestOutput & { workFile: string }> {
+  // Reading a file whose freshly copied pages are still being written back is several times
+  // slower (measured: 21 s instead of 5 s for 8 GiB): flush it first, which costs a fraction of a second.
+  const handle = await open(workFile, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
   const size = (await stat(workFile)).size;
   const task = ctx.report.progress.start(`digest ${finalName}`, size);
-  const sha256 = await sha256File(workFile, (bytes) => task.advance(bytes), resume);
+  const sha256 = await sha256SparseFile(workFile, (bytes) => task.advance(bytes), resume);
   task.succeed();
   return { vendor, file: finalName, sha256, size, workFile };
 }

@@ -5,15 +5,12 @@ import { formatInspect, inspectImage } from '../inspect/inspect.js';
 import { loadVendorRegistry, outputNames } from '../vendor/index.js';
 import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';
+import { registerWrapCommands } from './wrap-commands.js';
 import { registerSysext } from './sysext-command.js';
 
 /** Commands of ../shared/CLI.md whose issues are not done: present, and honest about it. */
 const NOT_YET: Array<[string, string]> = [
   ['release', 'build a bakery release: sysexts, sysupdate configs, SHA256SUMS'],
-  ['flix', 'make a sysext from binaries of a root filesystem, with their libraries'],
-  ['flatwrap', 'make a sysext that runs a whole root filesystem wrapped'],
-  ['oci-rootfs', 'pull a container image into a root filesystem'],
-  ['convert-torcx', 'convert a Torcx image into a sysext'],
 ];
 
 export function registerOtherCommands(program: Command): void {
@@ -63,6 +60,7 @@ export function registerOtherCommands(program: Command): void {
   registerDemo(program);
   registerSysext(program);
   registerButane(program);
+  registerWrapCommands(program);
 
   for (const [name, description] of NOT_YET) {
     program

@@ -1,5 +1,6 @@
 import { access, constants } from 'node:fs/promises';
 import { which } from '../util/exec.js';
+import { VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../vendor/index.js';
 import { HOST_TOOLS, type HostTool } from './tools.js';
 
 export interface ToolStatus extends HostTool {
@@ -8,19 +9,30 @@ export interface ToolStatus extends HostTool {
 
 export interface DoctorReport {
   tools: ToolStatus[];
+  /** Firmware and boot loader files some vendors copy (present or not). */
+  files: Array<{ path: string; package: string; purpose: string; found: boolean }>;
   root: boolean;
   loopControl: boolean;
   node: string;
   ok: boolean;
 }
 
+/** The core tools, then what vendor images need (each command once). */
+function allTools(): HostTool[] {
+  const seen = new Set<string>();
+  return [...HOST_TOOLS, ...VENDOR_HOST_TOOLS].filter((t) => !seen.has(t.command) && seen.add(t.command));
+}
+
 export async function runDoctor(): Promise<DoctorReport> {
-  const tools = await Promise.all(HOST_TOOLS.map(async (tool) => ({ ...tool, path: await which(tool.command) })));
+  const tools = await Promise.all(allTools().map(async (tool) => ({ ...tool, path: await which(tool.command) })));
+  const files = await Promise.all(
+    VENDOR_HOST_FILES.map(async (f) => ({ ...f, found: await access(f.path, constants.R_OK).then(() => true, () => false) })),
+  );
   const loopControl = await access('/dev/loop-control', constants.F_OK).then(() => true, () => false);
   const root = process.getuid?.() === 0;
   const privilegeOk = root || tools.some((t) => t.command === 'sudo' && t.path);
   const ok = tools.every((t) => !t.required || t.path) && loopControl && privilegeOk;
-  return { tools, root, loopControl, node: process.versions.node, ok };
+  return { tools, files, root, loopControl, node: process.versions.node, ok };
 }
 
 export function formatDoctor(report: DoctorReport): string {
@@ -30,9 +42,12 @@ export function formatDoctor(report: DoctorReport): string {
     const state = t.path ? 'found  ' : t.required ? 'MISSING' : 'missing';
     return `${state}  ${t.command.padEnd(width)}  ${t.package.padEnd(pkgWidth)}  ${t.purpose}${t.path ? '' : t.required ? ' (required)' : ' (optional)'}`;
   });
+  for (const f of report.files) {
+    lines.push(`${f.found ? 'found  ' : 'missing'}  ${f.path}  (${f.package}: ${f.purpose}, optional)`);
+  }
   lines.push('');
   lines.push(`node ${report.node}; ${report.root ? 'running as root' : 'not root: sudo is used for losetup and mount'}; loop devices ${report.loopControl ? 'available' : 'NOT available (/dev/loop-control missing)'}`);
-  const missing = report.tools.filter((t) => !t.path);
+  const missing = [...report.tools.filter((t) => !t.path), ...report.files.filter((f) => !f.found)].filter((t) => !t.package.startsWith('('));
   if (missing.length > 0) {
     lines.push(`install the missing ones: apt-get install ${[...new Set(missing.map((t) => t.package))].join(' ')}  (or run scripts/setup.sh)`);
   }

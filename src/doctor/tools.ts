@@ -28,5 +28,11 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'qemu-img', package: 'qemu-utils', purpose: 'vendor disk formats (qcow2, vhd, vhdx, vmdk)', required: false },
   { command: 'sgdisk', package: 'gdisk', purpose: 'the synthetic demo release partition table; GPT checks in tests', required: true },
   { command: 'readelf', package: 'binutils', purpose: 'ELF checks of sysext binaries (optional)', required: false },
+  { command: 'zstd', package: 'zstd', purpose: 'zstd-compressed container image layers (oci-rootfs)', required: false },
+  { command: 'bwrap', package: 'bubblewrap', purpose: 'oci-rootfs --run and flatwrap wrappers as a normal user', required: false },
+  { command: 'unshare', package: 'util-linux', purpose: 'oci-rootfs --run and flatwrap without bubblewrap (as root)', required: false },
+  { command: 'patchelf', package: 'patchelf', purpose: 'flix: point binaries at their private libraries', required: false },
+  { command: 'tar', package: 'tar', purpose: 'recipe archives, Torcx images, bundles', required: true },
+  { command: 'gcc', package: 'build-essential', purpose: 'recipes built from source (keepalived)', required: false },
   { command: 'sudo', package: 'sudo', purpose: 'root for losetup/mount when not running as root', required: false },
 ];
