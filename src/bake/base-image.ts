@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { decompressBz2ToSparse } from '../image/decompress.js';
+import { followGrowingFile } from '../image/follow.js';
 import type { DigestSnapshot } from '../image/sparse-writer.js';
 import { run } from '../util/exec.js';
 import { parseVersionTxt, type VersionInfo } from '../release/resolve.js';
@@ -79,43 +80,89 @@ export interface BaseImage {
 /** How often decompression keeps a SHA-256 state: a few dozen small copies for an 8 GiB image. */
 const DIGEST_SNAPSHOT_EVERY = 256 * 1024 * 1024;
 
+/** What to decompress: a finished .bz2, or one still downloading (followed as it grows). */
+export type CompressedSource =
+  | { path: string; sha256: string }
+  | { following: string; downloaded: Promise<{ path: string; sha256: string }> };
+
 /**
- * Decompresses the .bz2 to a sparse file, or finds it in the cache keyed by
- * the compressed file's digest. The result enters the cache only once
- * `verified` resolves, so decompression can overlap signature checking.
+ * Decompresses the .bz2 to a sparse file, or finds it in the cache keyed by the compressed
+ * file's digest. A download in progress is decompressed as it arrives, so a cold bake costs
+ * about max(download, decompression) instead of their sum; what was read is then checked
+ * against the finished download's digest (a download that restarted from zero is decompressed
+ * again from the final file). The result enters the cache only once `verified` resolves, so
+ * decompression can overlap signature checking.
  */
-export async function decompressBase(ctx: BakeContext, compressed: { path: string; sha256: string }, verified: Promise<unknown>): Promise<BaseImage> {
-  const key = `bz2:${compressed.sha256}`;
-  const hit = await ctx.cache.lookup(DECOMPRESSED_NAMESPACE, key);
-  if (hit) {
-    await verified;
-    ctx.report.step('decompress', 'base image from the cache');
-    return { path: hit.path, size: hit.size, fromCache: true };
+export async function decompressBase(
+  ctx: BakeContext,
+  source: CompressedSource,
+  verified: Promise<unknown>,
+  signal: AbortSignal = ctx.signal,
+): Promise<BaseImage> {
+  if ('path' in source) {
+    const hit = await ctx.cache.lookup(DECOMPRESSED_NAMESPACE, `bz2:${source.sha256}`);
+    if (hit) {
+      await verified;
+      ctx.report.step('decompress', 'base image from the cache');
+      return { path: hit.path, size: hit.size, fromCache: true };
+    }
   }
   const dir = ctx.cache.dir ? path.join(ctx.cache.dir, 'downloads') : ctx.workDir;
   await mkdir(dir, { recursive: true });
   const dest = path.join(dir, `decompress-${randomBytes(6).toString('hex')}.bin`);
   ctx.scope.defer(`remove ${dest}`, () => rm(dest, { force: true }));
-  const task = ctx.report.progress.start('decompress flatcar_production_image.bin.bz2');
-  let result;
-  try {
-    result = await decompressBz2ToSparse(compressed.path, dest, {
-      signal: ctx.signal,
-      onProgress: (done, total) => task.update(done, total),
-      // Hashing while lbzip2 works saves most of the output digest later: only the part after
-      // the first partition the bake changes is read again.
-      digestSnapshotEvery: DIGEST_SNAPSHOT_EVERY,
-    });
-    task.succeed();
-  } catch (error) {
-    task.fail();
-    throw error;
+  const run = async (input: Parameters<typeof decompressBz2ToSparse>[0], label: string) => {
+    const task = ctx.report.progress.start(label);
+    try {
+      const result = await decompressBz2ToSparse(input, dest, {
+        signal,
+        onProgress: (done, total) => task.update(done, total || undefined),
+        // Hashing while lbzip2 works saves most of the output digest later: only the part after
+        // the first partition the bake changes is read again.
+        digestSnapshotEvery: DIGEST_SNAPSHOT_EVERY,
+      });
+      task.succeed();
+      return result;
+    } catch (error) {
+      task.fail();
+      throw error;
+    }
+  };
+
+  let compressed: { path: string; sha256: string };
+  let result: Awaited<ReturnType<typeof decompressBz2ToSparse>>;
+  if ('path' in source) {
+    compressed = source;
+    result = await run(source.path, 'decompress flatcar_production_image.bin.bz2');
+  } else {
+    const read = createHash('sha256');
+    const stream = (async function* () {
+      for await (const chunk of followGrowingFile(source.following, source.downloaded, signal)) {
+        read.update(chunk);
+        yield chunk;
+      }
+    })();
+    const attempt = await run({ stream, label: 'flatcar_production_image.bin.bz2' }, 'decompress flatcar_production_image.bin.bz2 while it downloads').then(
+      (r) => ({ ok: true as const, r }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    compressed = await source.downloaded; // a failed download explains a failed decompression best
+    const sameBytes = attempt.ok && read.digest('hex') === compressed.sha256;
+    if (attempt.ok && sameBytes) {
+      result = attempt.r;
+    } else {
+      signal.throwIfAborted();
+      // The download restarted (or the stream was damaged): decompress the finished file itself.
+      if (attempt.ok) ctx.report.step('decompress', 'the download restarted while it was decompressed: decompressing the finished file again');
+      await rm(dest, { force: true });
+      result = await run(compressed.path, 'decompress flatcar_production_image.bin.bz2');
+    }
   }
   await verified; // never cache (or use) an image whose signature failed
   ctx.report.step('decompress', `${result.size} bytes, sparse (${result.tool})`);
   // Hashing 8 GiB would slow every cold bake; the blob is named by a digest derived from the
   // compressed file's (distinct from that file's own blob), which identifies the content just as well.
-  const stored = await ctx.cache.store(DECOMPRESSED_NAMESPACE, key, dest, {
+  const stored = await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressed.sha256}`, dest, {
     sha256: createHash('sha256').update(`flatbake-decompressed\0${compressed.sha256}`).digest('hex'),
     size: result.size,
     move: true,

@@ -57,6 +57,8 @@ export const SYSEXT_NAMESPACE = 'sysext';
 export async function fetchFiles(
   ctx: BakeContext,
   wanted: Array<{ url: string; label: string; optional?: boolean; expectedSha256?: string; cache?: { namespace: string; key: string } }>,
+  /** Told where each file that is not cached is being downloaded to (`<dest>.part` while in progress). */
+  onDownload?: (index: number, dest: string) => void,
 ): Promise<Array<FetchedFile | undefined>> {
   const results: Array<FetchedFile | undefined> = new Array(wanted.length);
   const requests: DownloadRequest[] = [];
@@ -75,6 +77,7 @@ export async function fetchFiles(
     requests.push({ url: want.url, dest, label: want.label, optional: want.optional, expectedSha256: want.expectedSha256 });
     requestIndex.push(i);
   }
+  requests.forEach((request, j) => onDownload?.(requestIndex[j]!, request.dest));
   const fetched = await downloadAll(requests, { ...ctx.net, concurrency: 4 });
   fetched.forEach((result, j) => {
     const i = requestIndex[j]!;
@@ -84,7 +87,12 @@ export async function fetchFiles(
 }
 
 /** The image, version.txt and their signatures. */
-export async function fetchReleaseFiles(ctx: BakeContext, release: ResolvedRelease): Promise<ReleaseFiles> {
+export async function fetchReleaseFiles(
+  ctx: BakeContext,
+  release: ResolvedRelease,
+  /** Called with the image's `.part` path when it is downloaded (not when it comes from the cache). */
+  onImageDownload?: (partFile: string) => void,
+): Promise<ReleaseFiles> {
   const names = [IMAGE_BZ2_FILE, `${IMAGE_BZ2_FILE}.sig`, VERSION_FILE, `${VERSION_FILE}.sig`];
   // Versioned release paths never change, so the URL is a safe cache key.
   const files = await fetchFiles(
@@ -93,6 +101,9 @@ export async function fetchReleaseFiles(ctx: BakeContext, release: ResolvedRelea
       const url = `${release.baseUrl}/${name}`;
       return { url, label: name, cache: { namespace: RELEASE_NAMESPACE, key: url } };
     }),
+    (index, dest) => {
+      if (index === 0) onImageDownload?.(`${dest}.part`);
+    },
   );
   const [image, imageSig, versionTxt, versionTxtSig] = files as FetchedFile[];
   const cached = files.filter((f) => f?.fromCache).length;
@@ -100,8 +111,16 @@ export async function fetchReleaseFiles(ctx: BakeContext, release: ResolvedRelea
   return { image: image!, imageSig: imageSig!, versionTxt: versionTxt!, versionTxtSig: versionTxtSig! };
 }
 
-/** The OpenPGP key: a local file, or a URL fetched fresh each run (keys rotate). */
-export async function fetchSigningKey(ctx: BakeContext): Promise<string> {
+const signingKeys = new WeakMap<BakeContext, Promise<string>>();
+
+/** The OpenPGP key: a local file, or a URL fetched fresh each run (keys rotate); once per bake. */
+export function fetchSigningKey(ctx: BakeContext): Promise<string> {
+  let key = signingKeys.get(ctx);
+  if (!key) signingKeys.set(ctx, (key = fetchSigningKeyOnce(ctx)));
+  return key;
+}
+
+async function fetchSigningKeyOnce(ctx: BakeContext): Promise<string> {
   const key = ctx.options.signingKey;
   if (/^https?:\/\//.test(key)) {
     const [fetched] = await fetchFiles(ctx, [{ url: key, label: path.posix.basename(new URL(key).pathname) || 'signing key' }]);

@@ -158,17 +158,29 @@ type ReleaseInfo = Manifest['release'];
 
 async function releaseBase(ctx: BakeContext) {
   const release = await resolveRelease(ctx);
-  const [files, keyFile] = await Promise.all([
-    fetchReleaseFiles(ctx, release),
-    ctx.options.insecureSkipVerify ? Promise.resolve(undefined) : fetchSigningKey(ctx),
-  ]);
-  // Decompression overlaps signature checking; nothing is cached or staged before the check passes.
-  const verification = verifyRelease(ctx, files, keyFile, release.version);
-  const decompressing = decompressBase(ctx, files.image, verification);
-  const [verified, base] = await Promise.all([verification, decompressing.catch(async (error) => {
-    await verification; // a signature failure explains a bad image better than bzip2's error
-    throw error;
-  })]);
+  let imageDownload: ((part: string | undefined) => void) | undefined;
+  const imageDownloadStarted = new Promise<string | undefined>((resolve) => (imageDownload = resolve));
+  const filesPromise = fetchReleaseFiles(ctx, release, (part) => imageDownload!(part));
+  filesPromise.then(() => imageDownload!(undefined), () => imageDownload!(undefined));
+  const keyPromise = ctx.options.insecureSkipVerify ? Promise.resolve(undefined) : fetchSigningKey(ctx);
+  // Nothing is cached, staged or published before the signatures pass; decompression overlaps
+  // the download (when there is one) and the signature check.
+  const verification = Promise.all([filesPromise, keyPromise]).then(([files, keyFile]) => verifyRelease(ctx, files, keyFile, release.version));
+  verification.catch(() => undefined);
+  // A failed download or signature stops the decompression at once instead of after it.
+  const stop = new AbortController();
+  filesPromise.catch(() => stop.abort());
+  verification.catch(() => stop.abort());
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  const part = await imageDownloadStarted;
+  const decompressing = part
+    ? decompressBase(ctx, { following: part, downloaded: filesPromise.then((f) => f.image) }, verification, signal)
+    : filesPromise.then((files) => decompressBase(ctx, files.image, verification, signal));
+  // Everything settles before an error is thrown (nothing may still write into the work dir);
+  // a download failure explains a bad image best, then a signature failure, then bzip2's error.
+  const settled = await Promise.allSettled([filesPromise, verification, decompressing]);
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+  const [files, verified, base] = await Promise.all([filesPromise, verification, decompressing]);
   const info: ReleaseInfo = {
     version: release.version,
     channel: release.channel,

@@ -47,7 +47,8 @@ export interface StaticServer {
   /** Every request in arrival order. */
   requests: RequestRecord[];
   /** Set a fault for a path; `times` (if given) counts down from now. */
-  setFault(urlPath: string, fault: Fault): void;
+  /** Set faults for a path, applied in order (each for its `times` requests). */
+  setFault(urlPath: string, fault: Fault, ...then: Fault[]): void;
   clearFault(urlPath: string): void;
   clearFaults(): void;
   close(): Promise<void>;
@@ -90,8 +91,9 @@ function etagOf(st: Stats): string {
 export async function serveStatic(root: string, options: ServeStaticOptions = {}): Promise<StaticServer> {
   const realRoot = await realpath(path.resolve(root));
   const requests: RequestRecord[] = [];
-  const faults = new Map<string, ActiveFault>();
-  const add = (p: string, fault: Fault) => faults.set(faultKey(p), { fault, remaining: fault.times ?? Infinity });
+  // Per path, faults apply in order: each for its `times` requests, then the next one.
+  const faults = new Map<string, ActiveFault[]>();
+  const add = (p: string, fault: Fault, ...then: Fault[]) => faults.set(faultKey(p), [fault, ...then].map((f) => ({ fault: f, remaining: f.times ?? Infinity })));
   const initial = options.faults instanceof Map ? [...options.faults] : Object.entries(options.faults ?? {});
   for (const [p, f] of initial) add(p, f);
   const timers = new Set<NodeJS.Timeout>();
@@ -117,8 +119,8 @@ export async function serveStatic(root: string, options: ServeStaticOptions = {}
   };
 
   const takeFault = (urlPath: string, method: string): Fault | undefined => {
-    const active = faults.get(faultKey(urlPath));
-    if (!active || active.remaining <= 0) return undefined;
+    const active = faults.get(faultKey(urlPath))?.find((f) => f.remaining > 0);
+    if (!active) return undefined;
     // A HEAD has no body to cut or range to ignore: leave those faults for the GET that follows.
     if (method === 'HEAD' && !['status', 'delay'].includes(active.fault.kind)) return undefined;
     active.remaining -= 1;

@@ -23,13 +23,15 @@ export async function pickBzip2Decompressor(): Promise<string> {
  * (which must not exist). On failure the partial `dest` is removed.
  */
 export async function decompressBz2ToSparse(
-  source: string,
+  /** A .bz2 file, or a stream of its bytes (a download still in progress). */
+  source: string | { stream: AsyncIterable<Buffer>; label: string },
   dest: string,
   options: { onProgress?: DecompressProgress; signal?: AbortSignal; tool?: string; digestSnapshotEvery?: number } = {},
 ): Promise<{ size: number; tool: string; snapshots: DigestSnapshot[] }> {
   const tool = options.tool ?? (await pickBzip2Decompressor());
-  const input = await open(source, 'r');
-  const total = (await input.stat()).size;
+  const input = typeof source === 'string' ? await open(source, 'r') : undefined;
+  const total = input ? (await input.stat()).size : 0;
+  const label = typeof source === 'string' ? source : source.label;
   let writer: SparseWriter | undefined;
   try {
     writer = await SparseWriter.create(
@@ -47,19 +49,28 @@ export async function decompressBz2ToSparse(
       encoding: 'buffer',
     });
     let consumed = 0;
+    const stdin = child.stdin!;
+    let stdinBroken = false;
+    stdin.on('error', () => (stdinBroken = true)); // the child died; its exit status tells why
+    const chunks: AsyncIterable<Buffer> =
+      typeof source === 'string' ? input!.createReadStream({ highWaterMark: 1 << 20, autoClose: false }) : source.stream;
     const feeding = (async () => {
-      const stream = input.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
-      stream.on('data', (chunk) => {
-        consumed += chunk.length;
-        options.onProgress?.(consumed, total);
-      });
-      stream.pipe(child.stdin!);
-      await new Promise<void>((resolve, reject) => {
-        stream.on('end', resolve);
-        stream.on('error', reject);
-        child.stdin!.on('error', () => resolve()); // the child died; its exit status tells why
-      });
+      try {
+        for await (const chunk of chunks) {
+          if (stdinBroken) break;
+          consumed += chunk.length;
+          options.onProgress?.(consumed, total);
+          if (!stdin.write(chunk)) await new Promise<void>((resolve) => stdin.once('drain', resolve).once('close', resolve));
+        }
+      } catch (error) {
+        child.kill();
+        throw error;
+      } finally {
+        stdin.end();
+      }
     })();
+    // A failed feed (the download broke) must not be reported as a bzip2 error.
+    feeding.catch(() => undefined);
     for await (const chunk of child.stdout!) {
       await writer.write(chunk as Buffer);
     }
@@ -69,7 +80,7 @@ export async function decompressBz2ToSparse(
       const stderr = Buffer.from(result.stderr as unknown as Uint8Array).toString('utf8').trim();
       if (result.isCanceled) throw options.signal?.reason ?? new CommandError(`${tool} was cancelled`, tool, undefined, '');
       throw new DiskFormatError(
-        `cannot decompress ${source}: ${tool} exited with status ${result.exitCode}${stderr ? `: ${stderr.split('\n').slice(-3).join(' ')}` : ''}`,
+        `cannot decompress ${label}: ${tool} exited with status ${result.exitCode}${stderr ? `: ${stderr.split('\n').slice(-3).join(' ')}` : ''}`,
         'the download is damaged or not a bzip2 file: re-download it (use --no-cache or remove it from the cache)',
       );
     }
@@ -82,6 +93,6 @@ export async function decompressBz2ToSparse(
     await rm(dest, { force: true });
     throw error;
   } finally {
-    await input.close();
+    await input?.close();
   }
 }

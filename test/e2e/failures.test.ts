@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic } from '../../src/demo/server.js';
 import { CLI, isRoot, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
-import { leftovers } from '../helpers/disk.js';
+import { leftovers, rangesEqual, sgdiskPartition } from '../helpers/disk.js';
 import { copyTree, serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 
 /** Flips one byte of a file in place. */
@@ -143,6 +143,25 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
       expect(imageRequests[1]!.range).toMatch(/^bytes=\d+-$/);
       expect(Number(/bytes=(\d+)-/.exec(imageRequests[1]!.range!)![1])).toBeGreaterThan(0);
       expect(r.stderr).toContain('signatures of the image and version.txt are good');
+    } finally {
+      served.server.clearFaults();
+    }
+  });
+
+  it('a download that restarts from zero while being decompressed still yields the right image', async () => {
+    const imagePath = `/${path.relative(served.release.root, served.release.files.imageBz2)}`;
+    // Drop mid-body, then answer the Range request with the whole file: the .part starts over.
+    served.server.setFault(imagePath, { kind: 'drop-after', bytes: 2_000_000, times: 1 }, { kind: 'ignore-range', times: 1 });
+    const before = served.server.requests.length;
+    try {
+      const output = out();
+      const r = await runCli([...served.args({ output }), '--fetch', '--json', `hello:${helloFile}`]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const imageRequests = served.server.requests.slice(before).filter((q) => q.path === imagePath);
+      expect(imageRequests.map((q) => q.fault)).toEqual(['drop-after', 'ignore-range']);
+      // Whatever the decompressor had read, the result is the release's image.
+      const image = path.join(output, 'flatcar_production_image.bin');
+      expect(await rangesEqual(served.release.imagePath, image, 0, (await sgdiskPartition(image, 9)).startByte)).toBe(true);
     } finally {
       served.server.clearFaults();
     }
