@@ -120,7 +120,7 @@ export class ReleaseBuildError extends FlatbakeError {
       [head, ...details].join('\n'),
       cacheEnabled
         ? `the ${completed} image(s) made are kept in ${outputDir} and the cache: fix the cause and rerun the same command, only the missing images are made; SHA256SUMS and Release.md are written once all are there`
-        : `the ${completed} image(s) made are kept in ${outputDir}, but without a cache a rerun builds them again; SHA256SUMS and Release.md are written once all are there`,
+        : `the ${completed} image(s) made are kept in ${outputDir}; a rerun reuses the carried ones there but, without a cache, builds the built ones again; SHA256SUMS and Release.md are written once all are there`,
       { cause: first!.error },
     );
   }

@@ -108,9 +108,10 @@ export async function carryImage(previous: PreviousRelease, name: string, output
     const result = (await download({ url, dest: staged, label: name, expectedSha256: expected }, { mirror: options.mirror, signal: options.signal, retries: options.retries, progress: options.progress }))!;
     const stored = await cache.store(CARRY_NAMESPACE, expected, result.path, { sha256: result.sha256, size: result.size, meta: { url }, move: true });
     await publishCopy(stored?.path ?? result.path, dest, { sha256: expected, what: "the previous release's SHA256SUMS" });
+    // Done with the staging dir; after a failure it stays, holding the .part a rerun resumes.
+    await rm(stageDir, { recursive: true, force: true });
     return done(url);
   } finally {
-    await rm(staged, { force: true });
     await temp?.remove();
   }
 }

@@ -30,8 +30,9 @@ export function parseFilefrag(text: string, fileSize: number): Extent[] | undefi
     else extents.push({ start, end });
   }
   const found = /: (\d+) extents? found/.exec(text);
-  // filefrag prints every extent with -v; a count we did not see means we misread it.
-  if (!found || Number(found[1]) !== rows) return undefined;
+  // filefrag -v lists every mapped extent; its summary counts physically contiguous runs, which
+  // can only be fewer. Fewer rows than that means we misread the listing.
+  if (!found || rows < Number(found[1])) return undefined;
   return extents;
 }
 

@@ -1,0 +1,486 @@
+/**
+ * btrfs edited without mounting it. btrfs-progs cannot change a filesystem
+ * in place, so the partition is copied out, its files restored into a
+ * staging tree (btrfs restore), the tree edited, and on commit a new
+ * filesystem with the same label, UUID, node/sector size, checksum, features
+ * and profiles is made from the tree (mkfs.btrfs --rootdir) into a file of
+ * exactly the partition's size, checked, and written back over the range.
+ */
+import { chmod, copyFile, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink as fsSymlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CommandError, DiskFormatError, InputError } from '../../errors.js';
+import { run } from '../../util/exec.js';
+import {
+  checkEpoch,
+  checkMode,
+  checkRange,
+  checkSymlinkTarget,
+  joinComponents,
+  nowEpoch,
+  PartitionFullError,
+  splitPartitionPath,
+  type EditablePartition,
+  type EntryInfo,
+  type PartitionEditor,
+  type PartitionRange,
+} from './editor.js';
+import { detectOwnershipMode, openOwnershipSession, type OwnershipMode, type OwnershipSession } from './ownership.js';
+import { extractRange, writeRangeBack } from './range.js';
+
+export interface BtrfsSuper {
+  label: string;
+  fsid: string;
+  totalBytes: number;
+  bytesUsed: number;
+  sectorSize: number;
+  nodeSize: number;
+  /** Name as dump-super prints it: crc32c, xxhash64, sha256, blake2b. */
+  csum: string;
+  numDevices: number;
+  incompat: string[];
+  compatRo: string[];
+}
+
+/** Parses `btrfs inspect-internal dump-super`. Pure. */
+export function parseDumpSuper(text: string): BtrfsSuper {
+  const value = (key: string): string => {
+    const m = new RegExp(`^${key}[ \\t]+(.*)$`, 'm').exec(text);
+    if (!m) {
+      // An empty label prints as the bare key.
+      if (key === 'label' && /^label[ \t]*$/m.test(text)) return '';
+      throw new DiskFormatError(`btrfs dump-super printed no ${key}`);
+    }
+    return m[1]!.trimEnd();
+  };
+  if (!/^magic\s+_BHRfS_M \[match\]/m.test(text)) throw new DiskFormatError('no btrfs superblock found (bad magic)');
+  const num = (key: string) => {
+    const n = Number(value(key).split(/\s/)[0]);
+    if (!Number.isSafeInteger(n)) throw new DiskFormatError(`btrfs dump-super: ${key} is not a number`);
+    return n;
+  };
+  // Flag names follow the hex value in "( A |\n B )".
+  const flags = (key: string): string[] => {
+    const m = new RegExp(`^${key}\\s+0x[0-9a-f]+\\s*(\\([^)]*\\))?`, 'm').exec(text);
+    if (!m) throw new DiskFormatError(`btrfs dump-super printed no ${key}`);
+    return (m[1] ?? '').replace(/[()|]/g, ' ').split(/\s+/).filter(Boolean);
+  };
+  const csum = /^csum_type\s+\d+\s+\((\w+)\)/m.exec(text);
+  if (!csum) throw new DiskFormatError('btrfs dump-super printed no csum_type');
+  return {
+    label: value('label'),
+    fsid: value('fsid'),
+    totalBytes: num('total_bytes'),
+    bytesUsed: num('bytes_used'),
+    sectorSize: num('sectorsize'),
+    nodeSize: num('nodesize'),
+    csum: csum[1]!,
+    numDevices: num('num_devices'),
+    incompat: flags('incompat_flags'),
+    compatRo: flags('compat_ro_flags'),
+  };
+}
+
+export interface BtrfsProfiles {
+  data: string;
+  metadata: string;
+  mixed: boolean;
+}
+
+/** Block-group profiles from `btrfs inspect-internal dump-tree -t chunk`. Pure. */
+export function parseChunkProfiles(text: string): BtrfsProfiles {
+  let data: string | undefined;
+  let metadata: string | undefined;
+  let mixed = false;
+  for (const m of text.matchAll(/\btype ((?:DATA|METADATA|SYSTEM)(?:\|\w+)*)/g)) {
+    const tokens = m[1]!.split('|');
+    const kinds = tokens.filter((t) => ['DATA', 'METADATA', 'SYSTEM'].includes(t));
+    const profile = (tokens.find((t) => !kinds.includes(t)) ?? 'single').toLowerCase();
+    if (kinds.includes('DATA')) data = profile;
+    if (kinds.includes('METADATA')) metadata = profile;
+    if (kinds.includes('DATA') && kinds.includes('METADATA')) mixed = true;
+  }
+  if (!data || !metadata) throw new DiskFormatError('the btrfs chunk tree lists no data or no metadata block group');
+  return { data, metadata, mixed };
+}
+
+/** Subvolume (and snapshot) ids from `btrfs restore -l`; the top level is FS_TREE and not listed. Pure. */
+export function parseSubvolumeIds(text: string): number[] {
+  return [...text.matchAll(/tree key \((\d+) ROOT_ITEM /g)].map((m) => Number(m[1])).filter((id) => id >= 256);
+}
+
+/** Incompat flags a rebuild reproduces (or that do not matter for a rebuilt tree). */
+const INCOMPAT_HANDLED = new Set(['MIXED_BACKREF', 'MIXED_GROUPS', 'BIG_METADATA', 'EXTENDED_IREF', 'SKINNY_METADATA', 'NO_HOLES', 'COMPRESS_LZO', 'COMPRESS_ZSTD', 'METADATA_UUID']);
+const COMPAT_RO_HANDLED = new Set(['FREE_SPACE_TREE', 'FREE_SPACE_TREE_VALID']);
+const CSUM_OPTION: Record<string, string> = { crc32c: 'crc32c', xxhash64: 'xxhash', sha256: 'sha256', blake2b: 'blake2' };
+
+/** mkfs.btrfs options that recreate `sb` with `profiles` (without --rootdir and the target). Pure. */
+export function mkfsOptionsFor(sb: BtrfsSuper, profiles: BtrfsProfiles): string[] {
+  const unsupported = [...sb.incompat.filter((f) => !INCOMPAT_HANDLED.has(f)), ...sb.compatRo.filter((f) => !COMPAT_RO_HANDLED.has(f))];
+  if (unsupported.length > 0) throw new DiskFormatError(`cannot rebuild a btrfs with the feature(s) ${unsupported.join(', ')}`, 'use the mount path (flatbake as root) for this image');
+  if (sb.numDevices !== 1) throw new DiskFormatError(`the btrfs spans ${sb.numDevices} devices`);
+  const csum = CSUM_OPTION[sb.csum];
+  if (!csum) throw new DiskFormatError(`unknown btrfs checksum ${sb.csum}`);
+  for (const p of [profiles.data, profiles.metadata]) {
+    if (p !== 'single' && p !== 'dup') throw new DiskFormatError(`cannot rebuild a btrfs with the ${p} profile on one device`);
+  }
+  const mixed = profiles.mixed || sb.incompat.includes('MIXED_GROUPS');
+  const has = (f: string) => sb.incompat.includes(f);
+  const features = [`${has('EXTENDED_IREF') ? '' : '^'}extref`, `${has('SKINNY_METADATA') ? '' : '^'}skinny-metadata`, `${has('NO_HOLES') ? '' : '^'}no-holes`];
+  const args = ['-q', '-K', '-U', sb.fsid, '-n', String(sb.nodeSize), '-s', String(sb.sectorSize), '--csum', csum, '-O', features.join(',')];
+  args.push('-R', `${sb.compatRo.includes('FREE_SPACE_TREE') ? '' : '^'}free-space-tree`);
+  if (sb.label !== '') args.push('-L', sb.label);
+  if (mixed) args.push('--mixed');
+  args.push('-m', profiles.metadata, '-d', profiles.data);
+  return args;
+}
+
+export interface TreeUsage {
+  /** Every inode mkfs will create, the top directory included. */
+  inodes: number;
+  /** Regular file bytes, each rounded up to the sector size. */
+  dataBytes: number;
+}
+
+const MiB = 1024 * 1024;
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/**
+ * How big mkfs.btrfs --rootdir decides the filesystem must be (it grows a
+ * target file that is smaller rather than fail). It counts every inode at
+ * three maximal names plus a sector of metadata, adds an eighth of the data
+ * for extent items, and adds block groups beyond the first of each kind,
+ * which come with `minDevBytes` (what an empty tree needs). Pure; the
+ * formula is btrfs-progs' (checked against it in the tests).
+ */
+export function mkfsNeededBytes(usage: TreeUsage, sectorSize: number, profiles: BtrfsProfiles, minDevBytes: number): number {
+  const metaBytes = usage.inodes * (4096 * 3 + sectorSize) + Math.floor(usage.dataBytes / 8);
+  const metaDup = profiles.metadata === 'dup';
+  const dataDup = profiles.data === 'dup';
+  const beyond = (bytes: number, threshold: number, copies: number) => (bytes > threshold ? (roundUp(bytes, threshold) - threshold) * copies : 0);
+  return beyond(usage.dataBytes, dataDup ? 64 * MiB : 8 * MiB, dataDup ? 2 : 1) + beyond(metaBytes, metaDup ? 32 * MiB : 8 * MiB, metaDup ? 2 : 1) + minDevBytes;
+}
+
+interface Walked {
+  existing: number;
+  last?: Stats;
+}
+
+class BtrfsEditor implements PartitionEditor {
+  private closed = false;
+  private dirty = false;
+  private minDevBytes: number | undefined;
+
+  constructor(
+    readonly partition: EditablePartition,
+    private readonly image: string,
+    private readonly range: PartitionRange,
+    private readonly workDir: string,
+    private readonly tree: string,
+    private readonly sb: BtrfsSuper,
+    private readonly profiles: BtrfsProfiles,
+    private readonly owners: OwnershipSession,
+  ) {}
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`internal: the ${this.partition} editor is closed`);
+  }
+
+  private host(parts: readonly string[]): string {
+    return path.join(this.tree, ...parts);
+  }
+
+  /** Like the ext4 walk: directories above the last component must be real directories. */
+  private async walk(parts: readonly string[], what: string): Promise<Walked> {
+    for (let i = 0; i < parts.length; i++) {
+      let info: Stats;
+      try {
+        info = await lstat(this.host(parts.slice(0, i + 1)));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { existing: i };
+        throw err;
+      }
+      if (i === parts.length - 1) return { existing: parts.length, last: info };
+      const shown = joinComponents(parts.slice(0, i + 1));
+      if (info.isSymbolicLink()) {
+        throw new DiskFormatError(`refusing to ${what} through the symlink ${shown} on ${this.partition}`, 'the image has a symlink where a directory is expected');
+      }
+      if (!info.isDirectory()) throw new DiskFormatError(`cannot ${what}: ${shown} on ${this.partition} is not a directory`);
+    }
+    return { existing: parts.length };
+  }
+
+  private async usage(dir = this.tree): Promise<TreeUsage> {
+    let inodes = 1;
+    let dataBytes = 0;
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        const sub = await this.usage(full);
+        inodes += sub.inodes;
+        dataBytes += sub.dataBytes;
+      } else {
+        inodes += 1;
+        if (entry.isFile()) dataBytes += roundUp((await lstat(full)).size, this.sb.sectorSize);
+      }
+    }
+    return { inodes, dataBytes };
+  }
+
+  /** What an empty tree needs, measured: mkfs grows a 1-byte target file to exactly that. */
+  private async measureMinDev(): Promise<number> {
+    if (this.minDevBytes !== undefined) return this.minDevBytes;
+    const empty = path.join(this.workDir, 'empty-tree');
+    const probe = path.join(this.workDir, 'probe.img');
+    await mkdir(empty, { recursive: true });
+    await writeFile(probe, '');
+    await truncate(probe, MiB);
+    try {
+      await run('mkfs.btrfs', [...mkfsOptionsFor(this.sb, this.profiles), '--rootdir', empty, probe], { purpose: 'measure an empty btrfs' });
+      this.minDevBytes = (await stat(probe)).size;
+    } catch {
+      // Some profile combinations cannot be made that small; assume a generous floor.
+      this.minDevBytes = 128 * MiB;
+    } finally {
+      await rm(probe, { force: true });
+    }
+    return this.minDevBytes;
+  }
+
+  private async needed(usage: TreeUsage): Promise<number> {
+    return mkfsNeededBytes(usage, this.sb.sectorSize, this.profiles, await this.measureMinDev());
+  }
+
+  async lstat(p: string): Promise<EntryInfo | undefined> {
+    this.assertOpen();
+    const parts = splitPartitionPath(p, this.partition);
+    const { existing, last } = parts.length === 0 ? { existing: 0, last: await lstat(this.tree) } : await this.walk(parts, 'look');
+    if (existing < parts.length || !last) return undefined;
+    const file = this.host(parts);
+    const type = last.isFile() ? 'file' : last.isDirectory() ? 'dir' : last.isSymbolicLink() ? 'symlink' : 'other';
+    const owner = await this.owners.owner(file);
+    const info: EntryInfo = { type, size: last.size, mode: last.mode & 0o7777, uid: owner.uid, gid: owner.gid };
+    if (type === 'symlink') info.target = await readlink(file, 'utf8');
+    return info;
+  }
+
+  async mkdirp(p: string, mode = 0o755): Promise<void> {
+    this.assertOpen();
+    checkMode(mode, p);
+    const parts = splitPartitionPath(p, this.partition);
+    const { existing, last } = await this.walk(parts, 'create a directory');
+    if (existing === parts.length) {
+      if (last && !last.isDirectory()) throw new DiskFormatError(`cannot create the directory ${p} on ${this.partition}: something else is in the way`);
+      return;
+    }
+    const created: string[] = [];
+    for (let i = existing; i < parts.length; i++) {
+      const dir = this.host(parts.slice(0, i + 1));
+      await mkdir(dir);
+      // mkdir's mode passes through the umask; chmod sets it exactly.
+      await chmod(dir, mode);
+      created.push(dir);
+    }
+    this.dirty = true;
+    await this.owners.chownRoot(created);
+  }
+
+  private async prepareEntry(parts: readonly string[], what: string): Promise<Stats | undefined> {
+    if (parts.length === 0) throw new InputError(`cannot ${what} at / on ${this.partition}`);
+    const { existing, last } = await this.walk(parts, what);
+    if (existing < parts.length - 1) {
+      throw new DiskFormatError(`cannot ${what}: ${joinComponents(parts.slice(0, -1))} does not exist on ${this.partition}`, 'create it with mkdirp first');
+    }
+    if (last?.isDirectory()) throw new DiskFormatError(`cannot ${what}: ${joinComponents(parts)} on ${this.partition} is a directory`);
+    if (last && !last.isFile() && !last.isSymbolicLink()) throw new DiskFormatError(`cannot ${what}: ${joinComponents(parts)} on ${this.partition} is a special file`);
+    return last;
+  }
+
+  async writeFile(p: string, hostFile: string, options: { mode?: number; mtime?: number } = {}): Promise<void> {
+    this.assertOpen();
+    const mode = checkMode(options.mode ?? 0o644, p);
+    const epoch = checkEpoch(options.mtime ?? nowEpoch(), p);
+    const parts = splitPartitionPath(p, this.partition);
+    let source: Stats;
+    try {
+      source = await stat(hostFile);
+    } catch (err) {
+      throw new InputError(`cannot read ${hostFile}: ${(err as Error).message}`, undefined, { cause: err });
+    }
+    if (!source.isFile()) throw new InputError(`${hostFile} is not a regular file`);
+    const existing = await this.prepareEntry(parts, 'write a file');
+    const before = await this.usage();
+    const after: TreeUsage = {
+      inodes: before.inodes + (existing ? 0 : 1),
+      dataBytes: before.dataBytes + roundUp(source.size, this.sb.sectorSize) - (existing?.isFile() ? roundUp(existing.size, this.sb.sectorSize) : 0),
+    };
+    const need = await this.needed(after);
+    if (need > this.range.size) {
+      throw new PartitionFullError(
+        `not enough space on ${this.partition} for ${p}: the rebuilt filesystem would need ${need} bytes, the partition has ${this.range.size}`,
+        `${await this.freeBytes()} bytes are free for new files; install fewer or smaller files, or choose another partition`,
+      );
+    }
+    const dest = this.host(parts);
+    if (existing) await unlink(dest);
+    await copyFile(hostFile, dest);
+    await chmod(dest, mode);
+    await utimes(dest, epoch, epoch);
+    this.dirty = true;
+    await this.owners.chownRoot([dest]);
+  }
+
+  async symlink(p: string, target: string): Promise<void> {
+    this.assertOpen();
+    checkSymlinkTarget(target, p);
+    const parts = splitPartitionPath(p, this.partition);
+    const existing = await this.prepareEntry(parts, 'create a symlink');
+    const dest = this.host(parts);
+    if (existing) await unlink(dest);
+    await fsSymlink(target, dest);
+    const now = nowEpoch();
+    await lutimes(dest, now, now);
+    this.dirty = true;
+    await this.owners.chownRoot([dest]);
+  }
+
+  async readFile(p: string): Promise<Buffer> {
+    this.assertOpen();
+    const parts = splitPartitionPath(p, this.partition);
+    const { existing, last } = await this.walk(parts, 'read a file');
+    if (existing < parts.length || !last) throw new InputError(`${p} does not exist on ${this.partition}`);
+    if (!last.isFile()) throw new InputError(`${p} on ${this.partition} is not a regular file`);
+    return readFile(this.host(parts));
+  }
+
+  async list(dir: string): Promise<string[]> {
+    this.assertOpen();
+    const parts = splitPartitionPath(dir, this.partition);
+    if (parts.length > 0) {
+      const { existing, last } = await this.walk(parts, 'list a directory');
+      if (existing < parts.length || !last) throw new InputError(`${dir} does not exist on ${this.partition}`);
+      if (!last.isDirectory()) throw new InputError(`${dir} on ${this.partition} is not a directory`);
+    }
+    return (await readdir(this.host(parts))).sort();
+  }
+
+  /** The largest new file that still fits (by mkfs.btrfs' own sizing rule). */
+  async freeBytes(): Promise<number> {
+    this.assertOpen();
+    const base = await this.usage();
+    const fits = async (extra: number) => (await this.needed({ inodes: base.inodes + 1, dataBytes: base.dataBytes + extra })) <= this.range.size;
+    if (!(await fits(0))) return 0;
+    const step = this.sb.sectorSize;
+    let low = 0;
+    let high = Math.ceil(this.range.size / step);
+    while (low < high) {
+      const mid = Math.ceil((low + high) / 2);
+      if (await fits(mid * step)) low = mid;
+      else high = mid - 1;
+    }
+    return low * step;
+  }
+
+  async commit(): Promise<void> {
+    this.assertOpen();
+    if (!this.dirty) return;
+    const out = path.join(this.workDir, 'rebuilt.img');
+    await rm(out, { force: true });
+    try {
+      await writeFile(out, '');
+      await truncate(out, this.range.size);
+      try {
+        await this.owners.run('mkfs.btrfs', [...mkfsOptionsFor(this.sb, this.profiles), '--rootdir', this.tree, out], { purpose: `rebuild the ${this.partition} btrfs` });
+      } catch (err) {
+        if (err instanceof CommandError) throw new DiskFormatError(`could not rebuild the ${this.partition} btrfs: ${err.message}`, 'the image was not changed', { cause: err });
+        throw err;
+      }
+      // mkfs.btrfs grows a target file that is too small for the tree instead of failing.
+      const made = (await stat(out)).size;
+      const sb = parseDumpSuper((await run('btrfs', ['inspect-internal', 'dump-super', out], { purpose: 'read the rebuilt superblock' })).stdout);
+      if (made > this.range.size || sb.totalBytes > this.range.size) {
+        throw new PartitionFullError(
+          `the files for ${this.partition} do not fit: the rebuilt filesystem needs ${Math.max(made, sb.totalBytes)} bytes, the partition has ${this.range.size}`,
+          'the image was not changed; install fewer or smaller files',
+        );
+      }
+      if (sb.fsid !== this.sb.fsid || sb.label !== this.sb.label) {
+        throw new DiskFormatError(`internal: the rebuilt ${this.partition} btrfs has UUID ${sb.fsid} label ${sb.label}`);
+      }
+      await run('btrfs', ['check', '--readonly', out], { purpose: `check the rebuilt ${this.partition} btrfs`, hint: 'the image was not changed' });
+      await writeRangeBack(out, this.image, this.range);
+      this.dirty = false;
+    } finally {
+      await rm(out, { force: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await removeTree(this.workDir);
+  }
+}
+
+/** rm -rf that also gets through directories restored without write permission. */
+async function removeTree(dir: string): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true });
+    return;
+  } catch {
+    /* fall through: open up the directories, then try again */
+  }
+  const openUp = async (d: string): Promise<void> => {
+    await chmod(d, 0o700).catch(() => undefined);
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await openUp(path.join(d, e.name));
+  };
+  await openUp(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+export interface OpenBtrfsOptions {
+  /** Which partition this is (default OEM). */
+  partition?: EditablePartition;
+  /** How files become root-owned in the rebuilt filesystem (default: the best available). */
+  ownership?: OwnershipMode;
+}
+
+/** Opens the btrfs at `range` inside `image`: copies it out and restores its files into a private staging tree. */
+export async function openBtrfsEditor(image: string, range: PartitionRange, options: OpenBtrfsOptions = {}): Promise<PartitionEditor> {
+  const partition = options.partition ?? 'OEM';
+  await checkRange(image, range, partition);
+  const mode = options.ownership ?? (await detectOwnershipMode());
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-btrfs-'));
+  try {
+    const copy = path.join(workDir, 'partition.img');
+    await extractRange(image, range, copy);
+    let sb: BtrfsSuper;
+    try {
+      sb = parseDumpSuper((await run('btrfs', ['inspect-internal', 'dump-super', copy], { purpose: `read the ${partition} superblock` })).stdout);
+    } catch (err) {
+      if (err instanceof DiskFormatError && !(err instanceof CommandError)) throw new DiskFormatError(`no btrfs found for ${partition} at byte ${range.offset} of ${image}: ${err.message}`);
+      throw err;
+    }
+    if (sb.totalBytes > range.size) throw new DiskFormatError(`the btrfs of ${partition} (${sb.totalBytes} bytes) is larger than its partition (${range.size} bytes)`);
+    const profiles = parseChunkProfiles((await run('btrfs', ['inspect-internal', 'dump-tree', '-t', 'chunk', copy], { purpose: `read the ${partition} chunk tree` })).stdout);
+    mkfsOptionsFor(sb, profiles); // refuses what a rebuild could not reproduce, before any work
+    const subvolumes = parseSubvolumeIds((await run('btrfs', ['restore', '-l', copy], { purpose: `list the ${partition} trees` })).stdout);
+    if (subvolumes.length > 0) {
+      throw new DiskFormatError(`the ${partition} btrfs has subvolumes (${subvolumes.join(', ')}), which a rebuild would flatten`, 'use the mount path (flatbake as root) for this image');
+    }
+    const owners = await openOwnershipSession(mode, workDir);
+    const tree = path.join(workDir, 'tree');
+    await mkdir(tree, { mode: 0o755 });
+    // -x xattrs, -m owners/modes/times, -S symlinks (skipped without it)
+    await owners.run('btrfs', ['restore', '-x', '-m', '-S', copy, tree], {
+      purpose: `copy the files out of ${partition}`,
+      hint: mode === 'userns' ? 'files owned by users other than root cannot be staged in a user namespace: install fakeroot' : undefined,
+    });
+    await rm(copy);
+    return new BtrfsEditor(partition, image, range, workDir, tree, sb, profiles, owners);
+  } catch (err) {
+    await removeTree(workDir);
+    throw err;
+  }
+}
