@@ -27,6 +27,8 @@ export interface BakeOptions {
   oemSysexts?: string[];
   /** `--no-oem-sysext`: vendors without their OEM sysext get only grub.cfg on OEM. */
   noOemSysext?: boolean;
+  /** How partitions are edited (default auto). */
+  backend?: import('./backend.js').BackendChoice;
   /** Download retries after the first attempt. */
   retries?: number;
 }

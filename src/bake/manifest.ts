@@ -39,7 +39,8 @@ export interface Manifest {
   vendors: string[];
   /** Vendors whose image could not be written (the others were). */
   failedVendors?: Array<{ vendor: string; error: string }>;
-  backend: 'mount';
+  /** How partitions were edited: loop devices and mounts, or offline on the image file. */
+  backend: 'mount' | 'offline';
   outputs: ManifestOutput[];
 }
 

@@ -7,7 +7,7 @@ import { readGptFromFile } from '../gpt/file.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
 import { mountPartition } from '../image/loop.js';
-import { readUsrOsRelease } from '../image/os-release.js';
+import { readUsrOsRelease, readUsrOsReleaseOffline } from '../image/os-release.js';
 import { acquirePrivileges } from '../privileged/privileged.js';
 import { boardFor } from '../release/arch.js';
 import { parseReleaseSpec, resolvedRelease, type ResolvedRelease, type VersionInfo } from '../release/resolve.js';
@@ -19,7 +19,11 @@ import { oemSysextsByName, writeVendors } from './vendor-stage.js';
 import { decompressBase, stageImage, verifyRelease, type BaseImage } from './base-image.js';
 import type { BakeContext, BakeOptions } from './context.js';
 import { fetchBakerySysexts, fetchReleaseFiles, fetchSigningKey } from './fetch-stage.js';
-import { injectSysexts, type SysextToInject } from './inject.js';
+import { injectSysexts, type PartitionEditors, type SysextToInject } from './inject.js';
+import { chooseBackend } from './backend.js';
+import { MountedEditor } from '../image/mounted-editor.js';
+import { openBtrfsEditor, openExt4Editor } from '../image/offline/index.js';
+import type { Privileged } from '../privileged/privileged.js';
 import { parseInstallTarget, parseSysextArgs, type InstallTarget } from './inputs.js';
 import { checkSysextImage, planLocalSysexts, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
 import { buildRecipe } from '../recipes/index.js';
@@ -53,8 +57,9 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     );
   }
 
-  // Ask for root now, not after a long download.
-  const priv = await acquirePrivileges('baking sysexts into the image');
+  // The offline backend needs no root; the mount backend asks for it now, not after a long download.
+  const backend = await chooseBackend(options.backend ?? 'auto', { btrfs: target.partition === 'oem' || selection.vendors.length > 0 || Boolean(options.image) });
+  const priv = backend === 'mount' ? await acquirePrivileges('baking sysexts into the image (--backend mount)') : undefined;
   await mkdir(options.output, { recursive: true });
   await using scope = new ResourceScope((what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
   const workDir = await mkdtemp(path.join(options.output, '.flatbake-work-'));
@@ -97,7 +102,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   const table = await readGptFromFile(image);
   const root = locateFlatcarPartition(table, 'ROOT');
   const oem = locateFlatcarPartition(table, 'OEM');
-  report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}`);
+  report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${backend} backend`);
 
   // inject
   const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
@@ -132,7 +137,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     }),
     vendors,
     ...(failed.length ? { failedVendors: failed } : {}),
-    backend: 'mount',
+    backend,
     outputs: outputs.map(({ vendor, file, sha256, size }) => ({ vendor, file, sha256, size })),
   });
   const files = outputs.length ? await publish(ctx, outputs, manifest) : [];
@@ -211,10 +216,10 @@ async function localBase(ctx: BakeContext, file: string) {
   return { base, release: undefined, resolved: undefined as ResolvedRelease | undefined, signature: { verified: false }, baseSource: path.resolve(file), baseSha256: sha256, baseSize: size };
 }
 
-async function releaseFromImage(ctx: BakeContext, priv: Awaited<ReturnType<typeof acquirePrivileges>>, image: string, table: GptTable): Promise<ReleaseInfo> {
+async function releaseFromImage(ctx: BakeContext, priv: Privileged | undefined, image: string, table: GptTable): Promise<ReleaseInfo> {
   const inner = new ResourceScope();
   try {
-    const osRelease = await readUsrOsRelease(priv, inner, image, table);
+    const osRelease = priv ? await readUsrOsRelease(priv, inner, image, table) : await readUsrOsReleaseOffline(image, table, ctx.workDir);
     const version = osRelease.VERSION_ID ?? osRelease.VERSION ?? 'unknown';
     return { version, board: boardFor(ctx.options.arch), arch: ctx.options.arch, build: osRelease.BUILD_ID };
   } finally {
@@ -275,27 +280,40 @@ async function buildRecipeSysexts(ctx: BakeContext, recipes: RecipeSysext[]): Pr
 
 async function injectStage(
   ctx: BakeContext,
-  priv: Awaited<ReturnType<typeof acquirePrivileges>>,
+  priv: Privileged | undefined,
   image: string,
   table: GptTable,
   target: InstallTarget,
   sysexts: SysextToInject[],
 ) {
-  // Mounts get their own scope so they are gone before the output is hashed and published.
+  // Mounts and editors get their own scope so they are gone before the output is hashed and published.
   const mounts = new ResourceScope();
   try {
     const root = locateFlatcarPartition(table, 'ROOT');
-    const rootDir = await mountPartition(priv, mounts, image, { offset: root.startByte, size: root.sizeBytes }, { fsType: 'ext4', label: 'ROOT' });
-    let oemDir: string | undefined;
-    if (target.partition === 'oem') {
-      const oem = locateFlatcarPartition(table, 'OEM');
-      oemDir = await mountPartition(priv, mounts, image, { offset: oem.startByte, size: oem.sizeBytes }, { fsType: 'btrfs', label: 'OEM' });
+    const oem = locateFlatcarPartition(table, 'OEM');
+    let editors: PartitionEditors;
+    if (priv) {
+      const rootDir = await mountPartition(priv, mounts, image, { offset: root.startByte, size: root.sizeBytes }, { fsType: 'ext4', label: 'ROOT' });
+      editors = { root: new MountedEditor('ROOT', priv, rootDir) };
+      if (target.partition === 'oem') {
+        const oemDir = await mountPartition(priv, mounts, image, { offset: oem.startByte, size: oem.sizeBytes }, { fsType: 'btrfs', label: 'OEM' });
+        editors.oem = new MountedEditor('OEM', priv, oemDir);
+      }
+      // Lets tests interrupt a run while partitions are mounted (nothing else reads it).
+      const hold = Number(process.env.FLATBAKE_TEST_HOLD_MOUNTED_MS ?? 0);
+      if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
+    } else {
+      const rootEditor = await openExt4Editor(image, { offset: root.startByte, size: root.sizeBytes }, { partition: 'ROOT' });
+      mounts.defer('close the ROOT editor', () => rootEditor.close());
+      editors = { root: rootEditor };
+      if (target.partition === 'oem') {
+        const oemEditor = await openBtrfsEditor(image, { offset: oem.startByte, size: oem.sizeBytes }, { partition: 'OEM' });
+        mounts.defer('close the OEM editor', () => oemEditor.close());
+        editors.oem = oemEditor;
+      }
     }
-    // Lets tests interrupt a run while partitions are mounted (nothing else reads it).
-    const hold = Number(process.env.FLATBAKE_TEST_HOLD_MOUNTED_MS ?? 0);
-    if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     throwIfInterrupted();
-    const injected = await injectSysexts(priv, { root: rootDir, oem: oemDir }, target, sysexts);
+    const injected = await injectSysexts(editors, target, sysexts);
     for (const s of injected) {
       ctx.report.step('inject', `${s.name}: ${s.installedTo}, ${s.symlink} -> ${s.bootedPath}${s.sysupdateConf ? `, ${s.sysupdateConf}` : ''}${s.replaced ? ' (replaced)' : ''}`);
     }

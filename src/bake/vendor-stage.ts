@@ -65,7 +65,7 @@ function oemSysextResolver(ctx: BakeContext, release: ResolvedRelease): (id: str
 /** Writes every selected vendor image from the baked image, in parallel; failures are per vendor. */
 export async function writeVendors(
   ctx: BakeContext,
-  priv: Privileged,
+  priv: Privileged | undefined,
   bakedImage: string,
   selection: VendorSelection,
   release: ResolvedRelease,

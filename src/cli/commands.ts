@@ -1,17 +1,12 @@
 import { Command } from 'commander';
 import { runDoctor, formatDoctor } from '../doctor/doctor.js';
-import { NotImplementedError } from '../errors.js';
 import { formatInspect, inspectImage } from '../inspect/inspect.js';
 import { loadVendorRegistry, outputNames } from '../vendor/index.js';
 import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';
+import { registerRelease } from './release-command.js';
 import { registerWrapCommands } from './wrap-commands.js';
 import { registerSysext } from './sysext-command.js';
-
-/** Commands of ../shared/CLI.md whose issues are not done: present, and honest about it. */
-const NOT_YET: Array<[string, string]> = [
-  ['release', 'build a bakery release: sysexts, sysupdate configs, SHA256SUMS'],
-];
 
 export function registerOtherCommands(program: Command): void {
   program
@@ -62,14 +57,5 @@ export function registerOtherCommands(program: Command): void {
   registerButane(program);
   registerWrapCommands(program);
 
-  for (const [name, description] of NOT_YET) {
-    program
-      .command(name)
-      .description(`${description} (not implemented yet)`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action(() => {
-        throw new NotImplementedError(`flatbake ${name}`);
-      });
-  }
+  registerRelease(program);
 }

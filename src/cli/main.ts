@@ -4,6 +4,7 @@ import type { BakeOptions } from '../bake/context.js';
 import { bake } from '../bake/pipeline.js';
 import { FlatbakeError, UsageError } from '../errors.js';
 import { normalizeArch } from '../release/arch.js';
+import { parseBackend } from '../bake/backend.js';
 import { stderrReporter } from '../util/report.js';
 import { VERSION } from '../version.js';
 import { bakeOptions } from './options.js';
@@ -29,6 +30,7 @@ interface RawBakeOptions {
   insecureSkipVerify?: boolean;
   retries: string;
   oemSysext?: string[] | false;
+  backend: string;
 }
 
 function parseRetries(value: string): number {
@@ -58,6 +60,7 @@ export function toBakeOptions(sysexts: string[], raw: RawBakeOptions): BakeOptio
     retries: parseRetries(raw.retries),
     oemSysexts: Array.isArray(raw.oemSysext) ? raw.oemSysext : [],
     noOemSysext: raw.oemSysext === false,
+    backend: parseBackend(raw.backend),
   };
 }
 

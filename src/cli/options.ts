@@ -32,6 +32,7 @@ export function bakeOptions(): Option[] {
     new Option('--image <file>', 'use a local base image (.bin or .bin.bz2) instead of downloading one (not signature-checked)'),
     new Option('--cache-dir <dir>', 'cache of verified downloads and decompressed base images (default $XDG_CACHE_HOME/flatbake, else ~/.cache/flatbake)'),
     new Option('--no-cache', 'neither read nor write the cache'),
+    new Option('--backend <backend>', 'how partitions are edited: offline (e2fsprogs/btrfs-progs on the image file, no root), mount (loop devices, root or sudo), auto (offline when its tools are here)').default('auto'),
     new Option('--retries <n>', 'download retries after a failed attempt (connection errors, 5xx)').default('5'),
     new Option('--json', 'print the result manifest as JSON on stdout (progress stays on stderr)'),
     new Option('--insecure-skip-verify', 'DANGEROUS: do not check the release signatures (warns loudly)'),

@@ -128,32 +128,54 @@ async function resolveDigests(downloads: readonly RecipeDownload[], work: string
   });
 }
 
+/**
+ * Downloads in progress in this process, by cache key: two builds that need the same file (two
+ * kubernetes versions share the CNI plugins) would otherwise write the same .part at once.
+ */
+const inFlight = new Map<string, Promise<unknown>>();
+
 /** Every download as a verified local file: from the cache, else fetched (in parallel) and cached. */
 async function fetchAll(downloads: readonly VerifiedDownload[], work: string, options: BuildRecipeOptions): Promise<{ files: Map<string, string>; inputs: BuildRecipeResult['inputs'] }> {
   const { cache } = options;
   const files = new Map<string, string>();
   const inputs: BuildRecipeResult['inputs'] = [];
-  const missing: VerifiedDownload[] = [];
-  for (const d of downloads) {
+  let missing: VerifiedDownload[] = [];
+  const fromCache = async (d: VerifiedDownload) => {
     const hit = await cache.lookup(DOWNLOAD_NAMESPACE, downloadKey(d.url, d.expected));
-    if (hit) {
-      files.set(d.id, hit.path);
-      inputs.push({ url: d.url, sha256: hit.sha256, verified: d.expected !== undefined });
-    } else {
-      missing.push(d);
-    }
+    if (!hit) return false;
+    files.set(d.id, hit.path);
+    inputs.push({ url: d.url, sha256: hit.sha256, verified: d.expected !== undefined });
+    return true;
+  };
+  for (const d of downloads) if (!(await fromCache(d))) missing.push(d);
+  // Wait for another build already fetching the same file, then take it from the cache.
+  const others = missing.filter((d) => inFlight.has(downloadKey(d.url, d.expected)));
+  if (others.length > 0) {
+    await Promise.all(others.map((d) => inFlight.get(downloadKey(d.url, d.expected))!.catch(() => undefined)));
+    const stillMissing: VerifiedDownload[] = [];
+    for (const d of missing) if (!(others.includes(d) && (await fromCache(d)))) stillMissing.push(d);
+    missing = stillMissing;
   }
   if (missing.length > 0) options.report.step('recipe', `downloading ${missing.map((d) => urlBaseName(d.url)).join(', ')}`);
   const requests: DownloadRequest[] = missing.map((d) => ({ url: d.url, dest: downloadDest(cache, work, d), label: urlBaseName(d.url) || d.id, expectedSha256: d.expected }));
-  // A complete file left by an earlier run would be overwritten by the download anyway; drop it so
-  // only its .part (resumable) counts.
-  for (const r of requests) await rm(r.dest, { force: true });
-  const results = await downloadAll(requests, { mirror: options.mirror, signal: options.signal, progress: options.report.progress, concurrency: options.concurrency, retries: options.retries });
-  for (const [i, d] of missing.entries()) {
-    const result = results[i]!;
-    const stored = await cache.store(DOWNLOAD_NAMESPACE, downloadKey(d.url, d.expected), result.path, { sha256: result.sha256, size: result.size, meta: { url: d.url }, move: true });
-    files.set(d.id, stored?.path ?? result.path);
-    inputs.push({ url: d.url, sha256: result.sha256, verified: d.expected !== undefined });
+  const fetching = (async () => {
+    // A complete file left by an earlier run would be overwritten by the download anyway; drop it so
+    // only its .part (resumable) counts.
+    for (const r of requests) await rm(r.dest, { force: true });
+    const results = await downloadAll(requests, { mirror: options.mirror, signal: options.signal, progress: options.report.progress, concurrency: options.concurrency, retries: options.retries });
+    for (const [i, d] of missing.entries()) {
+      const result = results[i]!;
+      const stored = await cache.store(DOWNLOAD_NAMESPACE, downloadKey(d.url, d.expected), result.path, { sha256: result.sha256, size: result.size, meta: { url: d.url }, move: true });
+      files.set(d.id, stored?.path ?? result.path);
+      inputs.push({ url: d.url, sha256: result.sha256, verified: d.expected !== undefined });
+    }
+  })();
+  const keys = missing.map((d) => downloadKey(d.url, d.expected));
+  for (const key of keys) inFlight.set(key, fetching);
+  try {
+    await fetching;
+  } finally {
+    for (const key of keys) if (inFlight.get(key) === fetching) inFlight.delete(key);
   }
   return { files, inputs };
 }

@@ -3,7 +3,8 @@
  * disk is rounded up to the alignment Flatcar uses, the backup GPT moves to
  * the new end, and the ext4 on ROOT is grown to fill the partition.
  */
-import { stat, truncate } from 'node:fs/promises';
+import path from 'node:path';
+import { rm, stat, truncate } from 'node:fs/promises';
 import { DiskFormatError } from '../errors.js';
 import { applyDiskWrites, readGptFromFile } from '../gpt/file.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
@@ -12,6 +13,7 @@ import { alignUp, growGpt } from '../gpt/write.js';
 import { attachLoop } from '../image/loop.js';
 import type { Privileged } from '../privileged/privileged.js';
 import { run } from '../util/exec.js';
+import { extractRange, writeRangeBack } from '../image/offline/range.js';
 import { ResourceScope } from '../util/scope.js';
 
 export interface LayoutPlan {
@@ -68,7 +70,8 @@ export function planLayoutGrowth(table: GptTable, rootSectors: number | null, al
  * and detached before returning, on success and failure alike.
  */
 export async function growImageToLayout(
-  priv: Privileged,
+  /** undefined: the offline backend (e2fsprogs on the partition's bytes, no loop device). */
+  priv: Privileged | undefined,
   image: string,
   rootSectors: number | null,
   alignment: number,
@@ -86,6 +89,23 @@ export async function growImageToLayout(
   await applyDiskWrites(image, writes, newSize);
   if (!rootGrows) return plan;
 
+  if (!priv) {
+    // resize2fs on `image?offset=N` would set the whole file's size to the filesystem's (it
+    // treats the file as the device): grow a sparse copy of ROOT instead and write it back.
+    const oldRoot = locateFlatcarPartition(table, 'ROOT');
+    const copy = path.join(path.dirname(image), `.root-${process.pid}-${Date.now()}.img`);
+    try {
+      await extractRange(image, { offset: oldRoot.startByte, size: oldRoot.sizeBytes }, copy);
+      const newBytes = plan.rootSectors * sectorSize;
+      await truncate(copy, newBytes);
+      await run('e2fsck', ['-f', '-y', copy], { okExitCodes: [1, 2], purpose: 'check ROOT before growing it' });
+      await run('resize2fs', [copy], { purpose: `grow the ROOT filesystem to ${plan.rootSectors} sectors` });
+      await writeRangeBack(copy, image, { offset: plan.rootFirstLba * sectorSize, size: newBytes });
+    } finally {
+      await rm(copy, { force: true });
+    }
+    return plan;
+  }
   const scope = new ResourceScope();
   try {
     const device = await attachLoop(priv, scope, image, { offset: plan.rootFirstLba * sectorSize, size: plan.rootSectors * sectorSize }, { label: 'ROOT' });

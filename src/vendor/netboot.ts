@@ -10,6 +10,8 @@ import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
 import { mountPartition } from '../image/loop.js';
 import type { Privileged } from '../privileged/privileged.js';
+import { extractRange } from '../image/offline/range.js';
+import { detectOwnershipMode, openOwnershipSession } from '../image/offline/ownership.js';
 import { run, which } from '../util/exec.js';
 import { ResourceScope } from '../util/scope.js';
 import { renderIsolinuxCfg } from './descriptors.js';
@@ -32,7 +34,8 @@ export async function extractKernel(image: string, table: GptTable, kernelPath: 
  * read-only through a loop device at its offset and released afterwards.
  */
 export async function buildUsrInitramfs(
-  priv: Privileged,
+  /** undefined: the offline backend (USR-A's files are restored from its bytes, no mount). */
+  priv: Privileged | undefined,
   image: string,
   table: GptTable,
   squashfsName: string,
@@ -43,7 +46,20 @@ export async function buildUsrInitramfs(
   const stage = path.join(scratchDir, 'initramfs');
   await mkdir(stage, { recursive: true });
   const squashfs = path.join(stage, squashfsName);
-  await withBtrfsMountLock(async () => {
+  if (!priv) {
+    const copy = path.join(scratchDir, 'usr-a.img');
+    const tree = path.join(scratchDir, 'usr-a');
+    await extractRange(image, { offset: usr.startByte, size: usr.sizeBytes }, copy);
+    await mkdir(tree);
+    // As an ordinary user, restore (which sets owners) and mksquashfs (which records them) run in
+    // one fakeroot or user-namespace session, so /usr keeps its owners and modes.
+    const owners = await openOwnershipSession(await detectOwnershipMode(), scratchDir);
+    // -x xattrs, -m owners/modes/times, -S symlinks
+    await owners.run('btrfs', ['restore', '-x', '-m', '-S', copy, tree], { purpose: 'copy the files out of USR-A' });
+    await rm(copy, { force: true });
+    await owners.run('mksquashfs', [tree, squashfs, '-noappend', '-quiet', '-no-progress'], { purpose: 'make usr.squashfs from USR-A' });
+    await rm(tree, { recursive: true, force: true });
+  } else await withBtrfsMountLock(async () => {
     const scope = new ResourceScope();
     try {
       const dir = await mountPartition(priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' });

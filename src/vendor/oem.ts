@@ -9,6 +9,7 @@ import { readGptFromFile } from '../gpt/file.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import { mountPartition } from '../image/loop.js';
 import type { Privileged } from '../privileged/privileged.js';
+import { openBtrfsEditor } from '../image/offline/btrfs.js';
 import { parseExtensionRelease } from '../sysext/extension-release.js';
 import { readSysextFile } from '../sysext/inspect.js';
 import { ResourceScope } from '../util/scope.js';
@@ -45,7 +46,8 @@ export async function prepareOemContent(oem: OemSpec, sysextFile: string, arch: 
 
 /** Writes the OEM files into the OEM partition of `image` (mounted read-write through a loop device, then released). */
 export async function installOem(
-  priv: Privileged,
+  /** undefined: the offline backend (the OEM btrfs is rebuilt with the files, no mount). */
+  priv: Privileged | undefined,
   image: string,
   oem: OemSpec,
   content: OemContent,
@@ -63,6 +65,24 @@ export async function installOem(
   const table = await readGptFromFile(image);
   const part = locateFlatcarPartition(table, 'OEM');
 
+  if (!priv) {
+    const editor = await openBtrfsEditor(image, { offset: part.startByte, size: part.sizeBytes }, { partition: 'OEM' });
+    try {
+      if (options.sysextFile && content.oemRelease !== undefined) {
+        await editor.mkdirp('/sysext', 0o755);
+        await editor.writeFile(`/${files.sysext}`, options.sysextFile, { mode: 0o644 });
+        const empty = path.join(options.scratchDir, 'empty');
+        await writeFile(empty, '');
+        await editor.writeFile(`/${files.marker}`, empty, { mode: 0o644 });
+        await editor.writeFile('/oem-release', releaseFile, { mode: 0o644 });
+      }
+      await editor.writeFile('/grub.cfg', grubFile, { mode: 0o644 });
+      await editor.commit();
+    } finally {
+      await editor.close();
+    }
+    return files;
+  }
   return withBtrfsMountLock(async () => {
     const scope = new ResourceScope();
     try {

@@ -43,7 +43,8 @@ export interface WriteVendorImagesOptions {
   oemSysexts: OemSysextSource;
   /** --no-oem-sysext: a vendor whose OEM sysext cannot be had gets only its grub.cfg on OEM. */
   skipMissingOemSysext?: boolean;
-  priv: Privileged;
+  /** Root for loop devices and mounts; undefined = the offline backend (files only, no root). */
+  priv: Privileged | undefined;
   /** Scratch directories are registered here too, so a signal removes them. */
   scope: ResourceScope;
   report: Reporter;

@@ -240,7 +240,7 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
   it('a run killed while partitions are mounted leaves no loop device, mount, work dir or output', async () => {
     const output = out();
     await mkdir(output, { recursive: true });
-    const child = execa('node', [CLI, '--image', served.release.imagePath, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`], {
+    const child = execa('node', [CLI, '--backend', 'mount', '--image', served.release.imagePath, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`], {
       env: { FLATBAKE_TEST_HOLD_MOUNTED_MS: '60000' },
       reject: false,
     });

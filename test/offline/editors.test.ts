@@ -7,7 +7,7 @@
  */
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, truncate, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,9 +17,10 @@ import { readGptFromFile } from '../../src/gpt/file.js';
 import { locateFlatcarPartition } from '../../src/gpt/locate.js';
 import { openBtrfsEditor } from '../../src/image/offline/btrfs.js';
 import { PartitionFullError, type PartitionEditor, type PartitionRange } from '../../src/image/offline/editor.js';
+import { assertStepsOk, runDebugfs } from '../../src/image/offline/debugfs.js';
 import { openExt4Editor } from '../../src/image/offline/ext4.js';
 import { REPO } from '../helpers/cli.js';
-import { withReadOnlyPartition } from '../helpers/disk.js';
+import { rangesEqual, withReadOnlyPartition } from '../helpers/disk.js';
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
@@ -180,7 +181,8 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
   let payloadB: string;
   let conf: string;
   let oemOriginal: { label: string; fsid: string };
-  let tmpBefore: string[];
+  let savedTmpdir: string | undefined;
+  let privateTmp: string;
 
   const opsFor = (p: PartitionCase): Op[] => [
     { op: 'mkdirp', path: `${p.dir}/nested/deeper`, mode: 0o750 },
@@ -197,13 +199,18 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
     { op: 'commit' },
     { op: 'commit' },
   ];
-  const observedPaths = (p: PartitionCase) => [p.dir, `${p.dir}/nested`, `${p.dir}/nested/deeper`, `${p.dir}/hello.raw`, `${p.dir}/nested/secret.conf`, p.link, `${p.dir}/long-link`, '/vendor/owned-by-1000'];
+  const observedPaths = (p: PartitionCase) => ['/', p.dir, `${p.dir}/nested`, `${p.dir}/nested/deeper`, `${p.dir}/hello.raw`, `${p.dir}/nested/secret.conf`, p.link, `${p.dir}/long-link`, '/vendor/owned-by-1000'];
 
   beforeAll(async () => {
-    tmpBefore = await flatbakeTempDirs(os.tmpdir());
     work = await mkdtemp(path.join(os.tmpdir(), 'flatbake-offline-test-'));
     // nobody must reach the payloads and its own directory below this one
     await chmod(work, 0o755);
+    // A temp dir of our own (this file runs in its own process), so the leftover check
+    // at the end cannot be confused by other test files running at the same time.
+    privateTmp = path.join(work, 'tmp');
+    await mkdir(privateTmp);
+    savedTmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = privateTmp;
     const release = await buildSyntheticRelease({ root: path.join(work, 'www'), usrPayloadBytes: 0 });
     baseImage = path.join(work, 'base.bin');
     await execa('cp', ['--sparse=always', release.imagePath, baseImage]);
@@ -246,6 +253,8 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
   });
 
   afterAll(async () => {
+    if (savedTmpdir === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmpdir;
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -302,6 +311,8 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
     for (const part of [root, oem]) {
       const asRoot = await observe(rootImage, part, observedPaths(part));
       const asNobody = await observe(nobodyImage, part, observedPaths(part));
+      // mkfs.btrfs makes a new top directory: it must still be root's, as before.
+      expect(asRoot['/']).toMatchObject({ type: 'dir', mode: 0o755, uid: 0, gid: 0 });
       const hello = asRoot[`${part.dir}/hello.raw`];
       expect(hello).toMatchObject({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 200 * 1024 + 123, sha256: sha256(await readFile(payloadB)), mtime: MTIME });
       expect(asRoot[`${part.dir}/nested/secret.conf`]).toMatchObject({ type: 'file', mode: 0o600, uid: 0, gid: 0, sha256: sha256(await readFile(conf)) });
@@ -323,12 +334,19 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
       expect({ label: facts.label, fsid: facts.fsid }).toEqual({ label: oemOriginal.label, fsid: oemOriginal.fsid });
     }
     expect(oemOriginal.label).toBe('OEM');
-    // The other partitions were not touched: only ROOT's and OEM's bytes differ from the base image.
-    const cmp = await execa('cmp', ['-l', baseImage, nobodyImage], { reject: false, stdout: 'pipe' });
-    const changedOffsets = cmp.stdout.split('\n').filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]) - 1);
-    const inside = (off: number, r: PartitionRange) => off >= r.offset && off < r.offset + r.size;
-    expect(changedOffsets.length).toBeGreaterThan(0);
-    expect(changedOffsets.filter((off) => !inside(off, root.range) && !inside(off, oem.range))).toEqual([]);
+    // The other partitions were not touched: outside ROOT's and OEM's ranges the bytes are the base image's.
+    const size = (await stat(baseImage)).size;
+    const edited = [root.range, oem.range].sort((a, b) => a.offset - b.offset);
+    const gaps = [
+      { from: 0, to: edited[0]!.offset },
+      { from: edited[0]!.offset + edited[0]!.size, to: edited[1]!.offset },
+      { from: edited[1]!.offset + edited[1]!.size, to: size },
+    ];
+    for (const image of [rootImage, nobodyImage]) {
+      expect((await stat(image)).size).toBe(size);
+      for (const gap of gaps) expect(await rangesEqual(baseImage, image, gap.from, gap.to - gap.from), `${image} ${gap.from}..${gap.to}`).toBe(true);
+      expect(await rangesEqual(baseImage, image, oem.range.offset, oem.range.size)).toBe(false);
+    }
   });
 
   it('a user namespace stages root-owned files for nobody, and refuses clearly when the tree has other owners', async (ctx) => {
@@ -373,6 +391,25 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
     expect(fsck.exitCode, fsck.output).toBe(0);
     const facts = await btrfsFacts(image, oem.range, work);
     expect(facts.checkExit, facts.checkOutput).toBe(0);
+  });
+
+  it('turns failed debugfs commands into errors naming the command, even though debugfs exits 0', async () => {
+    const image = await freshCopy('debugfs-errors');
+    const scratch = await mkdtemp(path.join(work, 'debugfs-'));
+    const target = { device: `${image}?offset=${root.range.offset}`, label: 'ROOT in test', workDir: scratch };
+    // /opt exists on the synthetic ROOT: the first mkdir fails, the others work.
+    const steps = await runDebugfs(target, ['mkdir "/opt"', 'stat "/"', 'mkdir "/brand-new"'], { write: true });
+    expect(steps[0]!.errors.join('\n')).toMatch(/already exists/);
+    expect(steps[1]!.errors).toEqual([]);
+    expect(steps[1]!.stdout).toMatch(/Type: directory/);
+    expect(steps[2]!.errors).toEqual([]);
+    expect(() => assertStepsOk(steps, 'ROOT in test')).toThrow(/debugfs `mkdir "\/opt"` failed on ROOT in test: .*already exists/);
+    const fsck = await e2fsckClean(image, root.range);
+    expect(fsck.exitCode, fsck.output).toBe(0);
+    // Each editor refuses the other's filesystem.
+    await expect(openExt4Editor(image, oem.range)).rejects.toThrow(/no ext4 filesystem found for ROOT/);
+    await expect(openBtrfsEditor(image, root.range)).rejects.toThrow(/no btrfs filesystem found for OEM/);
+    await expect(openExt4Editor(image, { offset: root.range.offset, size: root.range.size * 100 })).rejects.toThrow(/beyond the end/);
   });
 
   it('refuses a file too large for the partition and leaves the image unchanged', async () => {
@@ -444,7 +481,8 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
   });
 
   it('left no temp dirs of its own behind', async () => {
-    expect(await flatbakeTempDirs(os.tmpdir())).toEqual(tmpBefore);
+    expect(os.tmpdir()).toBe(privateTmp);
+    expect(await flatbakeTempDirs(privateTmp)).toEqual([]);
   });
 });
 

@@ -390,6 +390,7 @@ class BtrfsEditor implements PartitionEditor {
     try {
       await writeFile(out, '');
       await truncate(out, this.range.size);
+      await this.owners.flush();
       try {
         await this.owners.run('mkfs.btrfs', [...mkfsOptionsFor(this.sb, this.profiles), '--rootdir', this.tree, out], { purpose: `rebuild the ${this.partition} btrfs` });
       } catch (err) {
@@ -459,7 +460,10 @@ export async function openBtrfsEditor(image: string, range: PartitionRange, opti
     try {
       sb = parseDumpSuper((await run('btrfs', ['inspect-internal', 'dump-super', copy], { purpose: `read the ${partition} superblock` })).stdout);
     } catch (err) {
-      if (err instanceof DiskFormatError && !(err instanceof CommandError)) throw new DiskFormatError(`no btrfs found for ${partition} at byte ${range.offset} of ${image}: ${err.message}`);
+      // dump-super exits non-zero, or prints a bad magic, when there is no btrfs there.
+      if (err instanceof CommandError || err instanceof DiskFormatError) {
+        throw new DiskFormatError(`no btrfs filesystem found for ${partition} at byte ${range.offset} of ${image}`, 'is this a Flatcar image?', { cause: err });
+      }
       throw err;
     }
     if (sb.totalBytes > range.size) throw new DiskFormatError(`the btrfs of ${partition} (${sb.totalBytes} bytes) is larger than its partition (${range.size} bytes)`);
@@ -473,10 +477,15 @@ export async function openBtrfsEditor(image: string, range: PartitionRange, opti
     const tree = path.join(workDir, 'tree');
     await mkdir(tree, { mode: 0o755 });
     // -x xattrs, -m owners/modes/times, -S symlinks (skipped without it)
-    await owners.run('btrfs', ['restore', '-x', '-m', '-S', copy, tree], {
-      purpose: `copy the files out of ${partition}`,
-      hint: mode === 'userns' ? 'files owned by users other than root cannot be staged in a user namespace: install fakeroot' : undefined,
-    });
+    await owners.run(
+      'btrfs',
+      ['restore', '-x', '-m', '-S', copy, tree],
+      {
+        purpose: `copy the files out of ${partition}`,
+        hint: mode === 'userns' ? 'files owned by users other than root cannot be staged in a user namespace: install fakeroot' : undefined,
+      },
+      true,
+    );
     await rm(copy);
     return new BtrfsEditor(partition, image, range, workDir, tree, sb, profiles, owners);
   } catch (err) {

@@ -20,10 +20,12 @@ export type OwnershipMode = 'root' | 'fakeroot' | 'userns';
 
 export interface OwnershipSession {
   readonly mode: OwnershipMode;
-  /** Runs a command in the session (restore, mkfs). */
-  run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
-  /** Records these paths (not following symlinks) as owned by 0:0. */
+  /** Runs a command in the session; `recordOwners` when its chown calls must be remembered (restore). */
+  run(file: string, args: readonly string[], options?: RunOptions, recordOwners?: boolean): Promise<RunResult>;
+  /** Records these paths (not following symlinks) as owned by 0:0; may be deferred until flush(). */
   chownRoot(paths: readonly string[]): Promise<void>;
+  /** Applies deferred ownership changes; call before the session's commands read the tree. */
+  flush(): Promise<void>;
   /** The owner the session shows for a path (what mkfs will record). */
   owner(file: string): Promise<{ uid: number; gid: number }>;
 }
@@ -55,6 +57,7 @@ export async function openOwnershipSession(mode: OwnershipMode, workDir: string)
         chownRoot: async (paths) => {
           for (const p of paths) await lchown(p, 0, 0);
         },
+        flush: async () => undefined,
         owner: async (file) => {
           const s = await lstat(file);
           return { uid: s.uid, gid: s.gid };
@@ -65,14 +68,28 @@ export async function openOwnershipSession(mode: OwnershipMode, workDir: string)
       await writeFile(state, '');
       // -i loads what earlier commands recorded, -s saves what this one adds.
       const wrap = (file: string, args: readonly string[], save: boolean) => ['-i', state, ...(save ? ['-s', state] : []), '--', file, ...args];
+      // Saving the state (-s) makes fakeroot wait about two seconds for its daemon, so ownership
+      // changes are collected and saved once, before mkfs. Until then the collected paths are
+      // known to be root's: a path that is not collected but reuses the inode number of a
+      // deleted file could otherwise show that file's owner.
+      const pending = new Set<string>();
       return {
         mode,
-        run: (file, args, options) => run('fakeroot', wrap(file, args, true), options),
+        run: (file, args, options, recordOwners = false) => run('fakeroot', wrap(file, args, recordOwners), options),
         chownRoot: async (paths) => {
-          if (paths.length === 0) return;
-          await run('fakeroot', wrap('chown', ['-h', '0:0', '--', ...paths], true), { purpose: 'record root ownership' });
+          for (const p of paths) pending.add(p);
+        },
+        flush: async () => {
+          const existing: string[] = [];
+          for (const p of pending) {
+            if (await lstat(p).then(() => true, () => false)) existing.push(p);
+          }
+          pending.clear();
+          if (existing.length === 0) return;
+          await run('fakeroot', wrap('chown', ['-h', '0:0', '--', ...existing], true), { purpose: 'record root ownership' });
         },
         owner: async (file) => {
+          if (pending.has(file)) return { uid: 0, gid: 0 };
           const { stdout } = await run('fakeroot', wrap('stat', ['-c', '%u %g', '--', file], false), { purpose: 'read an owner' });
           const [uid, gid] = stdout.trim().split(' ').map(Number);
           return { uid: uid!, gid: gid! };
@@ -87,6 +104,7 @@ export async function openOwnershipSession(mode: OwnershipMode, workDir: string)
         run: (file, args, options) => run('unshare', ['--map-root-user', '--', file, ...args], options),
         // Our own files already map to 0:0 inside the namespace.
         chownRoot: async () => undefined,
+        flush: async () => undefined,
         owner: async (file) => {
           const s = await lstat(file);
           // 65534 is the kernel's overflow id for owners the namespace does not map.
