@@ -75,10 +75,14 @@ Examples:
   # put the sysext on the OEM partition, air-gapped through a mirror
   flatbake --install-to oem:/sysexts --mirror http://mirror.internal/ myext:./myext.raw
 
+  # cloud images from the same bake
+  flatbake --fetch --vendor qemu_uefi,azure,gce wasmtime:wasmtime-24.0.0-x86-64.raw
+
 Each NAME:FILE is copied to the install dir, linked as /etc/extensions/NAME.raw, and
 NAME.conf (next to FILE, or from the bakery with --fetch) becomes
 /etc/sysupdate.NAME.d/NAME.conf. Results: flatcar_production_image.bin and
-flatbake-manifest.json in --output. Needs root for losetup/mount (sudo is used otherwise).`;
+flatbake-manifest.json in --output, and each --vendor image. No root needed: the offline
+backend edits the image file itself (--backend mount uses loop devices and mounts via sudo).`;
 
 export function buildProgram(): Command {
   const program = new Command('flatbake');
