@@ -60,7 +60,15 @@ export async function decompressBz2ToSparse(
           if (stdinBroken) break;
           consumed += chunk.length;
           options.onProgress?.(consumed, total);
-          if (!stdin.write(chunk)) await new Promise<void>((resolve) => stdin.once('drain', resolve).once('close', resolve));
+          if (!stdin.write(chunk)) {
+            await new Promise<void>((resolve) => {
+              const done = () => {
+                stdin.off('drain', done).off('close', done);
+                resolve();
+              };
+              stdin.on('drain', done).on('close', done);
+            });
+          }
         }
       } catch (error) {
         child.kill();

@@ -165,7 +165,9 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   const diskName = names.image(disk.extension);
   const bundled = vendor.bundle !== null;
   const converted = bundled ? path.join(scratch, diskName) : path.join(ctx.dir, diskName);
+  const convertStart = Date.now();
   await convertDisk(raw, disk, converted, scratch);
+  ctx.options.report.step('vendor', `${vendor.id}: converted to ${disk.format} in ${((Date.now() - convertStart) / 1000).toFixed(1)}s`);
   if (!bundled) ctx.files.push(converted);
 
   if (vendor.config) {
