@@ -2,6 +2,7 @@
  * Small but real systemd-sysext images (squashfs), as the sysext bakery and
  * Flatcar's OEM sysexts publish them.
  */
+import { sysupdateTransfer as releaseTransfer } from '../release-build/sysupdate.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
@@ -111,24 +112,7 @@ export async function makeSyntheticSysext(options: MakeSyntheticSysextOptions): 
 
 /** A systemd-sysupdate transfer for one bakery stream, as the bakery publishes `NAME.conf`. */
 export function sysupdateTransfer(name: string, bakeryUrl: string): string {
-  const pattern = `${name}-@v-%a.raw`;
-  return [
-    '[Transfer]',
-    'Verify=false',
-    '',
-    '[Source]',
-    'Type=url-file',
-    `Path=${bakeryUrl.endsWith('/') ? bakeryUrl : bakeryUrl + '/'}`,
-    `MatchPattern=${pattern}`,
-    '',
-    '[Target]',
-    'InstancesMax=3',
-    'Type=regular-file',
-    `Path=/opt/extensions/${name}`,
-    `CurrentSymlink=/etc/extensions/${name}.raw`,
-    `MatchPattern=${pattern}`,
-    '',
-  ].join('\n');
+  return releaseTransfer({ recipe: name, matchPattern: `${name}-@v-%a.raw`, baseUrl: bakeryUrl.endsWith('/') ? bakeryUrl : `${bakeryUrl}/` });
 }
 
 /** The bakery's `noop.conf`: keeps systemd-sysupdate happy when no other transfer is installed. */

@@ -1,4 +1,4 @@
-import { mkdtemp, rmdir } from 'node:fs/promises';
+import { chmod, mkdtemp, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DiskFormatError } from '../errors.js';
@@ -46,6 +46,9 @@ export async function mountDevice(
   options: { fsType: string; readOnly?: boolean; label?: string },
 ): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `flatbake-mnt-${(options.label ?? 'part').toLowerCase()}-`));
+  // Others must be able to stat a mount point: btrfs-progs run by an ordinary user (the offline
+  // backend) check every mount in /proc/mounts and fail on one they cannot stat.
+  await chmod(dir, 0o755);
   scope.defer(`remove ${dir}`, () => rmdir(dir).catch(() => undefined));
   // noload: a read-only ext4 mount must not replay a journal (it would write)
   const mountOptions = options.readOnly ? ['-o', options.fsType === 'ext4' ? 'ro,noload' : 'ro'] : [];

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readFile, rmdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -47,6 +47,7 @@ export async function withReadOnlyPartition<T>(image: string, number: number, fs
   const { stdout } = await execa('losetup', ['--find', '--show', '--read-only', '--offset', String(p.startByte), '--sizelimit', String(p.sizeBytes), image]);
   const device = stdout.trim();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-test-ro-'));
+  await chmod(dir, 0o755); // btrfs-progs of unprivileged tests stat every mount point
   try {
     await execa('mount', ['-t', fsType, '-o', fsType === 'ext4' ? 'ro,noload' : 'ro', device, dir]);
     try {

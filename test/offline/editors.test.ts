@@ -225,6 +225,7 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
     const { stdout } = await execa('losetup', ['--find', '--show', '--offset', String(oem.range.offset), '--sizelimit', String(oem.range.size), baseImage]);
     const device = stdout.trim();
     const mnt = await mkdtemp(path.join(os.tmpdir(), 'flatbake-offline-mnt-'));
+    await chmod(mnt, 0o755); // btrfs-progs of unprivileged tests stat every mount point
     try {
       await execa('mount', ['-t', 'btrfs', device, mnt]);
       try {

@@ -1,6 +1,6 @@
 /** Host-tool checks for the vendor end-to-end tests: results are read back with real tools, not with project code. */
 import { execa } from 'execa';
-import { mkdtemp, rmdir } from 'node:fs/promises';
+import { chmod, mkdtemp, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -63,6 +63,7 @@ export async function ext4Header(image: string, offset: number): Promise<Record<
 /** Mounts a partition read-only through its own loop device, runs fn, and always unmounts and detaches. */
 export async function withReadOnlyMount<T>(image: string, offset: number, size: number, fsType: string, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-vendor-check-'));
+  await chmod(dir, 0o755); // btrfs-progs of unprivileged tests stat every mount point
   const device = (await ok('losetup', ['--find', '--show', '--read-only', '--offset', String(offset), '--sizelimit', String(size), image])).trim();
   try {
     await ok('mount', ['-t', fsType, '-o', 'ro', device, dir]);

@@ -5,7 +5,7 @@
  * tar, cpio and a read-only mount.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -355,6 +355,7 @@ describe('vendor failures', () => {
     const dir = path.join(root, 'disk-full');
     const small = path.join(dir, 'digitalocean');
     await mkdir(small, { recursive: true });
+    await chmod(dir, 0o755); // btrfs-progs of unprivileged tests stat every mount point
     await ok('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small]);
     try {
       const r = await write(['digitalocean', 'openstack_mini'], dir);

@@ -482,7 +482,10 @@ export async function openBtrfsEditor(image: string, range: PartitionRange, opti
       ['restore', '-x', '-m', '-S', copy, tree],
       {
         purpose: `copy the files out of ${partition}`,
-        hint: mode === 'userns' ? 'files owned by users other than root cannot be staged in a user namespace: install fakeroot' : undefined,
+        hint:
+        mode === 'userns'
+          ? 'files owned by users other than root cannot be staged in a user namespace: install fakeroot'
+          : 'if it says it "could not check mount status", btrfs-progs cannot stat a mount point listed in /proc/mounts (a root-only directory): run as root or use --backend mount',
       },
       true,
     );
