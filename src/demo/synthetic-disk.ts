@@ -4,7 +4,7 @@
  * and the filesystems, each made in a file of its own without any mount and
  * then copied into the disk at its partition's offset.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 import { chmod, mkdir, open, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DiskFormatError, InputError } from '../errors.js';
@@ -319,7 +319,9 @@ async function buildOem(work: string, part: PartitionLayoutEntry, c: FilesystemC
   const img = path.join(work, 'oem.img');
   await sparseFile(img, part.fsBytes);
   // A generic image's OEM partition is an empty btrfs; vendor images fill it later.
-  await run('mkfs.btrfs', ['-q', '--mixed', '-m', 'single', '-d', 'single', '-L', 'OEM', '-U', seededUuid(`${c.seed}:oem`), img], {
+  // A fresh UUID per build: mkfs.btrfs refuses a UUID that another attached device carries, so
+  // two synthetic images sharing one would stop an offline OEM rebuild while the other is mounted.
+  await run('mkfs.btrfs', ['-q', '--mixed', '-m', 'single', '-d', 'single', '-L', 'OEM', '-U', randomUUID(), img], {
     env: env(c.sourceDateEpoch),
     purpose: 'make the synthetic OEM btrfs',
   });

@@ -394,7 +394,14 @@ class BtrfsEditor implements PartitionEditor {
       try {
         await this.owners.run('mkfs.btrfs', [...mkfsOptionsFor(this.sb, this.profiles), '--rootdir', this.tree, out], { purpose: `rebuild the ${this.partition} btrfs` });
       } catch (err) {
-        if (err instanceof CommandError) throw new DiskFormatError(`could not rebuild the ${this.partition} btrfs: ${err.message}`, 'the image was not changed', { cause: err });
+        if (err instanceof CommandError) {
+          // mkfs.btrfs keeps the UUID only if no attached device (a loop device of another copy of
+          // this image, say) already carries it.
+          const hint = /non-unique UUID/.test(err.message)
+            ? `the image was not changed; another attached device carries the same btrfs UUID (${this.sb.fsid}): detach it (losetup -D) or use --backend mount`
+            : 'the image was not changed';
+          throw new DiskFormatError(`could not rebuild the ${this.partition} btrfs: ${err.message}`, hint, { cause: err });
+        }
         throw err;
       }
       // mkfs.btrfs grows a target file that is too small for the tree instead of failing.
