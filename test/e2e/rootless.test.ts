@@ -27,10 +27,12 @@ async function describeTree(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-async function loopsAndMounts(): Promise<string> {
-  const loops = (await execa('losetup', ['--list', '--noheadings', '--output', 'NAME'])).stdout.trim();
-  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.includes('flatbake')).join('\n');
-  return `${loops}\n--\n${mounts}`;
+/** Loop devices and mounts of files under `dir` (other test files attach their own meanwhile). */
+async function loopsAndMounts(dir: string): Promise<string> {
+  const loops = (await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'])).stdout.split('\n').filter((l) => l.includes(dir));
+  const devices = loops.map((l) => l.trim().split(/\s+/)[0]!);
+  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.includes(dir) || devices.some((d) => l.startsWith(`${d} `)));
+  return `${loops.join('\n')}\n--\n${mounts.join('\n')}`;
 }
 
 describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop device, no mount${ROOT_SKIP_REASON}`, () => {
@@ -53,11 +55,12 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
   }
 
   it('bakes the generic image, qemu_uefi and pxe as nobody with the offline backend, touching only files', async () => {
-    const before = await loopsAndMounts();
+    const before = await loopsAndMounts(scratch);
     const output = path.join(scratch, 'nobody-out');
     const r = await asNobody([...served.args({ output, cacheDir: path.join(scratch, 'cache') }), '--fetch', '--install-to', 'oem:/sysexts', '--vendor', 'generic,qemu_uefi,pxe', `hello:${hello}`]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
-    expect(await loopsAndMounts()).toBe(before);
+    expect(await loopsAndMounts(scratch)).toBe(before);
+    expect(before).toBe('\n--\n');
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
     expect(manifest.backend).toBe('offline');
     expect(manifest.vendors).toEqual(['generic', 'qemu_uefi', 'pxe']);

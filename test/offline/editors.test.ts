@@ -141,8 +141,10 @@ async function observe(image: string, part: PartitionCase, paths: readonly strin
   });
 }
 
-async function loopDevices(): Promise<string> {
-  return (await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'])).stdout;
+/** Loop devices backed by files under `dir` (other test files attach their own meanwhile). */
+async function loopDevices(dir: string): Promise<string> {
+  const { stdout } = await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
+  return stdout.split('\n').filter((line) => line.includes(dir)).join('\n');
 }
 
 async function e2fsckClean(image: string, range: PartitionRange): Promise<{ exitCode: number; output: string }> {
@@ -299,9 +301,9 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
 
     // As nobody, in a child process, on an image file nobody owns.
     const nobodyImage = await freshCopy('as-nobody', NOBODY);
-    const loopsBefore = await loopDevices();
+    const loopsBefore = await loopDevices(path.dirname(nobodyImage));
     const child = await runAsNobody(nobodyImage, [{ ...root, ops: opsFor(root) }, { ...oem, ops: opsFor(oem) }], undefined, path.dirname(nobodyImage));
-    expect(await loopDevices()).toBe(loopsBefore);
+    expect(await loopDevices(path.dirname(nobodyImage))).toBe(loopsBefore);
     for (const name of ['ROOT', 'OEM']) {
       expect(child[name], JSON.stringify(child[name])).toMatchObject({ ok: true, lstat: { type: 'file', uid: 0, gid: 0, mode: 0o644 } });
       expect(Buffer.from(child[name]!.hello!, 'base64').equals(await readFile(payloadB))).toBe(true);
