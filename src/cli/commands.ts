@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { runDoctor, formatDoctor } from '../doctor/doctor.js';
 import { formatInspect, inspectImage } from '../inspect/inspect.js';
 import { loadVendorRegistry, outputNames } from '../vendor/index.js';
+import { parseBackend } from '../bake/backend.js';
 import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerRelease } from './release-command.js';
@@ -34,11 +35,12 @@ export function registerOtherCommands(program: Command): void {
 
   program
     .command('inspect')
-    .description('show partitions, release and the sysexts baked into an image (mounts read-only; needs root or sudo)')
+    .description('show partitions, release and the sysexts baked into an image (reads the file; no root needed)')
     .argument('<image>', 'a flatcar_production_image.bin')
+    .option('--backend <backend>', 'offline (read the image file), mount (read-only mounts, root or sudo), auto', 'auto')
     .option('--json', 'print JSON')
-    .action(async (image: string, options: { json?: boolean }) => {
-      const report = await inspectImage(image);
+    .action(async (image: string, options: { json?: boolean; backend: string }) => {
+      const report = await inspectImage(image, parseBackend(options.backend));
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspect(report)}\n`);
     });
 

@@ -1,4 +1,4 @@
-import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { readGptFromFile } from '../gpt/file.js';
@@ -25,6 +25,11 @@ import { mountPartition } from '../image/loop.js';
 import { acquirePrivileges } from '../privileged/privileged.js';
 import { parseShellVars } from '../release/resolve.js';
 import { ResourceScope } from '../util/scope.js';
+import { chooseBackend, type Backend, type BackendChoice } from '../bake/backend.js';
+import { MountedEditor } from '../image/mounted-editor.js';
+import { openBtrfsEditor, openExt4Editor, type PartitionEditor } from '../image/offline/index.js';
+import { readUsrOsReleaseOffline } from '../image/os-release.js';
+import os from 'node:os';
 
 export interface InspectedPartition {
   number: number;
@@ -61,6 +66,8 @@ export interface InspectReport {
   sysexts: InspectedSysext[];
   /** .raw files in the usual install dirs that no /etc/extensions link points to. */
   unlinkedFiles: string[];
+  /** How the partitions were read: mounted read-only, or offline from the image file. */
+  backend: Backend;
 }
 
 /** Pure: the filesystem kind from the first 64 KiB + of a partition. */
@@ -84,12 +91,9 @@ async function partitionFs(file: string, partition: GptPartition): Promise<strin
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  return lstat(p).then(() => true, () => false);
-}
 
 /** Partitions, release and baked sysexts of an image; ROOT, OEM and USR-A are mounted read-only. */
-export async function inspectImage(file: string): Promise<InspectReport> {
+export async function inspectImage(file: string, choice: BackendChoice = 'auto'): Promise<InspectReport> {
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new InputError(`${file} not found`, 'give the path of a flatcar_production_image.bin');
   if (file.endsWith('.bz2')) throw new InputError(`${file} is compressed`, 'decompress it first (lbzip2 -dk FILE) or inspect a baked .bin');
@@ -110,46 +114,60 @@ export async function inspectImage(file: string): Promise<InspectReport> {
     });
   }
 
-  const priv = await acquirePrivileges('inspecting the image contents');
+  const backend = await chooseBackend(choice, { btrfs: true });
   const scope = new ResourceScope();
   try {
-    const mountRo = (label: string, fsType: string) => {
+    const range = (label: string) => {
       const p = locatePartition(table, label);
-      return mountPartition(priv, scope, file, { offset: p.startByte, size: p.sizeBytes }, { fsType, readOnly: true, label });
+      return { offset: p.startByte, size: p.sizeBytes };
     };
-    const usr = await mountRo('USR-A', 'btrfs');
-    const release = await readFile(path.join(usr, 'lib/os-release'), 'utf8').then(parseShellVars, () => ({}));
-    const root = await mountRo('ROOT', 'ext4');
-    const oem = await mountRo('OEM', 'btrfs');
+    let release: Record<string, string>;
+    let root: PartitionEditor;
+    let oem: PartitionEditor;
+    if (backend === 'mount') {
+      const priv = await acquirePrivileges('inspecting the image contents (--backend mount)');
+      const mountRo = (label: string, fsType: string) => mountPartition(priv, scope, file, range(label), { fsType, readOnly: true, label });
+      const usr = await mountRo('USR-A', 'btrfs');
+      release = await readFile(path.join(usr, 'lib/os-release'), 'utf8').then(parseShellVars, () => ({}));
+      root = new MountedEditor('ROOT', priv, await mountRo('ROOT', 'ext4'));
+      oem = new MountedEditor('OEM', priv, await mountRo('OEM', 'btrfs'));
+    } else {
+      const work = await mkdtemp(path.join(os.tmpdir(), 'flatbake-inspect-'));
+      scope.defer(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
+      release = await readUsrOsReleaseOffline(file, table, work).catch(() => ({}));
+      root = await openExt4Editor(file, range('ROOT'), { partition: 'ROOT' });
+      scope.defer('close the ROOT reader', () => root.close());
+      oem = await openBtrfsEditor(file, range('OEM'), { partition: 'OEM' });
+      scope.defer('close the OEM reader', () => oem.close());
+    }
 
     const sysexts: InspectedSysext[] = [];
     const linked = new Set<string>();
-    const extDir = path.join(root, 'etc/extensions');
-    for (const entry of (await readdir(extDir).catch(() => [])).sort()) {
+    const entries = (await root.lstat('/etc/extensions'))?.type === 'dir' ? await root.list('/etc/extensions') : [];
+    for (const entry of entries.sort()) {
       if (!entry.endsWith('.raw')) continue;
-      const link = path.join(extDir, entry);
       const name = entry.slice(0, -'.raw'.length);
-      const target = (await lstat(link)).isSymbolicLink() ? await readlink(link) : `/etc/extensions/${entry}`;
+      const link = await root.lstat(`/etc/extensions/${entry}`);
+      const target = link?.type === 'symlink' && link.target ? link.target : `/etc/extensions/${entry}`;
       const onOem = target === '/oem' || target.startsWith('/oem/');
-      const hostPath = onOem ? path.join(oem, target.slice('/oem'.length)) : path.join(root, target);
-      const targetInfo = await stat(hostPath).catch(() => undefined);
-      linked.add(`${onOem ? 'oem' : 'root'}:${onOem ? target.slice('/oem'.length) : target}`);
+      const inPartition = onOem ? target.slice('/oem'.length) || '/' : target;
+      const targetInfo = await (onOem ? oem : root).lstat(inPartition).catch(() => undefined);
+      linked.add(`${onOem ? 'oem' : 'root'}:${inPartition}`);
       const conf = `/etc/sysupdate.${name}.d/${name}.conf`;
       sysexts.push({
         name,
         symlink: `/etc/extensions/${entry}`,
         target,
         partition: onOem ? 'oem' : 'root',
-        present: targetInfo?.isFile() ?? false,
-        size: targetInfo?.size,
-        sysupdateConf: (await exists(path.join(root, conf))) ? conf : undefined,
+        present: targetInfo?.type === 'file',
+        size: targetInfo?.type === 'file' ? targetInfo.size : undefined,
+        sysupdateConf: (await root.lstat(conf)) ? conf : undefined,
       });
     }
     const unlinkedFiles: string[] = [];
-    for (const [label, mount, dir] of [['root', root, 'opt/extensions'], ['oem', oem, '']] as const) {
-      for (const f of await listRaw(path.join(mount, dir))) {
-        const rel = '/' + path.relative(mount, f);
-        if (!linked.has(`${label}:${rel}`)) unlinkedFiles.push(`${label}:${rel}`);
+    for (const [label, editor, dir] of [['root', root, '/opt/extensions'], ['oem', oem, '/']] as const) {
+      for (const f of await listRaw(editor, dir)) {
+        if (!linked.has(`${label}:${f}`)) unlinkedFiles.push(`${label}:${f}`);
       }
     }
     return {
@@ -161,20 +179,22 @@ export async function inspectImage(file: string): Promise<InspectReport> {
       release,
       sysexts,
       unlinkedFiles,
+      backend,
     };
   } finally {
     await scope.release();
   }
 }
 
-/** .raw files up to two levels below dir. */
-async function listRaw(dir: string, depth = 2): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+/** .raw files up to two levels below dir, as in-partition paths. */
+async function listRaw(editor: PartitionEditor, dir: string, depth = 2): Promise<string[]> {
+  if ((await editor.lstat(dir))?.type !== 'dir') return [];
   const found: string[] = [];
-  for (const e of entries) {
-    const full = path.join(dir, e.name);
-    if (e.isFile() && e.name.endsWith('.raw')) found.push(full);
-    else if (e.isDirectory() && depth > 1) found.push(...(await listRaw(full, depth - 1)));
+  for (const name of await editor.list(dir)) {
+    const full = path.posix.join(dir, name);
+    const info = await editor.lstat(full);
+    if (info?.type === 'file' && name.endsWith('.raw')) found.push(full);
+    else if (info?.type === 'dir' && depth > 1) found.push(...(await listRaw(editor, full, depth - 1)));
   }
   return found.sort();
 }

@@ -97,6 +97,18 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
     });
     await rm(raw);
     expect(await readdir(output)).toEqual(expect.arrayContaining(['flatcar_production_pxe.vmlinuz', 'flatcar_production_pxe_image.cpio.gz']));
+
+    // inspect reads the image as nobody too, and sees what read-only mounts show root.
+    const offline = await asNobody(['inspect', '--json', image]);
+    expect(offline.exitCode, String(offline.stderr)).toBe(0);
+    const mounted = await runCli(['inspect', '--json', '--backend', 'mount', image]);
+    expect(mounted.exitCode, mounted.stderr).toBe(0);
+    const [a, b] = [JSON.parse(String(offline.stdout)), JSON.parse(mounted.stdout)];
+    expect(a.backend).toBe('offline');
+    expect(a.sysexts).toEqual(b.sysexts);
+    expect(a.release).toEqual(b.release);
+    expect(a.partitions).toEqual(b.partitions);
+    expect(a.sysexts).toEqual([expect.objectContaining({ name: 'hello', target: `/oem/sysexts/${hello}`, partition: 'oem', present: true })]);
   });
 
   it('the offline backend writes the same files, modes, owners and links as the mount backend', async () => {
