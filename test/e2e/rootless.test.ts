@@ -40,7 +40,7 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
   let scratch: string;
   let hello: string;
   beforeAll(async () => {
-    served = await serveSyntheticRelease({ oemIds: ['qemu'] });
+    served = await serveSyntheticRelease({ oemIds: ['qemu', 'gce', 'vmware'] });
     scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-rootless-'));
     await chmod(scratch, 0o777);
     hello = path.basename(served.release.sysexts.find((s) => s.name === 'hello')!.file);
@@ -54,16 +54,17 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
     return execa('setpriv', [...NOBODY, 'node', CLI, ...args], { reject: false, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: scratch, NO_PROXY: '127.0.0.1' } });
   }
 
-  it('bakes the generic image, qemu_uefi and pxe as nobody with the offline backend, touching only files', async () => {
+  it('bakes the generic image and qemu_uefi, gce, vmware_ova, pxe and iso as nobody with the offline backend, touching only files', async () => {
     const before = await loopsAndMounts(scratch);
     const output = path.join(scratch, 'nobody-out');
-    const r = await asNobody([...served.args({ output, cacheDir: path.join(scratch, 'cache') }), '--fetch', '--install-to', 'oem:/sysexts', '--vendor', 'generic,qemu_uefi,pxe', `hello:${hello}`]);
+    const r = await asNobody([...served.args({ output, cacheDir: path.join(scratch, 'cache') }), '--fetch', '--install-to', 'oem:/sysexts', '--vendor', 'generic,qemu_uefi,gce,vmware_ova,pxe,iso', `hello:${hello}`]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(await loopsAndMounts(scratch)).toBe(before);
     expect(before).toBe('\n--\n');
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
     expect(manifest.backend).toBe('offline');
-    expect(manifest.vendors).toEqual(['generic', 'qemu_uefi', 'pxe']);
+    expect(manifest.vendors).toEqual(['generic', 'qemu_uefi', 'gce', 'vmware_ova', 'pxe', 'iso']);
+    expect(manifest.failedVendors).toBeUndefined();
     const image = path.join(output, 'flatcar_production_image.bin');
     expect((await execa('e2fsck', ['-fn', `${image}?offset=${(await execa('sgdisk', ['-i', '9', image])).stdout.match(/First sector: (\d+)/)![1]! as unknown as number * 512}`], { reject: false })).exitCode).toBe(0);
     await withReadOnlyPartition(image, 9, 'ext4', async (dir) => {
@@ -96,7 +97,15 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
       expect([st.uid, st.gid]).toEqual([0, 0]);
     });
     await rm(raw);
-    expect(await readdir(output)).toEqual(expect.arrayContaining(['flatcar_production_pxe.vmlinuz', 'flatcar_production_pxe_image.cpio.gz']));
+    expect(await readdir(output)).toEqual(
+      expect.arrayContaining([
+        'flatcar_production_pxe.vmlinuz',
+        'flatcar_production_pxe_image.cpio.gz',
+        'flatcar_production_gce_image.tar.gz',
+        'flatcar_production_vmware_ova.ova',
+        'flatcar_production_iso_image.iso',
+      ]),
+    );
 
     // inspect reads the image as nobody too, and sees what read-only mounts show root.
     const offline = await asNobody(['inspect', '--json', image]);
