@@ -75,7 +75,11 @@ function openTarSource(file: string, compression: LayerCompression, signal?: Abo
     },
     abort: () => {
       stopped = true;
-      child.kill();
+      // Give zstd a moment to fail on its own: corrupt input usually makes it exit with a clear
+      // message right after the garbage that broke the tar parser; a healthy zstd blocked on a
+      // pipe nobody reads is killed.
+      const timer = setTimeout(() => child.kill(), 1000);
+      void child.finally(() => clearTimeout(timer));
     },
   };
 }
