@@ -43,6 +43,14 @@ function linkNode(link: ProvisioningLink): Record<string, unknown> {
   return out;
 }
 
+/** A unit as both Butane and Ignition spell it (drop-in contents are plain strings in both, not data URLs). */
+function unitNode(unit: ProvisioningConfig['units'][number]): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: unit.name };
+  if (unit.enabled !== undefined) out.enabled = unit.enabled;
+  if (unit.dropins.length > 0) out.dropins = unit.dropins.map((d) => ({ name: d.name, contents: d.contents }));
+  return out;
+}
+
 /** Renders the model as a Butane config (YAML) for `butane --strict`. */
 export function renderButane(model: ProvisioningConfig): string {
   const config: Record<string, unknown> = { variant: BUTANE_VARIANT, version: BUTANE_VERSION };
@@ -51,14 +59,7 @@ export function renderButane(model: ProvisioningConfig): string {
   if (model.links.length > 0) storage.links = model.links.map(linkNode);
   if (Object.keys(storage).length > 0) config.storage = storage;
   if (model.units.length > 0) {
-    config.systemd = {
-      units: model.units.map((unit) => {
-        const out: Record<string, unknown> = { name: unit.name };
-        if (unit.enabled !== undefined) out.enabled = unit.enabled;
-        if (unit.dropins.length > 0) out.dropins = unit.dropins.map((d) => ({ name: d.name, contents: d.contents }));
-        return out;
-      }),
-    };
+    config.systemd = { units: model.units.map(unitNode) };
   }
 
   const doc = new Document(config);
@@ -105,15 +106,7 @@ export function renderIgnition(model: ProvisioningConfig): string {
   if (model.links.length > 0) storage.links = model.links.map(linkNode);
   if (Object.keys(storage).length > 0) config.storage = storage;
   if (model.units.length > 0) {
-    config.systemd = {
-      units: model.units.map((unit) => {
-        const out: Record<string, unknown> = { name: unit.name };
-        if (unit.enabled !== undefined) out.enabled = unit.enabled;
-        // Drop-in contents are plain strings in Ignition, not data URLs.
-        if (unit.dropins.length > 0) out.dropins = unit.dropins.map((d) => ({ name: d.name, contents: d.contents }));
-        return out;
-      }),
-    };
+    config.systemd = { units: model.units.map(unitNode) };
   }
   return `${JSON.stringify(config, null, 2)}\n`;
 }
