@@ -8,7 +8,13 @@ import { interruptSignal } from '../util/scope.js';
 import { convertTorcx, flatwrap, flix } from '../wrap/index.js';
 
 const repeatable = (v: string, all: string[]) => [...all, v];
-const formatOption = () => new Option('--format <format>', 'filesystem of the sysext image').choices([...SYSEXT_FORMATS]).default('squashfs');
+/** Options every command that writes a sysext image shares, declared once (commander needs fresh instances). */
+const sysextOutput = {
+  format: () => new Option('--format <format>', 'filesystem of the sysext image').choices([...SYSEXT_FORMATS]).default('squashfs'),
+  output: () => new Option('--output <dir>', 'where NAME.raw is written').default('.'),
+  force: () => new Option('--force', 'replace an existing NAME.raw'),
+  json: () => new Option('--json', 'print the result as JSON'),
+};
 
 function printResult(json: boolean | undefined, result: unknown, line: string): void {
   process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${line}\n`);
@@ -56,12 +62,12 @@ export function registerWrapCommands(program: Command): void {
     .option('--extra-libs <lib>', "a library the binaries dlopen() (repeatable)", repeatable, [] as string[])
     .option('--resource <path>', 'a folder or file copied as it is (repeatable)', repeatable, [] as string[])
     .option('--unit <unit>', 'a systemd unit of the rootfs to ship (repeatable)', repeatable, [] as string[])
-    .option('--os <id>', '_any or an OS ID such as flatcar', '_any')
-    .option('--arch <arch>', 'ARCHITECTURE= (default: the binaries\')')
-    .addOption(formatOption())
-    .option('--output <dir>', 'where NAME.raw is written', '.')
-    .option('--force', 'replace an existing NAME.raw')
-    .option('--json', 'print the result as JSON')
+    .addOption(new Option('--os <id>', '_any or an OS ID such as flatcar').default('_any'))
+    .addOption(new Option('--arch <arch>', 'ARCHITECTURE= (default: the binaries\')'))
+    .addOption(sysextOutput.format())
+    .addOption(sysextOutput.output())
+    .addOption(sysextOutput.force())
+    .addOption(sysextOutput.json())
     .action(async (rootfs: string, name: string, paths: string[], o: { extraLibs: string[]; resource: string[]; unit: string[]; os: string; arch?: string; format: SysextFormat; output: string; force?: boolean; json?: boolean }) => {
       const result = await flix({
         rootfs: path.resolve(rootfs), name, paths, extraLibs: o.extraLibs, resources: o.resource, units: o.unit,
@@ -81,12 +87,12 @@ export function registerWrapCommands(program: Command): void {
     .addOption(new Option('--etc-map <map>', "/etc the programs see: the host's or the rootfs's own").choices(['host', 'chroot']).default('host'))
     .addOption(new Option('--var-map <map>', '/var: the host\'s or the rootfs\'s own').choices(['host', 'chroot']).default('host'))
     .addOption(new Option('--home-map <map>', '/home and /root: the host\'s or the rootfs\'s own').choices(['host', 'chroot']).default('host'))
-    .option('--os <id>', '_any or an OS ID such as flatcar', '_any')
-    .option('--arch <arch>', 'ARCHITECTURE=')
-    .addOption(formatOption())
-    .option('--output <dir>', 'where NAME.raw is written', '.')
-    .option('--force', 'replace an existing NAME.raw')
-    .option('--json', 'print the result as JSON')
+    .addOption(new Option('--os <id>', '_any or an OS ID such as flatcar').default('_any'))
+    .addOption(new Option('--arch <arch>', 'ARCHITECTURE='))
+    .addOption(sysextOutput.format())
+    .addOption(sysextOutput.output())
+    .addOption(sysextOutput.force())
+    .addOption(sysextOutput.json())
     .addHelpText('after', '\nTry the wrappers before packaging: FLATWRAP_ROOT=<rootfs> /path/to/wrapper --version')
     .action(async (rootfs: string, name: string, paths: string[], o: { unit: string[]; etcMap: 'host' | 'chroot'; varMap: 'host' | 'chroot'; homeMap: 'host' | 'chroot'; os: string; arch?: string; format: SysextFormat; output: string; force?: boolean; json?: boolean }) => {
       const result = await flatwrap({
@@ -102,12 +108,12 @@ export function registerWrapCommands(program: Command): void {
     .description('convert a Torcx image (.torcx.tgz) into a sysext, best effort, with a report of what changed')
     .argument('<torcx.tgz>', 'the Torcx image')
     .argument('<name>', 'the sysext name')
-    .option('--os <id>', 'the OS ID', 'flatcar')
-    .option('--arch <arch>', 'ARCHITECTURE= (default: the binaries\')')
-    .addOption(formatOption())
-    .option('--output <dir>', 'where NAME.raw is written', '.')
-    .option('--force', 'replace an existing NAME.raw')
-    .option('--json', 'print the result as JSON')
+    .addOption(new Option('--os <id>', 'the OS ID').default('flatcar'))
+    .addOption(new Option('--arch <arch>', 'ARCHITECTURE= (default: the binaries\')'))
+    .addOption(sysextOutput.format())
+    .addOption(sysextOutput.output())
+    .addOption(sysextOutput.force())
+    .addOption(sysextOutput.json())
     .action(async (tarball: string, name: string, o: { os: string; arch?: string; format: SysextFormat; output: string; force?: boolean; json?: boolean }) => {
       const result = await convertTorcx({ tarball: path.resolve(tarball), name, outputDir: path.resolve(o.output), os: o.os, arch: o.arch, format: o.format, force: o.force });
       if (!o.json) {
