@@ -492,7 +492,7 @@ export async function openBtrfsEditor(image: string, range: PartitionRange, opti
         hint:
         mode === 'userns'
           ? 'files owned by users other than root cannot be staged in a user namespace: install fakeroot'
-          : 'if it says it "could not check mount status", btrfs-progs cannot stat a mount point listed in /proc/mounts (a root-only directory): run as root or use --backend mount',
+          : 'if it says it "could not check mount status": btrfs-progs looks at the backing file of every mounted loop device, and one of them lies where this user cannot look; unmount it, run as root, or use --backend mount',
       },
       true,
     );
