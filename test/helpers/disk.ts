@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import { chmod, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -74,4 +75,14 @@ export async function leftovers(prefix: string): Promise<{ loops: string[]; moun
   const loops = stdout.split('\n').filter((l) => l.includes(prefix));
   const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.includes('flatbake-mnt-') || l.includes(prefix));
   return { loops, mounts };
+}
+
+/**
+ * The chunked SHA-256 as the README tells users to check it, with coreutils:
+ * `split -b 4M --filter=sha256sum FILE | cut -c1-64 | sha256sum`.
+ */
+export async function coreutilsChunkedSha256(file: string): Promise<string> {
+  const { stdout } = await execa('split', ['-b', '4M', '--filter=sha256sum', file]);
+  const lines = stdout.split('\n').filter(Boolean).map((line) => `${line.slice(0, 64)}\n`);
+  return createHash('sha256').update(lines.join('')).digest('hex');
 }
