@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { decompressBz2ToSparse } from '../image/decompress.js';
 import { followGrowingFile } from '../image/follow.js';
-import type { DigestSnapshot } from '../image/sparse-writer.js';
+import { DIGEST_CHUNK } from '../util/chunked-digest.js';
 import { run } from '../util/exec.js';
 import { parseVersionTxt, type VersionInfo } from '../release/resolve.js';
 import { SignatureVerifier } from '../verify/gpg.js';
@@ -73,17 +73,21 @@ export interface BaseImage {
   size: number;
   fromCache: boolean;
   tool?: string;
-  /** SHA-256 states of the image's prefixes, taken while decompressing (fresh decompressions only). */
-  digestSnapshots?: DigestSnapshot[];
+  /** Digests of the base's 4 MiB pieces that hold data, by piece index, when the cache knows them. */
+  chunks?: Map<number, string>;
+  /**
+   * A fresh decompression not yet in the cache: moves it there (after flushing it to disk) and
+   * records the piece digests. Call it once the image is staged: it renames the file.
+   */
+  keep?: (chunks?: Map<number, string>) => Promise<void>;
+  /** Starts flushing a fresh decompression to disk (keep waits for it); runs once. */
+  flush?: () => Promise<void>;
 }
-
-/** How often decompression keeps a SHA-256 state: a few dozen small copies for an 8 GiB image. */
-const DIGEST_SNAPSHOT_EVERY = 256 * 1024 * 1024;
 
 /** What to decompress: a finished .bz2, or one still downloading (followed as it grows). */
 export type CompressedSource =
   | { path: string; sha256: string }
-  | { following: string; downloaded: Promise<{ path: string; sha256: string }> };
+  | { following: string; downloaded: Promise<{ path: string; sha256: string; size: number; rewritten?: boolean }> };
 
 /**
  * Decompresses the .bz2 to a sparse file, or finds it in the cache keyed by the compressed
@@ -104,7 +108,7 @@ export async function decompressBase(
     if (hit) {
       await verified;
       ctx.report.step('decompress', 'base image from the cache');
-      return { path: hit.path, size: hit.size, fromCache: true };
+      return { path: hit.path, size: hit.size, fromCache: true, chunks: chunksFromMeta(hit.meta) };
     }
   }
   const dir = ctx.cache.dir ? path.join(ctx.cache.dir, 'downloads') : ctx.workDir;
@@ -117,9 +121,6 @@ export async function decompressBase(
       const result = await decompressBz2ToSparse(input, dest, {
         signal,
         onProgress: (done, total) => task.update(done, total || undefined),
-        // Hashing while lbzip2 works saves most of the output digest later: only the part after
-        // the first partition the bake changes is read again.
-        digestSnapshotEvery: DIGEST_SNAPSHOT_EVERY,
       });
       task.succeed();
       return result;
@@ -135,10 +136,10 @@ export async function decompressBase(
     compressed = source;
     result = await run(source.path, 'decompress flatcar_production_image.bin.bz2');
   } else {
-    const read = createHash('sha256');
+    let read = 0;
     const stream = (async function* () {
       for await (const chunk of followGrowingFile(source.following, source.downloaded, signal)) {
-        read.update(chunk);
+        read += chunk.length;
         yield chunk;
       }
     })();
@@ -146,8 +147,10 @@ export async function decompressBase(
       (r) => ({ ok: true as const, r }),
       (error: unknown) => ({ ok: false as const, error }),
     );
-    compressed = await source.downloaded; // a failed download explains a failed decompression best
-    const sameBytes = attempt.ok && read.digest('hex') === compressed.sha256;
+    const downloaded = await source.downloaded; // a failed download explains a failed decompression best
+    compressed = downloaded;
+    // A file that only ever grew at its end, read to its final size, was read as it is now.
+    const sameBytes = attempt.ok && downloaded.rewritten === false && read === downloaded.size;
     if (attempt.ok && sameBytes) {
       result = attempt.r;
     } else {
@@ -160,15 +163,56 @@ export async function decompressBase(
   }
   await verified; // never cache (or use) an image whose signature failed
   ctx.report.step('decompress', `${result.size} bytes, sparse (${result.tool})`);
-  // Hashing 8 GiB would slow every cold bake; the blob is named by a digest derived from the
-  // compressed file's (distinct from that file's own blob), which identifies the content just as well.
-  const stored = await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressed.sha256}`, dest, {
-    sha256: createHash('sha256').update(`flatbake-decompressed\0${compressed.sha256}`).digest('hex'),
-    size: result.size,
-    move: true,
-    meta: { decompressedFrom: compressed.sha256 },
-  });
-  return { path: stored?.path ?? dest, size: result.size, fromCache: false, tool: result.tool, digestSnapshots: result.snapshots };
+  let flushing: Promise<void> | undefined;
+  // Flushed before it is named in the cache, so a crash cannot leave a damaged blob there.
+  const flush = () =>
+    (flushing ??= (async () => {
+      const handle = await open(dest, 'r');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    })());
+  let kept = false;
+  const keep = async (chunks?: Map<number, string>) => {
+    if (kept) return;
+    kept = true;
+    await flush();
+    // Hashing 8 GiB would slow every cold bake; the blob is named by a digest derived from the
+    // compressed file's (distinct from that file's own blob), which identifies the content just as well.
+    await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressed.sha256}`, dest, {
+      sha256: createHash('sha256').update(`flatbake-decompressed\0${compressed.sha256}`).digest('hex'),
+      size: result.size,
+      move: true,
+      meta: { decompressedFrom: compressed.sha256, ...chunksToMeta(chunks) },
+    });
+  };
+  // Without a cache the decompression lives in the work dir and goes with it.
+  return { path: dest, size: result.size, fromCache: false, tool: result.tool, ...(ctx.cache.dir ? { keep, flush } : {}) };
+}
+
+/** Records the piece digests of a cached base image (see chunked-digest.ts). */
+export async function rememberBaseChunks(ctx: BakeContext, base: BaseImage, compressedSha256: string, chunks: Map<number, string>): Promise<void> {
+  if (!base.fromCache || chunks.size === 0 || base.chunks?.size) return;
+  const hit = await ctx.cache.lookup(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`);
+  if (!hit || hit.path !== base.path) return;
+  await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`, hit.path, { sha256: hit.sha256, size: hit.size, meta: { ...hit.meta, ...chunksToMeta(chunks) } });
+}
+
+function chunksToMeta(chunks: Map<number, string> | undefined): Record<string, unknown> {
+  if (!chunks?.size) return {};
+  return { chunkSize: DIGEST_CHUNK, chunks: Object.fromEntries(chunks) };
+}
+
+function chunksFromMeta(meta: Record<string, unknown>): Map<number, string> | undefined {
+  if (meta.chunkSize !== DIGEST_CHUNK || typeof meta.chunks !== 'object' || meta.chunks === null) return undefined;
+  const chunks = new Map<number, string>();
+  for (const [index, digest] of Object.entries(meta.chunks as Record<string, unknown>)) {
+    if (!/^\d+$/.test(index) || typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return undefined;
+    chunks.set(Number(index), digest);
+  }
+  return chunks;
 }
 
 /** A private, writable copy of the base image; holes stay holes. */

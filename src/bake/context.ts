@@ -23,6 +23,8 @@ export interface BakeOptions {
   cacheDir?: string;
   cache: boolean;
   insecureSkipVerify: boolean;
+  /** `--full-digest`: the plain SHA-256 of the baked image too, besides the chunked one. */
+  fullDigest?: boolean;
   /** `--oem-sysext` files (named oem-<id>.raw). */
   oemSysexts?: string[];
   /** `--no-oem-sysext`: vendors without their OEM sysext get only grub.cfg on OEM. */

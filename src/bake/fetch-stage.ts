@@ -16,6 +16,8 @@ export interface FetchedFile {
   sha256: string;
   size: number;
   fromCache: boolean;
+  /** Downloads only: see DownloadResult.rewritten. */
+  rewritten?: boolean;
   /** What the cache recorded when the file was verified (cache hits only). */
   cacheMeta?: Record<string, unknown>;
 }
@@ -81,7 +83,7 @@ export async function fetchFiles(
   const fetched = await downloadAll(requests, { ...ctx.net, concurrency: 4 });
   fetched.forEach((result, j) => {
     const i = requestIndex[j]!;
-    if (result) results[i] = { url: wanted[i]!.url, path: result.path, sha256: result.sha256, size: result.size, fromCache: false };
+    if (result) results[i] = { url: wanted[i]!.url, path: result.path, sha256: result.sha256, size: result.size, fromCache: false, rewritten: result.rewritten };
   });
   return results;
 }

@@ -4,7 +4,10 @@ import type { InjectedSysext } from './inject.js';
 export interface ManifestOutput {
   vendor: string;
   file: string;
-  sha256: string;
+  /** SHA-256 of the file: vendor images always, the generic image with --full-digest. */
+  sha256?: string;
+  /** The generic image: SHA-256 over the SHA-256 digests of its 4 MiB pieces (README, "Digests"). */
+  chunkedSha256?: string;
   size: number;
 }
 

@@ -16,7 +16,7 @@ import type { Reporter } from '../util/report.js';
 import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
 import { loadVendorRegistry } from '../vendor/index.js';
 import { oemSysextsByName, writeVendors } from './vendor-stage.js';
-import { decompressBase, stageImage, verifyRelease, type BaseImage } from './base-image.js';
+import { decompressBase, rememberBaseChunks, stageImage, verifyRelease, type BaseImage } from './base-image.js';
 import type { BakeContext, BakeOptions } from './context.js';
 import { fetchBakerySysexts, fetchReleaseFiles, fetchSigningKey } from './fetch-stage.js';
 import { injectSysexts, type PartitionEditors, type SysextToInject } from './inject.js';
@@ -28,7 +28,7 @@ import { parseInstallTarget, parseSysextArgs, type InstallTarget } from './input
 import { checkSysextImage, planLocalSysexts, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
 import { buildRecipe } from '../recipes/index.js';
 import { buildManifest, type Manifest, type ManifestOutput, type ManifestSysext } from './manifest.js';
-import { describeOutput, publish } from './publish.js';
+import { describeImage, publish, untouchedBasePieces } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
 
 interface Sysexts {
@@ -89,20 +89,32 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     gatherSysexts(ctx, args, localSysexts),
   ]);
   if (baseResult.status === 'rejected') throw baseResult.reason;
-  if (sysextResult.status === 'rejected') throw sysextResult.reason;
   const { base, release, resolved, signature, baseSource, baseSha256, baseSize } = baseResult.value;
+  // A verified base is worth keeping for the next attempt even when this one fails (not when
+  // it is interrupted: then leaving fast matters more).
+  scope.defer('keep the base image in the cache', () => (signal.aborted ? undefined : keepBase(ctx, base)));
+  if (sysextResult.status === 'rejected') throw sysextResult.reason;
   const sysexts = sysextResult.value;
   throwIfInterrupted();
 
   // stage: a private copy; the base (perhaps the cache's) is never written
   const image = path.join(workDir, IMAGE_FILE);
   await stageImage(ctx, base, image);
+  // A fresh base goes into the cache after the generic image is digested (which yields the
+  // base's piece digests); it is flushed to disk meanwhile.
+  const baseFlushed = base.flush?.();
+  baseFlushed?.catch(() => undefined);
 
   // locate
   const table = await readGptFromFile(image);
   const root = locateFlatcarPartition(table, 'ROOT');
   const oem = locateFlatcarPartition(table, 'OEM');
   report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${backend} backend`);
+  // The bake writes only these partitions; the digest of every other piece of the image is the
+  // base's, hashed while the copy is edited (or known from the cache).
+  const changed = target.partition === 'oem' ? [root, oem] : [root];
+  const basePieces = selection.generic ? untouchedBasePieces(base, changed) : undefined;
+  basePieces?.catch(() => undefined);
 
   // inject
   const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
@@ -117,12 +129,8 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
 
   // publish
   const outputs: Array<ManifestOutput & { workFile: string }> = [];
-  if (selection.generic) {
-    // Bytes before the first partition the bake wrote are the base image's: resume its digest there.
-    const unchangedBytes = target.partition === 'oem' ? Math.min(root.startByte, oem.startByte) : root.startByte;
-    const resume = base.digestSnapshots?.filter((s) => s.offset <= unchangedBytes).at(-1);
-    outputs.push(await describeOutput(ctx, 'generic', image, IMAGE_FILE, resume));
-  }
+  if (basePieces) outputs.push(await describeImage(ctx, image, IMAGE_FILE, await basePieces, changed));
+  await keepBase(ctx, base, await basePieces, baseSha256);
   for (const result of vendorResults) {
     for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, workFile: o.workFile });
   }
@@ -138,7 +146,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     vendors,
     ...(failed.length ? { failedVendors: failed } : {}),
     backend,
-    outputs: outputs.map(({ vendor, file, sha256, size }) => ({ vendor, file, sha256, size })),
+    outputs: outputs.map(({ workFile: _workFile, ...output }) => output),
   });
   const files = outputs.length ? await publish(ctx, outputs, manifest) : [];
   if (failed.length) {
@@ -149,6 +157,20 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   }
   report.step('done', `${files.join(', ')}`);
   return { manifest, files };
+}
+
+/**
+ * Puts a freshly decompressed base into the cache (with its piece digests when known), or adds
+ * the piece digests to a cached one that lacks them. A cache that cannot be written costs the
+ * next bake time, not this one its result: it warns.
+ */
+async function keepBase(ctx: BakeContext, base: BaseImage, chunks?: Map<number, string>, compressedSha256?: string): Promise<void> {
+  try {
+    if (base.keep) await base.keep(chunks);
+    else if (chunks && compressedSha256) await rememberBaseChunks(ctx, base, compressedSha256, chunks);
+  } catch (error) {
+    ctx.report.warn(`could not keep the base image in the cache: ${(error as Error).message}`);
+  }
 }
 
 async function checkLocalImage(file: string): Promise<void> {

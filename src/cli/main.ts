@@ -1,7 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import path from 'node:path';
 import type { BakeOptions } from '../bake/context.js';
-import { bake } from '../bake/pipeline.js';
 import { FlatbakeError, UsageError } from '../errors.js';
 import { normalizeArch } from '../release/arch.js';
 import { parseBackend } from '../bake/backend.js';
@@ -28,6 +27,7 @@ interface RawBakeOptions {
   cache: boolean;
   json?: boolean;
   insecureSkipVerify?: boolean;
+  fullDigest?: boolean;
   retries: string;
   oemSysext?: string[] | false;
   backend: string;
@@ -57,6 +57,7 @@ export function toBakeOptions(sysexts: string[], raw: RawBakeOptions): BakeOptio
     cacheDir: raw.cacheDir ? path.resolve(raw.cacheDir) : undefined,
     cache: raw.cache,
     insecureSkipVerify: Boolean(raw.insecureSkipVerify),
+    fullDigest: Boolean(raw.fullDigest),
     retries: parseRetries(raw.retries),
     oemSysexts: Array.isArray(raw.oemSysext) ? raw.oemSysext : [],
     noOemSysext: raw.oemSysext === false,
@@ -101,6 +102,7 @@ export function buildProgram(): Command {
     .action(async (sysexts: string[], raw: RawBakeOptions) => {
       const options = toBakeOptions(sysexts, raw);
       const report = stderrReporter({ json: raw.json });
+      const { bake } = await import('../bake/pipeline.js');
       const { manifest } = await bake(options, report);
       if (raw.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
     });

@@ -63,6 +63,12 @@ export interface DownloadResult {
   url: string;
   /** Some bytes of the file came from an earlier attempt or run (Range request). */
   resumed: boolean;
+  /**
+   * The `.part` file was cut back to empty at least once (a stale or bad head, a server that
+   * ignored Range). When false it only ever grew at its end, so a reader that followed it while
+   * it grew and read `size` bytes read exactly the final file.
+   */
+  rewritten: boolean;
   attempts: number;
 }
 
@@ -189,6 +195,7 @@ class Transfer {
   /** Strong ETag or Last-Modified of the bytes already in the .part, for If-Range. */
   private validator: string | undefined;
   private resumed = false;
+  private rewritten = false;
   private task: ProgressTask | undefined;
 
   constructor(
@@ -225,6 +232,9 @@ class Transfer {
   }
 
   private async reset(): Promise<void> {
+    // Only cutting bytes that were there counts: a first download also starts from here.
+    const had = await stat(this.part).then((st) => st.size, () => 0);
+    if (had > 0 || this.size > 0) this.rewritten = true;
     await truncate(this.part, 0).catch((err: unknown) => {
       if (errorCode(err) !== 'ENOENT') throw err;
     });
@@ -463,7 +473,7 @@ class Transfer {
         }
         await rename(this.part, this.req.dest);
         this.task?.succeed();
-        return { path: this.req.dest, size: this.size, sha256, url: this.url, resumed: this.resumed, attempts };
+        return { path: this.req.dest, size: this.size, sha256, url: this.url, resumed: this.resumed, rewritten: this.rewritten, attempts };
       }
     } catch (err) {
       this.task?.fail(errorText(err));

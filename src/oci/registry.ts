@@ -310,6 +310,6 @@ export class RegistryClient {
     }
     await rename(part, dest);
     task.succeed();
-    return { path: dest, size, sha256, url, resumed: false, attempts: 1 };
+    return { path: dest, size, sha256, url, resumed: false, rewritten: false, attempts: 1 };
   }
 }

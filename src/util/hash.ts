@@ -1,15 +1,10 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
-/**
- * SHA-256 of a file, streamed (images are gigabytes). With `resume`, the hash state of the
- * file's first `resume.offset` bytes is already known (it is copied, not consumed), and only
- * the rest is read.
- */
-export async function sha256File(file: string, onBytes?: (bytes: number) => void, resume?: { offset: number; hash: Hash }): Promise<string> {
-  const hash = resume ? resume.hash.copy() : createHash('sha256');
-  if (resume) onBytes?.(resume.offset);
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20, start: resume?.offset ?? 0 })) {
+/** SHA-256 of a file, streamed (images are gigabytes). */
+export async function sha256File(file: string, onBytes?: (bytes: number) => void): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) {
     hash.update(chunk as Buffer);
     onBytes?.((chunk as Buffer).length);
   }
@@ -24,17 +19,16 @@ const ZEROS = Buffer.alloc(CHUNK);
  * memory. Falls back to reading everything when the extent map is not available. The file must
  * not change while this runs (callers fdatasync it first so the map is final).
  */
-export async function sha256SparseFile(file: string, onBytes?: (bytes: number) => void, resume?: { offset: number; hash: Hash }): Promise<string> {
+export async function sha256SparseFile(file: string, onBytes?: (bytes: number) => void): Promise<string> {
   const { open } = await import('node:fs/promises');
   const { dataExtents } = await import('./extents.js');
   const handle = await open(file, 'r');
   try {
     const size = (await handle.stat()).size;
     const extents = await dataExtents(file, size);
-    if (!extents) return await sha256File(file, onBytes, resume);
-    const hash = resume ? resume.hash.copy() : createHash('sha256');
-    let position = resume?.offset ?? 0;
-    if (resume) onBytes?.(resume.offset);
+    if (!extents) return await sha256File(file, onBytes);
+    const hash = createHash('sha256');
+    let position = 0;
     const buffer = Buffer.allocUnsafe(CHUNK);
     const zeros = (length: number) => {
       for (let left = length; left > 0; left -= CHUNK) {

@@ -5,9 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, ROOT_SKIP_REASON, isRoot, runCli } from '../helpers/cli.js';
-import { leftovers, rangesEqual, sgdiskPartition, sgdiskVerify, withReadOnlyPartition } from '../helpers/disk.js';
+import { coreutilsChunkedSha256, leftovers, rangesEqual, sgdiskPartition, sgdiskVerify, withReadOnlyPartition } from '../helpers/disk.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import type { Manifest } from '../../src/bake/manifest.js';
+import { openCache } from '../../src/cache/cache.js';
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
@@ -31,7 +32,7 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     const hello = release.sysexts.find((s) => s.name === 'hello')!;
     const wasmtime = release.sysexts.find((s) => s.name === 'wasmtime')!;
     const result = await runCli([
-      '--fetch', '--json',
+      '--fetch', '--json', '--full-digest',
       ...served.args({ cacheDir, output }),
       `hello:${path.basename(hello.file)}`,
       `wasmtime:${path.basename(wasmtime.file)}`,
@@ -46,9 +47,16 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     expect(manifest.base.signature).toEqual({ verified: true, fingerprint: release.fingerprint });
     expect(manifest.base.sha256).toBe(await sha256(release.files.imageBz2));
     const image = path.join(output, 'flatcar_production_image.bin');
-    expect(manifest.outputs).toEqual([{ vendor: 'generic', file: 'flatcar_production_image.bin', sha256: expect.any(String), size: (await stat(image)).size }]);
+    expect(manifest.outputs).toEqual([
+      { vendor: 'generic', file: 'flatcar_production_image.bin', sha256: expect.any(String), chunkedSha256: expect.any(String), size: (await stat(image)).size },
+    ]);
+    // --full-digest adds the plain SHA-256 to the chunked one; both are what coreutils compute.
     const { stdout: digest } = await execa('sha256sum', [image]);
     expect(digest.split(' ')[0]).toBe(manifest.outputs[0]!.sha256);
+    expect(await coreutilsChunkedSha256(image)).toBe(manifest.outputs[0]!.chunkedSha256);
+    // The cache now knows the base image's piece digests, for the next bake.
+    const cachedBase = await openCache({ cacheDir }).lookup('decompressed', `bz2:${manifest.base.sha256}`);
+    expect(Object.keys((cachedBase?.meta.chunks ?? {}) as object).length).toBeGreaterThan(0);
     expect(manifest.sysexts.map((s) => [s.name, s.sha256])).toEqual([
       ['hello', hello.sha256],
       ['wasmtime', wasmtime.sha256],
@@ -98,7 +106,9 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     expect(result.stderr).toContain('all files from the cache');
     expect(result.stderr).toContain('base image from the cache');
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
-    expect((await execa('sha256sum', [path.join(output, 'flatcar_production_image.bin')])).stdout.split(' ')[0]).toBe(manifest.outputs[0]!.sha256);
+    // The base's piece digests came from the cache; the result must still be the file's digest.
+    expect(manifest.outputs[0]!.sha256).toBeUndefined();
+    expect(await coreutilsChunkedSha256(path.join(output, 'flatcar_production_image.bin'))).toBe(manifest.outputs[0]!.chunkedSha256);
     const paths = served.server.requests.slice(before).map((r) => r.path);
     expect(paths.some((p) => p.endsWith('.bz2') || p.endsWith('.raw') || p.endsWith('version.txt'))).toBe(false);
   });
@@ -131,8 +141,8 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     const oem = await sgdiskPartition(image, 6);
     expect(await rangesEqual(served.release.imagePath, image, 0, oem.startByte)).toBe(true);
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
-    // The digest resumed from a state taken while decompressing must still be the file's.
-    expect((await execa('sha256sum', [image])).stdout.split(' ')[0]).toBe(manifest.outputs[0]!.sha256);
+    // OEM changed too: its pieces must be digested again, not taken from the base.
+    expect(await coreutilsChunkedSha256(image)).toBe(manifest.outputs[0]!.chunkedSha256);
     expect(manifest.sysexts[0]).toMatchObject({ name: 'greet', installedTo: 'oem:/sysexts/my-hello.raw', bootedPath: '/oem/sysexts/my-hello.raw', source: path.join(src, 'my-hello.raw') });
     expect(manifest.release.version).toBe(served.release.version);
   });
