@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { butaneCommand } from '../butane/butane.js';
 import { DEFAULT_BAKERY_URL } from '../defaults.js';
 
 export function registerButane(program: Command): void {
@@ -17,7 +16,8 @@ export function registerButane(program: Command): void {
       'after',
       '\nExamples:\n  flatbake butane wasmtime:wasmtime-24.0.0-x86-64.raw --sysupdate > config.yaml\n  flatbake butane k3s:k3s-v1.31.1+k3s1-x86-64.raw --enable k3s --unit-dir /usr/local/lib/systemd/system --ignition > config.ign',
     )
-    .action((args: string[], options: { sysupdate?: boolean; replaceDocker?: boolean; enable: string[]; unitDir?: string; baseUrl: string; ignition?: boolean }) => {
+    .action(async (args: string[], options: { sysupdate?: boolean; replaceDocker?: boolean; enable: string[]; unitDir?: string; baseUrl: string; ignition?: boolean }) => {
+      const { butaneCommand } = await import('../butane/butane.js');
       process.stdout.write(butaneCommand(args, options));
     });
 }

@@ -1,7 +1,4 @@
 import { Command } from 'commander';
-import { runDoctor, formatDoctor } from '../doctor/doctor.js';
-import { formatInspect, inspectImage } from '../inspect/inspect.js';
-import { loadVendorRegistry, outputNames } from '../vendor/index.js';
 import { parseBackend } from '../bake/backend.js';
 import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';
@@ -15,6 +12,7 @@ export function registerOtherCommands(program: Command): void {
     .description('list the vendor ids --vendor accepts: layout, OEM, disk format, files')
     .option('--json', 'print JSON (the full vendor records)')
     .action(async (options: { json?: boolean }) => {
+      const { loadVendorRegistry, outputNames } = await import('../vendor/index.js');
       const registry = await loadVendorRegistry();
       const records = registry.ids.map((id) => registry.get(id));
       if (options.json) {
@@ -40,6 +38,7 @@ export function registerOtherCommands(program: Command): void {
     .option('--backend <backend>', 'offline (read the image file), mount (read-only mounts, root or sudo), auto', 'auto')
     .option('--json', 'print JSON')
     .action(async (image: string, options: { json?: boolean; backend: string }) => {
+      const { formatInspect, inspectImage } = await import('../inspect/inspect.js');
       const report = await inspectImage(image, parseBackend(options.backend));
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspect(report)}\n`);
     });
@@ -49,6 +48,7 @@ export function registerOtherCommands(program: Command): void {
     .description('which host tools are present, what each is needed for, and which package provides it')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
+      const { runDoctor, formatDoctor } = await import('../doctor/doctor.js');
       const report = await runDoctor();
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
       if (!report.ok) process.exitCode = 1;

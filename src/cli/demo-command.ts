@@ -2,10 +2,7 @@ import { Command } from 'commander';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { bake } from '../bake/pipeline.js';
 import { DEFAULT_INSTALL_TO } from '../defaults.js';
-import { serveStatic } from '../demo/server.js';
-import { buildSyntheticRelease } from '../demo/synthetic-release.js';
 import { stderrReporter } from '../util/report.js';
 
 export const DEMO_SYSEXT = { name: 'hello', version: '1.0.0' } as const;
@@ -26,6 +23,11 @@ export function registerDemo(program: Command): void {
       const scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-demo-'));
       try {
         report.step('demo', 'building a synthetic Flatcar release (real partition layout, throwaway signing key)');
+        const [{ bake }, { serveStatic }, { buildSyntheticRelease }] = await Promise.all([
+          import('../bake/pipeline.js'),
+          import('../demo/server.js'),
+          import('../demo/synthetic-release.js'),
+        ]);
         const release = await buildSyntheticRelease({
           root: path.join(scratch, 'www'),
           sysexts: [{ name: DEMO_SYSEXT.name, version: DEMO_SYSEXT.version, arch: 'x86-64' }],

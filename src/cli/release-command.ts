@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import path from 'node:path';
 import { openCache } from '../cache/cache.js';
 import { UsageError } from '../errors.js';
-import { buildRelease } from '../release-build/index.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
 
@@ -26,6 +25,7 @@ export function registerRelease(program: Command): void {
       if (!o.versions && !o.discover) throw new UsageError('give --versions <file>, --discover, or both');
       const jobs = o.jobs === undefined ? undefined : Number(o.jobs);
       if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UsageError(`--jobs must be a positive whole number, got '${o.jobs}'`);
+      const { buildRelease } = await import('../release-build/index.js');
       const result = await buildRelease({
         versionsFile: o.versions ? path.resolve(o.versions) : undefined,
         discover: o.discover,

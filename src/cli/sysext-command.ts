@@ -2,11 +2,9 @@ import { Command, Option } from 'commander';
 import path from 'node:path';
 import { openCache } from '../cache/cache.js';
 import { InputError, UsageError } from '../errors.js';
-import { buildRecipe, listRecipes } from '../recipes/index.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
-import { checkSysext, formatFindings } from '../sysext/check.js';
-import { createSysext, SYSEXT_FORMATS, type SysextFormat } from '../sysext/create.js';
+import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
 
 export function registerSysext(program: Command): void {
   const sysext = program.command('sysext').description('build and check sysext images');
@@ -28,6 +26,7 @@ export function registerSysext(program: Command): void {
       '\nReproducible: the same tree and SOURCE_DATE_EPOCH give a byte-identical image (squashfs, erofs, ext4).\nExample:\n  flatbake sysext create ./rootfs hello --os flatcar --arch x86-64',
     )
     .action(async (dir: string, name: string, options: { os: string; arch?: string; reload?: boolean; format: SysextFormat; output: string; force?: boolean; json?: boolean }) => {
+      const [{ createSysext }, { formatFindings }] = await Promise.all([import('../sysext/create.js'), import('../sysext/check.js')]);
       const result = await createSysext({
         sourceDir: path.resolve(dir),
         name,
@@ -54,6 +53,7 @@ export function registerSysext(program: Command): void {
     .option('--name <name>', 'the extension name to expect (default: from the file name)')
     .option('--json', 'print findings as JSON')
     .action(async (file: string, options: { name?: string; json?: boolean }) => {
+      const { checkSysext, formatFindings } = await import('../sysext/check.js');
       const result = await checkSysext(file, { expectName: options.name });
       if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
@@ -68,7 +68,8 @@ export function registerSysext(program: Command): void {
     .command('recipes')
     .description('list the recipes `sysext build` knows, with their architectures, variants and options')
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }) => {
+    .action(async (options: { json?: boolean }) => {
+      const { listRecipes } = await import('../recipes/index.js');
       const recipes = listRecipes().map((r) => ({
         name: r.name,
         aliases: r.aliases ?? [],
@@ -110,6 +111,7 @@ export function registerSysext(program: Command): void {
     .addHelpText('after', '\nExamples:\n  flatbake sysext build wasmtime 24.0.0\n  flatbake sysext build docker 27.3.1 --only-containerd --arch arm64')
     .action(async (recipe: string, version: string, options: BuildCommandOptions) => {
       const report = stderrReporter({ json: options.json });
+      const { buildRecipe } = await import('../recipes/index.js');
       const result = await buildRecipe({
         recipe,
         version,

@@ -1,11 +1,9 @@
 import { Command, Option } from 'commander';
 import path from 'node:path';
 import { openCache } from '../cache/cache.js';
-import { pullImage, runInRootfs } from '../oci/index.js';
-import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/create.js';
+import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
-import { convertTorcx, flatwrap, flix } from '../wrap/index.js';
 
 const repeatable = (v: string, all: string[]) => [...all, v];
 /** Options every command that writes a sysext image shares, declared once (commander needs fresh instances). */
@@ -37,6 +35,7 @@ export function registerWrapCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nCredentials: FLATBAKE_REGISTRY_USER and FLATBAKE_REGISTRY_PASSWORD.\nExample:\n  flatbake oci-rootfs alpine:3.20 ./rootfs --run "apk add --no-cache jq"')
     .action(async (image: string, dir: string, options: { arch: string; registry?: string; insecureRegistry?: boolean; run?: string; mirror?: string; cacheDir?: string; cache: boolean; json?: boolean }) => {
+      const { pullImage, runInRootfs } = await import('../oci/index.js');
       const result = await pullImage({
         ref: image,
         dir: path.resolve(dir),
@@ -69,6 +68,7 @@ export function registerWrapCommands(program: Command): void {
     .addOption(sysextOutput.force())
     .addOption(sysextOutput.json())
     .action(async (rootfs: string, name: string, paths: string[], o: { extraLibs: string[]; resource: string[]; unit: string[]; os: string; arch?: string; format: SysextFormat; output: string; force?: boolean; json?: boolean }) => {
+      const { flix } = await import('../wrap/index.js');
       const result = await flix({
         rootfs: path.resolve(rootfs), name, paths, extraLibs: o.extraLibs, resources: o.resource, units: o.unit,
         outputDir: path.resolve(o.output), os: o.os, arch: o.arch, format: o.format, force: o.force,
@@ -95,6 +95,7 @@ export function registerWrapCommands(program: Command): void {
     .addOption(sysextOutput.json())
     .addHelpText('after', '\nTry the wrappers before packaging: FLATWRAP_ROOT=<rootfs> /path/to/wrapper --version')
     .action(async (rootfs: string, name: string, paths: string[], o: { unit: string[]; etcMap: 'host' | 'chroot'; varMap: 'host' | 'chroot'; homeMap: 'host' | 'chroot'; os: string; arch?: string; format: SysextFormat; output: string; force?: boolean; json?: boolean }) => {
+      const { flatwrap } = await import('../wrap/index.js');
       const result = await flatwrap({
         rootfs: path.resolve(rootfs), name, paths, units: o.unit, etcMap: o.etcMap, varMap: o.varMap, homeMap: o.homeMap,
         outputDir: path.resolve(o.output), os: o.os, arch: o.arch, format: o.format, force: o.force,
@@ -115,6 +116,7 @@ export function registerWrapCommands(program: Command): void {
     .addOption(sysextOutput.force())
     .addOption(sysextOutput.json())
     .action(async (tarball: string, name: string, o: { os: string; arch?: string; format: SysextFormat; output: string; force?: boolean; json?: boolean }) => {
+      const { convertTorcx } = await import('../wrap/index.js');
       const result = await convertTorcx({ tarball: path.resolve(tarball), name, outputDir: path.resolve(o.output), os: o.os, arch: o.arch, format: o.format, force: o.force });
       if (!o.json) {
         for (const c of result.changed) process.stderr.write(`changed: ${c}\n`);

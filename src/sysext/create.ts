@@ -18,8 +18,9 @@ import { renderExtensionRelease, validateSysextName } from './extension-release.
 import { listExt4 } from './inspect.js';
 import { makeTempDir } from './tempdir.js';
 
-export type SysextFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
-export const SYSEXT_FORMATS: readonly SysextFormat[] = ['squashfs', 'erofs', 'ext4', 'btrfs'];
+import { SYSEXT_FORMATS, type SysextFormat } from './formats.js';
+
+export { SYSEXT_FORMATS, type SysextFormat };
 
 /** Formats whose images are byte-identical for the same inputs. btrfs-progs 6.x has no way to fix
  * its device UUID, chunk-tree UUID and generation-time fields, so btrfs images differ run to run. */
