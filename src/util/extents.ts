@@ -37,7 +37,7 @@ export function parseFilefrag(text: string, fileSize: number): Extent[] | undefi
 }
 
 /**
- * Where a (synced) file holds data, from the kernel's extent map (FIEMAP through filefrag), so
+ * Where a file holds data, from the kernel's extent map (FIEMAP through filefrag), so
  * holes can be skipped instead of read: reading 7 GiB of holes costs more than hashing them.
  */
 export async function dataExtents(file: string, fileSize: number): Promise<Extent[] | undefined> {

@@ -17,7 +17,8 @@ const ZEROS = Buffer.alloc(CHUNK);
 /**
  * SHA-256 of a sparse file using its data extents: data is read, holes are hashed as zeros from
  * memory. Falls back to reading everything when the extent map is not available. The file must
- * not change while this runs (callers fdatasync it first so the map is final).
+ * not change while this runs. It need not be flushed first: the extent map of ext4, XFS and
+ * btrfs includes data not yet written back (delayed allocation).
  */
 export async function sha256SparseFile(file: string, onBytes?: (bytes: number) => void): Promise<string> {
   const { open } = await import('node:fs/promises');

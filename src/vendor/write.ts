@@ -13,7 +13,7 @@ import { InputError, MissingToolError, NotImplementedError } from '../errors.js'
 import { readGptFromFile } from '../gpt/file.js';
 import type { Privileged } from '../privileged/privileged.js';
 import { which } from '../util/exec.js';
-import { sha256File } from '../util/hash.js';
+import { sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import type { ResourceScope } from '../util/scope.js';
 import { writeOva, writeOvfBox, writeUefiFirmware, ovfText } from './bundles.js';
@@ -127,7 +127,7 @@ async function writeOneVendor(
     await removeScratch();
     const outputs: VendorOutput[] = [];
     for (const workFile of ctx.files) {
-      outputs.push({ file: path.basename(workFile), workFile, sha256: await sha256File(workFile), size: (await stat(workFile)).size });
+      outputs.push({ file: path.basename(workFile), workFile, sha256: await sha256SparseFile(workFile), size: (await stat(workFile)).size });
     }
     report.step('vendor', `${vendor.id}: ${outputs.map((o) => o.file).join(', ')} (${Math.round((Date.now() - started) / 1000)}s)`);
     return { vendor: vendor.id, ok: true, outputs };
