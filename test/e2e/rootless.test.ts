@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
-import { withReadOnlyPartition } from '../helpers/disk.js';
+import { coreutilsChunkedSha256, withReadOnlyPartition } from '../helpers/disk.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import type { Manifest } from '../../src/bake/manifest.js';
 
@@ -129,6 +129,9 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
       const r = user === 'root' ? await runCli(args) : await asNobody(args);
       expect(r.exitCode, String(r.stderr)).toBe(0);
       const image = path.join(output, 'flatcar_production_image.bin');
+      // Either way, the manifest's digest is the file's as coreutils computes it.
+      const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+      expect(manifest.outputs[0]!.chunkedSha256).toBe(await coreutilsChunkedSha256(image));
       return {
         root: await withReadOnlyPartition(image, 9, 'ext4', describeTree),
         oem: await withReadOnlyPartition(image, 6, 'btrfs', describeTree),
