@@ -92,10 +92,10 @@ export type CompressedSource =
 /**
  * Decompresses the .bz2 to a sparse file, or finds it in the cache keyed by the compressed
  * file's digest. A download in progress is decompressed as it arrives, so a cold bake costs
- * about max(download, decompression) instead of their sum; what was read is then checked
- * against the finished download's digest (a download that restarted from zero is decompressed
- * again from the final file). The result enters the cache only once `verified` resolves, so
- * decompression can overlap signature checking.
+ * about max(download, decompression) instead of their sum; a download that cut its file back
+ * while it was read is decompressed again from the final file. Nothing is returned before
+ * `verified` resolves, so decompression overlaps signature checking; the caller puts a fresh
+ * result into the cache with `keep`.
  */
 export async function decompressBase(
   ctx: BakeContext,
@@ -192,12 +192,13 @@ export async function decompressBase(
   return { path: dest, size: result.size, fromCache: false, tool: result.tool, ...(ctx.cache.dir ? { keep, flush } : {}) };
 }
 
-/** Records the piece digests of a cached base image (see chunked-digest.ts). */
+/** Adds piece digests the cache did not know yet to a cached base image (see chunked-digest.ts). */
 export async function rememberBaseChunks(ctx: BakeContext, base: BaseImage, compressedSha256: string, chunks: Map<number, string>): Promise<void> {
-  if (!base.fromCache || chunks.size === 0 || base.chunks?.size) return;
+  if (!base.fromCache || [...chunks.keys()].every((i) => base.chunks?.has(i))) return;
   const hit = await ctx.cache.lookup(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`);
   if (!hit || hit.path !== base.path) return;
-  await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`, hit.path, { sha256: hit.sha256, size: hit.size, meta: { ...hit.meta, ...chunksToMeta(chunks) } });
+  const all = new Map([...(chunksFromMeta(hit.meta) ?? []), ...chunks]);
+  await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`, hit.path, { sha256: hit.sha256, size: hit.size, meta: { ...hit.meta, ...chunksToMeta(all) } });
 }
 
 function chunksToMeta(chunks: Map<number, string> | undefined): Record<string, unknown> {

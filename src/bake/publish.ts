@@ -23,13 +23,11 @@ export function untouchedPiece(changed: readonly ChangedRange[]): (i: number) =>
 
 /**
  * The digests of the base image's pieces that hold data and lie outside the changed ranges:
- * from the cache when it knows them, else hashed from the base (which the bake never writes,
- * so this runs while the bake edits its copy).
+ * those the cache knows as they are, the others hashed from the base (which the bake never
+ * writes, so this runs while the bake edits its copy).
  */
 export async function untouchedBasePieces(base: { path: string; chunks?: Map<number, string> }, changed: readonly ChangedRange[]): Promise<Map<number, string>> {
-  const untouched = untouchedPiece(changed);
-  if (base.chunks) return new Map([...base.chunks].filter(([i]) => untouched(i)));
-  return pieceDigests(base.path, { wanted: untouched });
+  return pieceDigests(base.path, { wanted: untouchedPiece(changed), known: (i) => base.chunks?.get(i) });
 }
 
 /**

@@ -73,7 +73,12 @@ export async function rangesEqual(a: string, b: string, offset: number, length: 
 export async function leftovers(prefix: string): Promise<{ loops: string[]; mounts: string[] }> {
   const { stdout } = await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
   const loops = stdout.split('\n').filter((l) => l.includes(prefix));
-  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.includes('flatbake-mnt-') || l.includes(prefix));
+  // flatbake's mount points live in the temp dir: count those whose loop device is backed by a
+  // file under `prefix`, not the mounts of tests running alongside in another process.
+  const ourDevices = new Set(loops.map((l) => l.trim().split(/\s+/)[0]));
+  const mounts = (await readFile('/proc/mounts', 'utf8'))
+    .split('\n')
+    .filter((l) => l.includes(prefix) || (l.includes('flatbake-mnt-') && ourDevices.has(l.split(' ')[0])));
   return { loops, mounts };
 }
 
