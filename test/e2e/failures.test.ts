@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { open, mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { open, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,21 @@ async function flipByte(file: string, offset: number): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** The command names (comm) of the live processes whose parent is `pid`, from /proc. */
+async function childCommands(pid: number): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split at the last ')'.
+    const close = stat.lastIndexOf(')');
+    if (close < 0) continue;
+    const [state, ppid] = stat.slice(close + 2).split(' ');
+    if (Number(ppid) === pid && state !== 'Z') names.push(stat.slice(stat.indexOf('(') + 1, close));
+  }
+  return names.sort();
 }
 
 /** A failed run leaves nothing in --output: no result, no manifest, no work dir. */
@@ -237,6 +252,38 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
     expect(r2.exitCode).toBe(1);
     expect(r2.stderr.split('\n')[0]).toMatch(/is not a filesystem image/);
     expect(served.server.requests.length).toBe(before);
+  });
+
+  it('a run killed while decompressing leaves no decompressor, cp, partial image, FIFO or output', async () => {
+    const imagePath = `/${path.relative(served.release.root, served.release.files.imageBz2)}`;
+    // The download drops after 1 MB and backs off before resuming: the decompressor has been fed
+    // and waits for more while we interrupt.
+    served.server.setFault(imagePath, { kind: 'drop-after', bytes: 1_000_000, times: 1 });
+    const output = out();
+    const cacheDir = path.join(scratch, 'cache-killed');
+    try {
+      const child = execa('node', [CLI, ...served.args({ cacheDir, output }), '--fetch', `hello:${helloFile}`], { reject: false, env: { NO_PROXY: '127.0.0.1' } });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const deadline = Date.now() + 30_000;
+      let children: string[] = [];
+      while (Date.now() < deadline) {
+        children = await childCommands(child.pid!);
+        if (stderr.includes('while it downloads: started') && children.some((c) => /bzip2/.test(c)) && children.includes('cp')) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(children, stderr).toEqual(expect.arrayContaining(['cp', expect.stringMatching(/bzip2/)]));
+      child.kill('SIGTERM');
+      const result = await child;
+      expect(result.exitCode, stderr).toBe(143);
+      expect(await childCommands(child.pid!)).toEqual([]);
+      // The download's .part may stay (the next run resumes it); nothing decompressed does.
+      const downloads = await readdir(path.join(cacheDir, 'downloads')).catch(() => [] as string[]);
+      expect(downloads.filter((f) => !f.endsWith('.part'))).toEqual([]);
+      await expectNothingWritten(output);
+    } finally {
+      served.server.clearFaults();
+    }
   });
 
   it('a run killed while partitions are mounted leaves no loop device, mount, work dir or output', async () => {
