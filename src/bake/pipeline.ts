@@ -38,7 +38,7 @@ interface Sysexts {
 
 /**
  * The bake, top to bottom: validate -> resolve -> fetch -> verify + decompress
- * -> stage -> locate -> inject -> publish. Every loop device, mount, temp dir
+ * -> locate -> stage -> inject -> publish. Every loop device, mount, temp dir
  * and partial file is owned by one scope, released on success, error and signals.
  */
 export async function bake(options: BakeOptions, report: Reporter): Promise<{ manifest: Manifest; files: string[] }> {
@@ -97,24 +97,24 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   const sysexts = sysextResult.value;
   throwIfInterrupted();
 
+  // locate, on the base (the staged copy is the same bytes), so that hashing the pieces the bake
+  // cannot change runs alongside the copy.
+  const table = await readGptFromFile(base.path);
+  const root = locateFlatcarPartition(table, 'ROOT');
+  const oem = locateFlatcarPartition(table, 'OEM');
+  report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${backend} backend`);
+  // The bake writes only these partitions; the digest of every other piece of the image is the
+  // base's, hashed while the copy is made and edited (or known from the cache).
+  const changed = target.partition === 'oem' ? [root, oem] : [root];
+  const basePieces = selection.generic ? untouchedBasePieces(base, changed) : undefined;
+  basePieces?.catch(() => undefined);
+
   // stage: a private copy; the base (perhaps the cache's) is never written
   const image = path.join(workDir, IMAGE_FILE);
   await stageImage(ctx, base, image);
   // A fresh base goes into the cache after the generic image is digested (which yields the
   // base's piece digests); it is flushed to disk meanwhile.
-  const baseFlushed = base.flush?.();
-  baseFlushed?.catch(() => undefined);
-
-  // locate
-  const table = await readGptFromFile(image);
-  const root = locateFlatcarPartition(table, 'ROOT');
-  const oem = locateFlatcarPartition(table, 'OEM');
-  report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${backend} backend`);
-  // The bake writes only these partitions; the digest of every other piece of the image is the
-  // base's, hashed while the copy is edited (or known from the cache).
-  const changed = target.partition === 'oem' ? [root, oem] : [root];
-  const basePieces = selection.generic ? untouchedBasePieces(base, changed) : undefined;
-  basePieces?.catch(() => undefined);
+  base.flush?.().catch(() => undefined);
 
   // inject
   const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
