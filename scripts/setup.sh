@@ -16,6 +16,7 @@ PACKAGES=(
   ovmf xorriso isolinux syslinux-common   # vendor images: qemu_uefi firmware, the iso vendor
   patchelf bubblewrap                     # flix, flatwrap, oci-rootfs --run
   fakeroot                                # the offline backend as non-root: rebuilt btrfs stays root-owned
+  eatmydata                               # the offline backend: debugfs without fsyncing the work image
   build-essential                         # recipes that build from source (keepalived)
   # tests only: a real registry, a busybox rootfs, jq for flix, xmllint for OVFs, arm64 cross builds
   docker-registry busybox-static jq libxml2-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross

@@ -20,6 +20,7 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'install', package: 'coreutils', purpose: 'write files into the mounted image as root', required: true },
   { command: 'mkfs.ext4', package: 'e2fsprogs', purpose: 'ext4 sysext images; the synthetic demo release', required: true },
   { command: 'debugfs', package: 'e2fsprogs', purpose: 'read ext4 images without mounting (sysext check)', required: false },
+  { command: 'eatmydata', package: 'eatmydata', purpose: 'offline backend: spare debugfs the fsync of the whole work image (faster bakes)', required: false },
   { command: 'resize2fs', package: 'e2fsprogs', purpose: 'grow ROOT for vendor layouts', required: false },
   { command: 'mkfs.btrfs', package: 'btrfs-progs', purpose: 'btrfs sysext images; the synthetic demo release (USR-A, OEM)', required: true },
   { command: 'mkfs.vfat', package: 'dosfstools', purpose: 'the synthetic demo release (EFI-SYSTEM)', required: true },

@@ -8,8 +8,7 @@ import { mkdtemp, readFile, rm, stat, symlink as fsSymlink, unlink } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { DiskFormatError, InputError } from '../../errors.js';
-import { run } from '../../util/exec.js';
-import { assertStepsOk, parseDebugfsLs, parseDebugfsStat, parseDumpe2fs, quoteArg, runDebugfs, type DebugfsStat, type DebugfsTarget, type Ext4Summary } from './debugfs.js';
+import { assertStepsOk, parseDebugfsLs, parseDebugfsStat, parseDumpe2fs, quoteArg, runDebugfs, runE2fsTool, type DebugfsStat, type DebugfsTarget, type Ext4Summary } from './debugfs.js';
 import {
   checkEpoch,
   checkMode,
@@ -60,7 +59,7 @@ class Ext4Editor implements PartitionEditor {
   }
 
   private async summaryNow(): Promise<Ext4Summary> {
-    const { stdout } = await run('dumpe2fs', ['-h', this.target.device], { purpose: `read the ${this.partition} superblock` });
+    const { stdout } = await runE2fsTool('dumpe2fs', ['-h', this.target.device], { purpose: `read the ${this.partition} superblock` });
     return parseDumpe2fs(stdout);
   }
 
@@ -286,7 +285,7 @@ export async function openExt4Editor(image: string, range: PartitionRange, optio
     const label = `${partition} in ${image}`;
     let summary: Ext4Summary;
     try {
-      const { stdout } = await run('dumpe2fs', ['-h', device], { purpose: `read the ${partition} superblock` });
+      const { stdout } = await runE2fsTool('dumpe2fs', ['-h', device], { purpose: `read the ${partition} superblock` });
       summary = parseDumpe2fs(stdout);
     } catch (err) {
       if (err instanceof DiskFormatError) throw err;
