@@ -129,7 +129,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
 
   // publish
   const outputs: Array<ManifestOutput & { workFile: string }> = [];
-  if (basePieces) outputs.push(await describeImage(ctx, image, IMAGE_FILE, await basePieces, changed));
+  if (basePieces) outputs.push(await describeImage(ctx, image, IMAGE_FILE, await basePieces));
   await keepBase(ctx, base, await basePieces, baseSha256);
   for (const result of vendorResults) {
     for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, workFile: o.workFile });

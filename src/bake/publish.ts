@@ -13,7 +13,7 @@ export interface ChangedRange {
 }
 
 /** Whether the bake cannot have changed digest piece `i` (it lies outside every changed range). */
-export function untouchedPiece(changed: readonly ChangedRange[]): (i: number) => boolean {
+function untouchedPiece(changed: readonly ChangedRange[]): (i: number) => boolean {
   return (i) => {
     const start = i * DIGEST_CHUNK;
     const end = start + DIGEST_CHUNK;
@@ -39,16 +39,15 @@ export async function describeImage(
   ctx: BakeContext,
   workFile: string,
   finalName: string,
+  /** From untouchedBasePieces: only pieces outside the changed ranges. */
   basePieces: Map<number, string>,
-  changed: readonly ChangedRange[],
 ): Promise<ManifestOutput & { workFile: string }> {
   // No flush first: the extent map of ext4, XFS and btrfs lists data not yet written back
   // (delayed allocation) too, and flushing 400+ MB would cost more than the whole digest.
   const size = (await stat(workFile)).size;
-  const untouched = untouchedPiece(changed);
   const task = ctx.report.progress.start(`digest ${finalName}`, size);
   const digest = await chunkedSha256(workFile, {
-    known: (i) => (untouched(i) ? basePieces.get(i) : undefined),
+    known: (i) => basePieces.get(i),
     onBytes: (bytes) => task.advance(bytes),
   });
   task.succeed();
