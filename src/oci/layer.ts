@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createGunzip } from 'node:zlib';
-import { execa } from 'execa';
-import { CommandError, MissingToolError, VerificationError } from '../errors.js';
+import { finished } from 'node:stream/promises';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { InputError, VerificationError } from '../errors.js';
 import type { LayerCompression } from './manifest.js';
 import { readTar } from './tar.js';
 import type { LayerStats, RootfsWriter } from './apply.js';
@@ -56,32 +56,67 @@ function openTarSource(file: string, compression: LayerCompression, signal?: Abo
       },
     };
   }
-  // Node 20's zlib has no zstd: the host's zstd decompresses, streamed through a pipe.
-  let stopped = false;
-  const child = execa('zstd', ['-d', '-c', '-q', '--', file], { buffer: { stdout: false, stderr: true }, stdin: 'ignore', cancelSignal: signal, reject: false });
+  // Node >= 22.15 decompresses zstd itself: no child process to start, stop or reap.
+  const stream = zstdStream(file);
+  let aborted = false;
   return {
-    stream: child.stdout as AsyncIterable<Buffer>,
+    stream: stream.output,
     finished: async () => {
-      const result = await child;
-      // Stopped by abort(): the caller already has the error that made it stop.
-      if (result.isTerminated && stopped) return;
-      if ((result as { code?: string }).code === 'ENOENT') {
-        throw new MissingToolError('zstd is not installed (needed to decompress zstd image layers)', 'install the zstd package; `flatbake doctor` lists the host tools');
-      }
-      if (result.exitCode !== 0) {
-        const stderr = String(result.stderr ?? '').trim();
-        throw new CommandError(`zstd could not decompress ${file} (status ${result.exitCode})${stderr ? `: ${stderr}` : ''}`, `zstd -d -c ${file}`, result.exitCode, stderr);
+      // Stopped by a parse error: corrupt input usually fails the decoder (its frame checksum) a
+      // little after the garbage that broke the tar parser, and that error explains more. Decode
+      // the blob again, unread, for up to a second to find out.
+      const failure = aborted ? await zstdFailure(file, 1000) : await stream.failure;
+      if (failure !== undefined) {
+        throw new InputError(`zstd could not decompress ${file}: ${failure.message}`, 'the layer blob is damaged; pull the image again');
       }
     },
     abort: () => {
-      stopped = true;
-      // Give zstd a moment to fail on its own: corrupt input usually makes it exit with a clear
-      // message right after the garbage that broke the tar parser; a healthy zstd blocked on a
-      // pipe nobody reads is killed.
-      const timer = setTimeout(() => child.kill(), 1000);
-      void child.finally(() => clearTimeout(timer));
+      aborted = true;
+      stream.stop();
     },
   };
+}
+
+/** A zstd decoder over a file, and the decoder's own failure (not a reader stopping early). */
+function zstdStream(file: string): { output: NodeJS.ReadableStream & AsyncIterable<Buffer>; failure: Promise<Error | undefined>; stop: () => void } {
+  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+  const output = createZstdDecompress();
+  let failure: Error | undefined;
+  output.on('error', (err) => {
+    if (!stoppedEarly(err)) failure ??= err;
+  });
+  input.on('error', (err) => output.destroy(err));
+  input.pipe(output);
+  const ended = finished(output).catch(() => undefined);
+  return {
+    output,
+    failure: ended.then(() => failure),
+    stop: () => {
+      input.destroy();
+      output.destroy();
+    },
+  };
+}
+
+/** Decode a whole zstd file to nowhere for at most `ms`; its failure, if it fails in that time. */
+async function zstdFailure(file: string, ms: number): Promise<Error | undefined> {
+  const stream = zstdStream(file);
+  stream.output.resume();
+  const timer = setTimeout(stream.stop, ms);
+  try {
+    return await stream.failure;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A reader that stops early (the tar parser refusing an entry) destroys the stream with
+ * ABORT_ERR or ERR_STREAM_PREMATURE_CLOSE: that is us stopping, not a fault in the data.
+ */
+function stoppedEarly(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ABORT_ERR' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
 /** Passes chunks through while hashing them: the image config's diff_id is the digest of the uncompressed tar. */
