@@ -25,6 +25,9 @@ PACKAGES=(
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
 missing=()
+# npm runs on the host's Node.js; where there is none, Debian's nodejs and npm only run npm, and
+# flatbake runs on the Node.js that `npm ci` installs below.
+command -v npm >/dev/null || missing+=(nodejs npm)
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -37,14 +40,18 @@ else
   echo "setup: host packages already installed"
 fi
 
-if ! command -v node >/dev/null; then
-  echo "setup: Node.js >= 20.18 is needed (https://nodejs.org or your distribution's nodejs package)" >&2
-  exit 1
-fi
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<18)) { console.error("setup: Node.js >= 20.18 is needed, this is "+process.versions.node); process.exit(1) }'
-
+# flatbake needs Node.js >= 22.19 (undici 8). The host's may be older (Debian 12 ships 18, many
+# machines still have 20), so the npm registry's `node` package is a devDependency: `npm ci` puts a
+# Node.js 24 LTS at node_modules/.bin/node, which every npm script and `npx` find first on PATH.
 echo "setup: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
+if ! node_modules/.bin/node -e '
+  const [a, b] = process.versions.node.split(".").map(Number);
+  process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1);'; then
+  echo "setup: node_modules/.bin/node is not Node.js >= 22.19; did npm ci run the node package's install script?" >&2
+  exit 1
+fi
+echo "setup: Node.js $(node_modules/.bin/node --version) for npm scripts and npx (host: $(node --version 2>/dev/null || echo none))"
 echo "setup: build"
 npm run --silent build
 # The loop module is needed for baking; load it where it is not built in (errors are fine in containers).

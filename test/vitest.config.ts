@@ -20,7 +20,7 @@ const shared = {
 export default defineConfig({
   test: {
     // Two cores: more parallel files only make each slower.
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -37,7 +37,7 @@ export default defineConfig({
           name: 'unprivileged-btrfs',
           include: UNPRIVILEGED_BTRFS,
           // One file at a time: the two must not race each other either.
-          poolOptions: { forks: { singleFork: true } },
+          maxWorkers: 1,
           sequence: { groupOrder: 1 },
         },
       },

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     ];
     const bake = async (label: string, output: string, cache: string, extra: string[] = []) => {
       log(label);
-      return timed('node', [...args(path.join(work, output)), '--cache-dir', path.join(work, cache), ...extra]);
+      return timed(process.execPath, [...args(path.join(work, output)), '--cache-dir', path.join(work, cache), ...extra]);
     };
     // Each cold run gets an empty cache of its own; the warm runs use the last one.
     const coldRun = (backend: string, cache: string) => async (run: number) => {

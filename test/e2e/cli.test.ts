@@ -125,7 +125,7 @@ describe.skipIf(!isRoot)(`air-gapped, unverified and unprivileged runs${ROOT_SKI
     const output = path.join(dir, 'out');
     const r = await execa(
       'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'node', CLI, '--backend', 'mount', '--image', path.join(dir, 'base.bin'), '--no-cache', '--output', output, `hello:${path.join(dir, 'hello.raw')}`],
+      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, CLI, '--backend', 'mount', '--image', path.join(dir, 'base.bin'), '--no-cache', '--output', output, `hello:${path.join(dir, 'hello.raw')}`],
       { reject: false, env: { PATH: '/usr/bin:/bin', HOME: dir } },
     );
     expect(r.exitCode).toBe(1);

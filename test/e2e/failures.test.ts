@@ -262,7 +262,7 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
     const output = out();
     const cacheDir = path.join(scratch, 'cache-killed');
     try {
-      const child = execa('node', [CLI, ...served.args({ cacheDir, output }), '--fetch', `hello:${helloFile}`], { reject: false, env: { NO_PROXY: '127.0.0.1' } });
+      const child = execa(process.execPath, [CLI, ...served.args({ cacheDir, output }), '--fetch', `hello:${helloFile}`], { reject: false, env: { NO_PROXY: '127.0.0.1' } });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const deadline = Date.now() + 30_000;
@@ -289,7 +289,7 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
   it('a run killed while partitions are mounted leaves no loop device, mount, work dir or output', async () => {
     const output = out();
     await mkdir(output, { recursive: true });
-    const child = execa('node', [CLI, '--backend', 'mount', '--image', served.release.imagePath, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`], {
+    const child = execa(process.execPath, [CLI, '--backend', 'mount', '--image', served.release.imagePath, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`], {
       env: { FLATBAKE_TEST_HOLD_MOUNTED_MS: '60000' },
       reject: false,
     });

@@ -51,7 +51,7 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
   });
 
   async function asNobody(args: string[]) {
-    return execa('setpriv', [...NOBODY, 'node', CLI, ...args], { reject: false, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: scratch, NO_PROXY: '127.0.0.1' } });
+    return execa('setpriv', [...NOBODY, process.execPath, CLI, ...args], { reject: false, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: scratch, NO_PROXY: '127.0.0.1' } });
   }
 
   it('bakes the generic image and qemu_uefi, gce, vmware_ova, pxe and iso as nobody with the offline backend, touching only files', async () => {

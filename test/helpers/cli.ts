@@ -13,7 +13,7 @@ export interface CliResult {
 
 /** Runs the built CLI (npm test builds first) the way a user does. */
 export async function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
-  const result = await execa('node', [CLI, ...args], {
+  const result = await execa(process.execPath, [CLI, ...args], {
     cwd: options.cwd,
     env: { NO_PROXY: '127.0.0.1,localhost', ...options.env },
     reject: false,
