@@ -1,4 +1,4 @@
-/** Defaults of the CLI contract (../shared/CLI.md). */
+/** Defaults of the command line (the option defaults README.md documents). */
 export const DEFAULT_RELEASE_SERVER = 'https://{channel}.release.flatcar-linux.net';
 export const DEFAULT_RELEASES_JSON = 'https://www.flatcar.org/releases-json/releases.json';
 export const DEFAULT_SIGNING_KEY = 'https://www.flatcar.org/security/image-signing-key/Flatcar_Image_Signing_Key.asc';

@@ -31,7 +31,7 @@ export interface FlatcarPartitionSpec {
   sizeSectors: number;
 }
 
-/** The generic image's partitions (FLATCAR.md); 5 and 8 are deliberately absent. */
+/** The generic image's partitions (flatcar/scripts build_library/disk_layout.json, layout "base"); 5 and 8 are deliberately absent. */
 export const FLATCAR_PARTITIONS: readonly FlatcarPartitionSpec[] = Object.freeze([
   { label: 'EFI-SYSTEM', number: 1, typeGuid: GUID_EFI_SYSTEM, filesystem: 'vfat', sizeSectors: 2097152 },
   { label: 'BIOS-BOOT', number: 2, typeGuid: GUID_BIOS_BOOT, filesystem: 'none', sizeSectors: 4096 },

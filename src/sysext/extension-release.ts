@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js';
 import { finding, type Finding } from './findings.js';
 
-/** The NAME rule shared with the bake command line (CLI.md). */
+/** The NAME rule shared with the bake command line (NAME of NAME:FILE, see README.md). */
 export const SYSEXT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
 
 /** Architecture names systemd accepts in ARCHITECTURE= (systemd's architecture table). */

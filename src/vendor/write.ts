@@ -55,7 +55,7 @@ export interface WriteVendorImagesOptions {
 }
 
 export interface VendorOutput {
-  /** Final file name (FLATCAR.md's naming). */
+  /** Final file name (flatcar/scripts vm_image_util.sh naming: flatcar_production_<vendor>_image.<ext>). */
   file: string;
   /** Where it is now, inside workDir. */
   workFile: string;

@@ -260,8 +260,8 @@ describe('Ignition output', () => {
   });
 
   it('a missing schema fails with a message that says where it was looked for', () => {
-    expect(() => loadIgnitionSchema(new URL('../../../shared/schemas/no-such.schema.json', import.meta.url))).toThrow(
-      /Ignition 3\.3 schema not found at .*no-such\.schema\.json: these tests need the shared\/ directory/,
+    expect(() => loadIgnitionSchema(new URL('../fixtures/ignition-schemas/no-such.schema.json', import.meta.url))).toThrow(
+      /Ignition 3\.3 schema not found at .*no-such\.schema\.json: it belongs in test\/fixtures\/ignition-schemas\//,
     );
   });
 

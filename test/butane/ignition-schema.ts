@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import AjvModule from 'ajv';
 
 /**
- * The published Ignition 3.3 schema lives in ../shared/schemas, beside the repo (CI copies
- * shared/ next to its fresh clone), so it is found relative to this file, never by an absolute path.
+ * The published Ignition 3.3 schema, copied into test/fixtures/ignition-schemas (origin and
+ * license in its README), found relative to this file, never by an absolute path.
  */
-export const SCHEMA_URL = new URL('../../../shared/schemas/ignition-v3.3.schema.json', import.meta.url);
+export const SCHEMA_URL = new URL('../fixtures/ignition-schemas/ignition-v3.3.schema.json', import.meta.url);
 
 type Schema = Record<string, unknown>;
 
@@ -14,7 +14,7 @@ export function loadIgnitionSchema(url: URL = SCHEMA_URL): Schema {
   const file = fileURLToPath(url);
   if (!existsSync(file)) {
     throw new Error(
-      `Ignition 3.3 schema not found at ${file}: these tests need the shared/ directory checked out beside the repository (shared/schemas/ignition-v3.3.schema.json)`,
+      `Ignition 3.3 schema not found at ${file}: it belongs in test/fixtures/ignition-schemas/ of the repository`,
     );
   }
   return JSON.parse(readFileSync(file, 'utf8')) as Schema;

@@ -15,7 +15,7 @@ const SECTOR = 512;
 const USR_A_GUID = '7130C94A-213A-4E5A-8E26-6CCE9662F132';
 const USR_B_GUID = 'E03DD35C-7C2D-4A47-B3FE-27F15780A57C';
 
-/** The generic layout as FLATCAR.md gives it: number -> label and type GUID. */
+/** The generic layout as flatcar/scripts build_library/disk_layout.json ("base") gives it: number -> label and type GUID. */
 const EXPECTED = [
   { number: 1, label: 'EFI-SYSTEM', type: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B' },
   { number: 2, label: 'BIOS-BOOT', type: '21686148-6449-6E6F-744E-656564454649' },

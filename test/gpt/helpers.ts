@@ -12,7 +12,7 @@ export const USR_A_UNIQUE = '7130C94A-213A-4E5A-8E26-6CCE9662F132';
 export const USR_B_UNIQUE = 'E03DD35C-7C2D-4A47-B3FE-27F15780A57C';
 export const FLATCAR_DISK_GUID = '5C4D6E1F-0A2B-4C3D-9E8F-112233445566';
 
-/** The generic image's layout (FLATCAR.md), laid out back to back from sector 4096, sizes multiples of 4096. */
+/** The generic image's layout (flatcar/scripts build_library/disk_layout.json, "base"), laid out back to back from sector 4096, sizes multiples of 4096. */
 export const FLATCAR_LAYOUT = (() => {
   const parts = [
     { number: 1, label: 'EFI-SYSTEM', type: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', size: 2097152 },

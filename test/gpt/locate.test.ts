@@ -40,7 +40,7 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 describe('Flatcar constants', () => {
-  it('match the layout of FLATCAR.md', () => {
+  it('match the layout of flatcar/scripts disk_layout.json', () => {
     expect(FLATCAR_PARTITIONS.map((p) => [p.number, p.label, p.typeGuid, p.sizeSectors])).toEqual(
       FLATCAR_LAYOUT.map((p) => [p.number, p.label, p.type, p.size]),
     );

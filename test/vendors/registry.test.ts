@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, UsageError } from '../../src/errors.js';
 import { buildVendorRegistry, loadVendorRegistry, mergeRecords, outputNames, renderTemplate, vendorsDir } from '../../src/vendor/registry.js';
-/** The vendor ids of ../shared/FLATCAR.md's table, in its order. */
+/** The vendor ids Flatcar's image_to_vm.sh knows (flatcar/scripts build_library/vm_image_util.sh VALID_IMG_TYPES), in our table's order. */
 const FLATCAR_VENDOR_IDS = [
   'qemu_uefi', 'ami', 'ami_vmdk', 'azure', 'gce', 'openstack', 'openstack_mini', 'oraclecloud', 'proxmoxve', 'nutanix',
   'kubevirt', 'scaleway', 'stackit', 'cloudsigma', 'exoscale', 'digitalocean', 'akamai', 'hetzner', 'cloudstack',
@@ -12,7 +12,7 @@ const FLATCAR_VENDOR_IDS = [
 ];
 
 /**
- * FLATCAR.md's vendor table, transcribed column by column: disk format and
+ * Flatcar's per-vendor settings (flatcar/scripts build_library/vm_image_util.sh), transcribed column by column: disk format and
  * qemu-img options, extension, layout, OEM sysext / grub oem_id, config and bundle.
  */
 interface Row {
@@ -63,7 +63,7 @@ const TABLE: Record<string, Row> = {
   iso: { format: null, ext: null, layout: null, oem: null, grubOemId: null, config: 'qemu-launch:sh' },
 };
 const LAYOUT_SECTORS: Record<string, number | null> = { base: null, vm: 12943360, azure: 50876416, vagrant: 33845248 };
-/** OEMs FLATCAR.md gives `linux_append="flatcar.autologin"`. */
+/** OEMs vm_image_util.sh gives `linux_append="flatcar.autologin"`. */
 const AUTOLOGIN = ['qemu', 'azure', 'openstack', 'proxmoxve', 'vmware'];
 
 async function dataFiles() {
@@ -72,7 +72,7 @@ async function dataFiles() {
   return { defaults: await read('defaults.json'), oems: await read('oems.json'), vendors: await read('vendors.json') };
 }
 
-describe('vendor registry against FLATCAR.md', async () => {
+describe('vendor registry against flatcar/scripts vm_image_util.sh', async () => {
   const registry = await loadVendorRegistry();
 
   it('has exactly the 32 vendors of the table (and of the CLI list)', () => {
@@ -104,7 +104,7 @@ describe('vendor registry against FLATCAR.md', async () => {
     }
   });
 
-  it('gives ami, azure, gce and scaleway the grub console settings of FLATCAR.md', () => {
+  it('gives ami, azure, gce and scaleway the grub console settings of vm_image_util.sh', () => {
     const ami = registry.get('ami').oem!.grub;
     expect(ami.linuxAppend).toBe('modprobe.blacklist=xen_fbfront net.ifnames=0 nvme_core.io_timeout=4294967295');
     expect(ami).toMatchObject({ linuxConsole: 'console=ttyS0,115200n8', serial: { unit: 0, speed: 115200 }, consolePlatform: 'pc' });
@@ -118,7 +118,7 @@ describe('vendor registry against FLATCAR.md', async () => {
     expect(registry.get('scaleway').oem!.grub.serial).toBeUndefined();
   });
 
-  it('names outputs as FLATCAR.md does', () => {
+  it('names outputs as vm_image_util.sh does', () => {
     const n = outputNames(registry.settings, 'azure');
     expect(n.image('vhd')).toBe('flatcar_production_azure_image.vhd');
     expect(n.companion('vmx')).toBe('flatcar_production_azure.vmx');
