@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import { detectFilesystemKind, FS_MAGIC_PROBE_BYTES, type FilesystemKind } from '../image/fsmagic.js';
 import type { Arch } from '../release/arch.js';
 import { listRecipes, parseRecipeFileName } from '../recipes/index.js';
+import { refuseUsrSbinImage } from '../sysext/check.js';
 import { validateRequest } from '../recipes/recipe.js';
 import { sha256File } from '../util/hash.js';
 import type { SysextArg } from './inputs.js';
@@ -19,7 +20,7 @@ export interface LocalSysext {
   conf?: string;
 }
 
-/** Reads the first bytes and refuses anything that is not a filesystem image a sysext can be. */
+/** Refuses anything that is not a filesystem image a sysext can be, or that ships usr/sbin (it would break the host). */
 export async function checkSysextImage(file: string, label: string): Promise<{ size: number; kind: FilesystemKind }> {
   let info;
   try {
@@ -29,20 +30,22 @@ export async function checkSysextImage(file: string, label: string): Promise<{ s
   }
   if (!info.isFile()) throw new InputError(`sysext file ${file} for '${label}' is not a regular file`);
   const handle = await open(file, 'r');
+  let kind: FilesystemKind | undefined;
   try {
     const head = Buffer.alloc(Math.min(FS_MAGIC_PROBE_BYTES, info.size));
     await handle.read(head, 0, head.length, 0);
-    const kind = detectFilesystemKind(head);
+    kind = detectFilesystemKind(head);
     if (!kind) {
       throw new InputError(
         `${file} for '${label}' is not a filesystem image (no squashfs, erofs, ext4 or btrfs superblock)`,
         'a sysext is a .raw filesystem image; build one with `flatbake sysext create <dir> <name>`',
       );
     }
-    return { size: info.size, kind };
   } finally {
     await handle.close();
   }
+  await refuseUsrSbinImage(file, label);
+  return { size: info.size, kind };
 }
 
 /** A FILE that does not exist but names a recipe build: `<recipe>-<version>-<arch>.raw`. */

@@ -25,6 +25,30 @@ export interface CheckOptions {
 }
 
 const RELEASE_DIR = 'usr/lib/extension-release.d';
+
+/**
+ * Flatcar since 4152 has /usr/sbin as a symlink to /usr/bin. A sysext with a real usr/sbin directory
+ * replaces that symlink in the merged /usr, so every program the base OS reaches through /usr/sbin
+ * disappears (flatcar/sysext-bakery#131: update-engine failed, SSH dropped). One message for the
+ * checker, `sysext create` and the bake.
+ */
+export const USR_SBIN_PROBLEM = 'a usr/sbin directory, which shadows Flatcar\'s /usr/sbin -> /usr/bin symlink (since Flatcar 4152): base OS programs under /usr/sbin vanish when it is merged (flatcar/sysext-bakery#131)';
+export const USR_SBIN_HINT = 'put the programs in usr/bin and point units at /usr/bin/...';
+
+/** True if ENTRIES hold usr/sbin as anything but a symlink (a directory, or a file in its place). */
+export function hasUsrSbin(entries: readonly Pick<ImageEntry, 'path' | 'type'>[]): boolean {
+  return entries.some((e) => (e.path === 'usr/sbin' && e.type !== 'symlink') || e.path.startsWith('usr/sbin/'));
+}
+
+/** Refuse an image file that ships usr/sbin (the bake's check of sysexts it did not build). */
+export async function refuseUsrSbinImage(file: string, label: string): Promise<void> {
+  const image = await openSysextImage(file);
+  try {
+    if (hasUsrSbin(image.entries)) throw new InputError(`sysext ${label} (${path.basename(file)}) has ${USR_SBIN_PROBLEM}`, USR_SBIN_HINT);
+  } finally {
+    await image.close();
+  }
+}
 const ALLOWED_TOP_LEVEL = new Set(['usr', 'opt']);
 /** Per-file findings of one rule beyond this many are summarised, so a bad image stays readable. */
 const MAX_PER_RULE = 20;
@@ -124,6 +148,7 @@ async function checkImage(image: SysextImage, names: string[]): Promise<Finding[
 
   const stray = entries.filter((e) => !e.path.includes('/') && !ALLOWED_TOP_LEVEL.has(e.path));
   addCapped(findings, stray.map((e) => finding('error', 'top-level', 'only usr/ and opt/ may be at the top level (systemd-sysext ignores the rest)', e.path)));
+  if (hasUsrSbin(entries)) findings.push(finding('error', 'usr-sbin', `${USR_SBIN_PROBLEM}; ${USR_SBIN_HINT}`, 'usr/sbin'));
 
   if (!image.ownershipReliable) {
     findings.push(finding('info', 'root-owned', `ownership not checked: reading ${image.format} images needs root`));

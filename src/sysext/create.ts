@@ -13,7 +13,7 @@ import { chmod, link, lchown, lstat, lutimes, mkdir, readdir, rename, rm, stat, 
 import path from 'node:path';
 import { CommandError, InputError } from '../errors.js';
 import { run } from '../util/exec.js';
-import { checkSysext, formatFindings, type Finding } from './check.js';
+import { checkSysext, formatFindings, USR_SBIN_HINT, USR_SBIN_PROBLEM, type Finding } from './check.js';
 import { renderExtensionRelease, validateSysextName } from './extension-release.js';
 import { listExt4 } from './inspect.js';
 import { makeTempDir } from './tempdir.js';
@@ -219,6 +219,9 @@ export async function createSysext(options: CreateSysextOptions): Promise<Create
   const sourceStat = await stat(sourceDir).catch(() => undefined);
   if (!sourceStat?.isDirectory()) throw new InputError(`${sourceDir} is not a directory`);
   await refuseStrayTopLevel(sourceDir);
+  // Before any work: the check of the built image would refuse it too, less directly.
+  const sbin = await lstat(path.join(sourceDir, 'usr/sbin')).catch(() => undefined);
+  if (sbin && !sbin.isSymbolicLink()) throw new InputError(`${sourceDir} has ${USR_SBIN_PROBLEM}`, USR_SBIN_HINT);
 
   await mkdir(outputDir, { recursive: true });
   const finalPath = path.join(outputDir, `${name}.raw`);

@@ -19,9 +19,18 @@ export interface Expectation {
   upholds?: Array<[string, string]>;
 }
 
+/**
+ * FIXTURES keys are `<recipe>` or `<recipe>@<what>` (a second upstream release, e.g. the other side
+ * of a layout change). Each fixture says which real upstream release it mirrors.
+ */
 export interface Fixture {
+  /** Default: both. Fixtures of extra versions may use one to keep the suite lean. */
+  arches?: readonly Arch[];
   publish(up: Upstream, arch: Arch): Promise<Expectation>;
 }
+
+/** The recipe a FIXTURES key is for. */
+export const recipeOfFixture = (key: string) => key.split('@')[0]!;
 
 const A = {
   goarch: (a: Arch) => (a === 'x86-64' ? 'amd64' : 'arm64'),
@@ -32,6 +41,56 @@ const A = {
 const X = 0o755;
 const R = 0o644;
 const UNITS = 'usr/lib/systemd/system';
+
+async function tailscaleRelease(up: Upstream, arch: Arch, version: string): Promise<Expectation> {
+  const plain = version.replace(/^v/, '');
+  const top = `tailscale_${plain}_${A.goarch(arch)}`;
+  const unit = (sbin: string) => `[Unit]
+Description=Tailscale node agent
+Documentation=https://tailscale.com/kb/
+Wants=network-pre.target
+After=network-pre.target NetworkManager.service systemd-resolved.service
+
+[Service]
+EnvironmentFile=/etc/default/tailscaled
+ExecStart=${sbin}/tailscaled --state=/var/lib/tailscale/tailscaled.state --socket=/run/tailscale/tailscaled.sock --port=\${PORT} $FLAGS
+ExecStopPost=${sbin}/tailscaled --cleanup
+
+Restart=on-failure
+
+RuntimeDirectory=tailscale
+RuntimeDirectoryMode=0755
+StateDirectory=tailscale
+StateDirectoryMode=0700
+CacheDirectory=tailscale
+CacheDirectoryMode=0750
+Type=notify
+
+[Install]
+WantedBy=multi-user.target
+`;
+  const tailscaled = elf(arch, 'tailscaled');
+  await up.tar(`https://pkgs.tailscale.com/stable/${top}.tgz`, 'gz', {
+    [`${top}/tailscale`]: elf(arch, 'tailscale'),
+    [`${top}/tailscaled`]: tailscaled,
+    [`${top}/systemd/tailscaled.service`]: unit('/usr/sbin'),
+    [`${top}/systemd/tailscaled.defaults`]: '# Set the port to listen on for incoming VPN packets.\nPORT="41641"\n\n# Extra flags you might want to pass to tailscaled.\nFLAGS=""\n',
+  });
+  return {
+    version, os: '_any', reload: true,
+    files: {
+      'usr/bin/tailscale': X, 'usr/bin/tailscaled': X, [`${UNITS}/tailscaled.service`]: R, 'usr/share/tailscale/tailscaled.defaults': R,
+      'usr/lib/tmpfiles.d/10-tailscale.conf': R, 'usr/lib/systemd/network/50-tailscale.network': R,
+    },
+    contents: {
+      [`${UNITS}/tailscaled.service`]: unit('/usr/bin'),
+      'usr/bin/tailscaled': tailscaled,
+      'usr/lib/systemd/network/50-tailscale.network': '[Match]\nKind=tun\nName=tailscale*\n[Link]\nUnmanaged=yes\n',
+    },
+    upholds: [['multi-user.target', 'tailscaled.service']],
+    absent: ['usr/sbin'],
+  };
+}
 
 export const FIXTURES: Record<string, Fixture> = {
   kubernetes: {
@@ -218,22 +277,18 @@ export const FIXTURES: Record<string, Fixture> = {
     },
   },
 
+  // Mirrors tailscale 1.76.1's tailscale_1.76.1_<arch>.tgz from pkgs.tailscale.com: one top directory
+  // with both programs and systemd/ holding upstream's cmd/tailscaled/tailscaled.service and
+  // tailscaled.defaults (the unit runs /usr/sbin/tailscaled). The bakery passes tags: v1.76.1.
   tailscale: {
     async publish(up, arch) {
-      const version = '1.76.1';
-      const top = `tailscale_${version}_${A.goarch(arch)}`;
-      const unit = '[Unit]\nDescription=Tailscale node agent\n\n[Service]\nEnvironmentFile=/etc/default/tailscaled\nExecStartPre=/usr/sbin/tailscaled --cleanup\nExecStart=/usr/sbin/tailscaled --state=/var/lib/tailscale/tailscaled.state --port=${PORT} $FLAGS\n\n[Install]\nWantedBy=multi-user.target\n';
-      await up.tar(`https://pkgs.tailscale.com/stable/${top}.tgz`, 'gz', {
-        [`${top}/tailscale`]: elf(arch, 'tailscale'),
-        [`${top}/tailscaled`]: elf(arch, 'tailscaled'),
-        [`${top}/systemd/tailscaled.service`]: unit,
-        [`${top}/systemd/tailscaled.defaults`]: 'PORT="41641"\nFLAGS=""\n',
-      });
-      return {
-        version, os: '_any', reload: true,
-        files: { 'usr/bin/tailscale': X, 'usr/sbin/tailscaled': X, [`${UNITS}/tailscaled.service`]: R, 'usr/share/tailscale/tailscaled.defaults': R, 'usr/lib/tmpfiles.d/10-tailscale.conf': R },
-        contents: { [`${UNITS}/tailscaled.service`]: unit },
-      };
+      return tailscaleRelease(up, arch, 'v1.76.1');
+    },
+  },
+  'tailscale@plain-version': {
+    arches: ['x86-64'],
+    async publish(up, arch) {
+      return tailscaleRelease(up, arch, '1.80.3');
     },
   },
 

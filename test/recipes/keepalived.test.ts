@@ -108,15 +108,15 @@ describe('keepalived', () => {
       await verifyImage(result.path, 'keepalived', arch, {
         version: 'v2.3.1', os: '_any', reload: true,
         files: {
-          'usr/sbin/keepalived': 0o755, 'usr/etc/sysconfig/keepalived': 0o644,
+          'usr/bin/keepalived': 0o755, 'usr/etc/sysconfig/keepalived': 0o644,
           'usr/lib/systemd/system/keepalived.service': 0o644, 'usr/lib/systemd/system/keepalived.service.d/10-keepalived.conf': 0o644,
         },
-        absent: ['usr/share', 'usr/etc/keepalived/samples'],
+        absent: ['usr/share', 'usr/etc/keepalived/samples', 'usr/sbin'],
         upholds: [['multi-user.target', 'keepalived.service']],
       });
       const image = await openSysextImage(result.path);
       try {
-        expect(staticElfProblem(await image.readFile('usr/sbin/keepalived'), arch)).toBeUndefined();
+        expect(staticElfProblem(await image.readFile('usr/bin/keepalived'), arch)).toBeUndefined();
       } finally {
         await image.close();
       }
@@ -135,7 +135,7 @@ describe('keepalived', () => {
   it.skipIf(reasons.get(hostArch() ?? 'x86-64') !== undefined)('refuses a dynamically linked result instead of shipping it', async () => {
     const out = path.join(work, 'out', 'dynamic');
     const error = await buildRecipe({ ...base(out), version: '2.3.3', arch: hostArch() ?? 'x86-64' }).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(/usr\/sbin\/keepalived that is dynamically linked .*; refusing/);
+    expect((error as Error).message).toMatch(/usr\/bin\/keepalived that is dynamically linked .*; refusing/);
     expect(await readdir(out)).toEqual([]);
   });
 });

@@ -22,7 +22,7 @@ PIDFile=/run/keepalived.pid
 KillMode=process
 EnvironmentFile=-/usr/etc/sysconfig/keepalived
 EnvironmentFile=-/etc/sysconfig/keepalived
-ExecStart=/usr/sbin/keepalived $KEEPALIVED_OPTIONS
+ExecStart=/usr/bin/keepalived $KEEPALIVED_OPTIONS
 ExecReload=/bin/kill -HUP $MAINPID
 
 [Install]
@@ -33,7 +33,7 @@ WantedBy=multi-user.target
 const KEEPALIVED_DROPIN = `[Service]
 ExecStartPre=/bin/bash -c 'set -e; mkdir -p /etc/keepalived/; if ! [ -e /etc/keepalived/keepalived.conf ]; then touch /etc/keepalived/keepalived.conf; fi'
 ExecStart=
-ExecStart=/usr/sbin/keepalived --use-file /etc/keepalived/keepalived.conf $KEEPALIVED_OPTIONS
+ExecStart=/usr/bin/keepalived --use-file /etc/keepalived/keepalived.conf $KEEPALIVED_OPTIONS
 `;
 
 /** configure's arguments: the bakery's layout (/usr, config under /usr/etc), static, no firewall libraries. */
@@ -43,7 +43,9 @@ export function keepalivedConfigureArgs(host: string | undefined): string[] {
     '--prefix=/usr',
     '--exec-prefix=/usr',
     '--bindir=/usr/bin',
-    '--sbindir=/usr/sbin',
+    // Flatcar's /usr/sbin is a symlink to /usr/bin: a usr/sbin directory in a sysext would shadow it
+    // (the bakery builds into /usr/sbin and moves the program to /usr/bin afterwards).
+    '--sbindir=/usr/bin',
     '--sysconfdir=/usr/etc',
     '--datadir=/usr/share',
     '--localstatedir=/var',
@@ -92,11 +94,11 @@ export const keepalived: Recipe = {
     const installRoot = path.join(ctx.work, 'keepalived-install');
     await ctx.run(toolchain.make, ['install', `DESTDIR=${installRoot}`], { cwd: src, env, purpose: 'install keepalived' });
 
-    const binary = path.join(installRoot, 'usr/sbin/keepalived');
+    const binary = path.join(installRoot, 'usr/bin/keepalived');
     const head = await readFile(binary).catch(() => undefined);
-    if (!head) throw new CommandError('the keepalived build installed no usr/sbin/keepalived; refusing to make an image without it', 'make install', undefined, '');
+    if (!head) throw new CommandError('the keepalived build installed no usr/bin/keepalived; refusing to make an image without it', 'make install', undefined, '');
     const problem = staticElfProblem(head, ctx.arch);
-    if (problem) throw new CommandError(`the keepalived build produced usr/sbin/keepalived that is ${problem}; refusing to make an image with it`, 'make', undefined, '', 'check that the static libraries (libc6-dev, libssl-dev) are installed; configure may have fallen back to dynamic linking');
+    if (problem) throw new CommandError(`the keepalived build produced usr/bin/keepalived that is ${problem}; refusing to make an image with it`, 'make', undefined, '', 'check that the static libraries (libc6-dev, libssl-dev) are installed; configure may have fallen back to dynamic linking');
 
     // Documentation and sample configs have no use in the image (the bakery drops them too).
     await rm(path.join(installRoot, 'usr/share'), { recursive: true, force: true });
