@@ -292,59 +292,114 @@ export const FIXTURES: Record<string, Fixture> = {
     },
   },
 
+  // Mirrors the cri-o v1.31.1 release bundle cri-o.<arch>.v1.31.1.tar.gz: one top directory cri-o/,
+  // and an `install` that contrib/bundle/build assembles from a `#/usr/bin/env sh` line (sic),
+  // contrib/bundle/install-paths (defaults for every directory, each overridable) and
+  // contrib/bundle/install (every target written as "$DESTDIR$<DIR>", runc only when the host has
+  // none). Abridged from cri-o (Apache-2.0) at commit bf68db52: same variables, same target lines.
+  // The .sha256sum holds one `<hex>  cri-o.<arch>.v1.31.1.tar.gz` line (sha256sum run next to it).
   crio: {
     async publish(up, arch) {
-      const version = '1.31.1';
+      const version = 'v1.31.1';
       const a = A.goarch(arch);
-      const unit = '[Unit]\nDescription=Container Runtime Interface for OCI (CRI-O)\n\n[Service]\nExecStart=/usr/local/bin/crio $CRIO_CONFIG_OPTIONS\n\n[Install]\nWantedBy=multi-user.target\n';
-      // Modelled on the bundle's install script: variables with defaults, then install(1) calls.
-      // Its last line rewrites paths to DESTDIR: the recipe must drop it (else the unit changes).
-      const install = `#!/usr/bin/env bash
-set -euo pipefail
+      const unit = '[Unit]\nDescription=Container Runtime Interface for OCI (CRI-O)\nDocumentation=https://github.com/cri-o/cri-o\nWants=network-online.target\nBefore=kubelet.service\nAfter=network-online.target\n\n[Service]\nType=notify\nEnvironmentFile=-/etc/sysconfig/crio\nEnvironment=GOTRACEBACK=crash\nExecStart=/usr/local/bin/crio \\\n          $CRIO_CONFIG_OPTIONS \\\n          $CRIO_RUNTIME_OPTIONS\nExecReload=/bin/kill -s HUP $MAINPID\nTasksMax=infinity\nLimitNOFILE=1048576\nLimitNPROC=1048576\nLimitCORE=infinity\nOOMScoreAdjust=-999\nTimeoutStartSec=0\nRestart=on-failure\nRestartSec=10\n\n[Install]\nWantedBy=multi-user.target\nAlias=cri-o.service\n';
+      const install = `#/usr/bin/env sh
+DESTDIR=\${DESTDIR:-}
 PREFIX=\${PREFIX:-/usr/local}
 ETCDIR=\${ETCDIR:-/etc}
+CONTAINERS_DIR=\${CONTAINERS_DIR:-$ETCDIR/containers}
 CNIDIR=\${CNIDIR:-$ETCDIR/cni/net.d}
+BINDIR=\${BINDIR:-$PREFIX/bin}
+MANDIR=\${MANDIR:-$PREFIX/share/man}
+OCIDIR=\${OCIDIR:-$PREFIX/share/oci-umount/oci-umount.d}
+BASHINSTALLDIR=\${BASHINSTALLDIR:-$PREFIX/share/bash-completion/completions}
+FISHINSTALLDIR=\${FISHINSTALLDIR:-$PREFIX/share/fish/completions}
+ZSHINSTALLDIR=\${ZSHINSTALLDIR:-$PREFIX/share/zsh/site-functions}
 OPT_CNI_BIN_DIR=\${OPT_CNI_BIN_DIR:-/opt/cni/bin}
 SYSTEMDDIR=\${SYSTEMDDIR:-$PREFIX/lib/systemd/system}
-BASHINSTALLDIR=\${BASHINSTALLDIR:-$PREFIX/share/bash-completion/completions}
-MANDIR=\${MANDIR:-$PREFIX/share/man}
-install -d -m 755 "$DESTDIR$PREFIX/bin" "$DESTDIR$ETCDIR/crio/crio.conf.d" "$DESTDIR$CNIDIR" "$DESTDIR$OPT_CNI_BIN_DIR" "$DESTDIR$SYSTEMDDIR" "$BASHINSTALLDIR" "$MANDIR/man8"
-install -m 755 bin/* "$DESTDIR$PREFIX/bin"
-install -m 644 etc/crio.conf "$DESTDIR$ETCDIR/crio/crio.conf"
-install -m 644 etc/10-crun.conf "$DESTDIR$ETCDIR/crio/crio.conf.d/10-crun.conf"
-install -m 644 contrib/11-crio-ipv4-bridge.conflist "$DESTDIR$CNIDIR"
-install -m 755 cni-plugins/* "$DESTDIR$OPT_CNI_BIN_DIR"
-install -m 644 contrib/crio.service "$DESTDIR$SYSTEMDDIR/crio.service"
-install -m 644 completions/bash/crio "$BASHINSTALLDIR/crio"
-install -m 644 man/crio.8 "$MANDIR/man8"
-sed -i 's;/usr/local;'"$DESTDIR"';' "$DESTDIR$SYSTEMDDIR/crio.service"
+SELINUX=
+ARCH=\${ARCH:-${a}}
+set -x
+install $SELINUX -d -m 755 "$DESTDIR$CNIDIR"
+install $SELINUX -D -m 755 -t "$DESTDIR$OPT_CNI_BIN_DIR" cni-plugins/*
+install $SELINUX -D -m 644 -t "$DESTDIR$CNIDIR" contrib/11-crio-ipv4-bridge.conflist
+install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/conmon
+install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/crictl
+install $SELINUX -d -m 755 "$DESTDIR$BASHINSTALLDIR"
+install $SELINUX -d -m 755 "$DESTDIR$FISHINSTALLDIR"
+install $SELINUX -d -m 755 "$DESTDIR$ZSHINSTALLDIR"
+install $SELINUX -d -m 755 "$DESTDIR$CONTAINERS_DIR"
+install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/crio-status
+install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/crio
+install $SELINUX -D -m 644 -t "$DESTDIR$ETCDIR" etc/crictl.yaml
+install $SELINUX -D -m 644 -t "$DESTDIR$OCIDIR" etc/crio-umount.conf
+install $SELINUX -D -m 644 -t "$DESTDIR$ETCDIR/crio" etc/crio.conf
+install $SELINUX -D -m 644 -t "$DESTDIR$ETCDIR/crio/crio.conf.d" etc/10-crun.conf
+install $SELINUX -D -m 644 -t "$DESTDIR$MANDIR/man5" man/crio.conf.5
+install $SELINUX -D -m 644 -t "$DESTDIR$MANDIR/man8" man/crio.8
+install $SELINUX -D -m 644 -t "$DESTDIR$BASHINSTALLDIR" completions/bash/crio
+install $SELINUX -D -m 644 -t "$DESTDIR$FISHINSTALLDIR" completions/fish/crio.fish
+install $SELINUX -D -m 644 -t "$DESTDIR$ZSHINSTALLDIR" completions/zsh/_crio
+install $SELINUX -D -m 644 -t "$DESTDIR$SYSTEMDDIR" contrib/crio.service
+install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/pinns
+install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/crun
+
+if [ ! -f "$DESTDIR$CONTAINERS_DIR/policy.json" ]; then
+    install $SELINUX -D -m 644 -t "$DESTDIR$CONTAINERS_DIR" contrib/policy.json
+fi
+
+if [ ! -f "$DESTDIR$CONTAINERS_DIR/registries.conf" ]; then
+    install $SELINUX -D -m 644 -t "$DESTDIR$CONTAINERS_DIR" contrib/registries.conf
+fi
+
+# only install runc if it's not already in the path
+if ! command -v runc; then
+    install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/runc
+fi
 `;
-      const url = `https://storage.googleapis.com/cri-o/artifacts/cri-o.${a}.v${version}.tar.gz`;
+      const url = `https://storage.googleapis.com/cri-o/artifacts/cri-o.${a}.${version}.tar.gz`;
       const crioBin = elf(arch, 'crio');
+      const runc = elf(arch, 'runc');
       const tarball = await up.tar(url, 'gz', {
         'cri-o/install': { data: install, mode: 0o755 },
-        'cri-o/bin/crio': crioBin, 'cri-o/bin/pinns': elf(arch, 'pinns'), 'cri-o/bin/crun': elf(arch, 'crun'), 'cri-o/bin/conmon': elf(arch, 'conmon'), 'cri-o/bin/crictl': elf(arch, 'crictl'),
-        'cri-o/cni-plugins/bridge': elf(arch, 'bridge'),
+        'cri-o/Makefile': 'install:\n\t./install\n', 'cri-o/README.md': '# CRI-O static build bundle\n', 'cri-o/LICENSE': 'Apache License 2.0\n',
+        'cri-o/bin/crio': crioBin, 'cri-o/bin/crio-status': elf(arch, 'crio-status'), 'cri-o/bin/pinns': elf(arch, 'pinns'), 'cri-o/bin/crun': elf(arch, 'crun'),
+        'cri-o/bin/conmon': elf(arch, 'conmon'), 'cri-o/bin/crictl': elf(arch, 'crictl'), 'cri-o/bin/runc': runc,
+        'cri-o/cni-plugins/bridge': elf(arch, 'bridge'), 'cri-o/cni-plugins/loopback': elf(arch, 'loopback'),
         'cri-o/contrib/crio.service': unit,
-        'cri-o/contrib/11-crio-ipv4-bridge.conflist': '{}\n',
+        'cri-o/contrib/11-crio-ipv4-bridge.conflist': '{ "cniVersion": "1.0.0", "name": "crio" }\n',
+        'cri-o/contrib/policy.json': '{ "default": [{ "type": "insecureAcceptAnything" }] }\n',
+        'cri-o/contrib/registries.conf': 'unqualified-search-registries = ["docker.io", "quay.io"]\n',
+        'cri-o/etc/crictl.yaml': 'runtime-endpoint: unix:///var/run/crio/crio.sock\n',
+        'cri-o/etc/crio-umount.conf': '/var/lib/containers/storage/*\n',
         'cri-o/etc/crio.conf': '# upstream default\n',
-        'cri-o/etc/10-crun.conf': '[crio.runtime]\n',
-        'cri-o/completions/bash/crio': '# completion\n',
-        'cri-o/man/crio.8': '.TH crio 8\n',
+        'cri-o/etc/10-crun.conf': '[crio.runtime]\ndefault_runtime = "crun"\n',
+        'cri-o/completions/bash/crio': '# completion\n', 'cri-o/completions/fish/crio.fish': '# fish\n', 'cri-o/completions/zsh/_crio': '#compdef crio\n',
+        'cri-o/man/crio.8': '.TH crio 8\n', 'cri-o/man/crio.conf.5': '.TH crio.conf 5\n',
       });
-      await up.sums(`${url}.sha256sum`, { [`cri-o.${a}.v${version}.tar.gz`]: tarball });
+      await up.sums(`${url}.sha256sum`, { [`cri-o.${a}.${version}.tar.gz`]: tarball });
       return {
         version, os: '_any', reload: true,
         files: {
-          'usr/bin/crio': X, 'usr/bin/pinns': X, 'usr/bin/crun': X, 'usr/bin/conmon': X, 'usr/bin/crictl': X,
-          'usr/share/crio/etc/crio/crio.conf': R, 'usr/share/crio/etc/crio/crio.conf.d/10-crun.conf': R,
+          'usr/bin/crio': X, 'usr/bin/crio-status': X, 'usr/bin/pinns': X, 'usr/bin/crun': X, 'usr/bin/conmon': X, 'usr/bin/crictl': X, 'usr/bin/runc': X,
+          'usr/share/crio/etc/crio/crio.conf': R, 'usr/share/crio/etc/crio/crio.conf.d/10-crun.conf': R, 'usr/share/crio/etc/crictl.yaml': R,
+          'usr/share/crio/etc/containers/policy.json': R, 'usr/share/crio/etc/containers/registries.conf': R,
+          'usr/share/oci-umount/oci-umount.d/crio-umount.conf': R,
           'usr/share/crio/cni/etc/net.d/11-crio-ipv4-bridge.conflist': R, 'usr/share/crio/cni/bin/bridge': X,
           [`${UNITS}/crio.service`]: R, [`${UNITS}/crio.service.d/10-crio.conf`]: R, 'usr/share/crio/README-flatcar': R,
         },
-        contents: { [`${UNITS}/crio.service`]: unit, 'usr/bin/crio': crioBin },
+        contents: { [`${UNITS}/crio.service`]: unit, 'usr/bin/crio': crioBin, 'usr/bin/runc': runc },
         upholds: [['multi-user.target', 'crio.service']],
-        absent: ['usr/share/man', 'usr/share/bash-completion', 'tmp'],
+        absent: ['usr/share/man', 'usr/share/bash-completion', 'usr/share/fish', 'usr/share/zsh', 'discard', 'tmp', 'opt', 'etc'],
       };
+    },
+  },
+  // The bakery's own spelling: a version without the v (its create.sh adds one).
+  'crio@plain-version': {
+    arches: ['arm64'],
+    async publish(up, arch) {
+      // The same release files as the crio fixture (published again, consistently).
+      return { ...(await FIXTURES.crio!.publish(up, arch)), version: '1.31.1' };
     },
   },
 
