@@ -31,7 +31,7 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'qemu-img', package: 'qemu-utils', purpose: 'vendor disk formats (qcow2, vhd, vhdx, vmdk)', required: false },
   { command: 'sgdisk', package: 'gdisk', purpose: 'the synthetic demo release partition table; GPT checks in tests', required: true },
   { command: 'readelf', package: 'binutils', purpose: 'ELF checks of sysext binaries (optional)', required: false },
-  { command: 'zstd', package: 'zstd', purpose: 'zstd-compressed container image layers (oci-rootfs)', required: false },
+  { command: 'zstd', package: 'zstd', purpose: 'tar.zst recipe downloads (ollama >= 0.14.0), unpacked by tar through zstd', required: false },
   { command: 'bwrap', package: 'bubblewrap', purpose: 'oci-rootfs --run and flatwrap wrappers as a normal user', required: false },
   { command: 'unshare', package: 'util-linux', purpose: 'oci-rootfs --run and flatwrap without bubblewrap (as root)', required: false },
   { command: 'patchelf', package: 'patchelf', purpose: 'flix: point binaries at their private libraries', required: false },

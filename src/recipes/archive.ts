@@ -80,7 +80,9 @@ export async function extractArchive(archive: string, kind: ArchiveKind, dest: s
     case 'tar.gz':
     case 'tgz':
     case 'tar.xz':
-      // GNU tar picks the decompressor from the content, so a mislabelled archive still unpacks.
+    case 'tar.zst':
+      // GNU tar picks the decompressor from the content, so a mislabelled archive still unpacks
+      // (zstd through the zstd program, which doctor lists).
       return extractTar(archive, dest, signal);
     case 'zip':
       return extractZip(archive, dest, signal);

@@ -61,7 +61,7 @@ const DOWNLOAD_NAMESPACE = 'recipe-downloads';
 
 // Sibling modules by this module's own extension: .js when built, .ts when run from source (tests).
 const OWN_EXT = path.extname(fileURLToPath(import.meta.url));
-const FRAMEWORK_FILES = ['recipe', 'build', 'context', 'archive', 'checksums'].map((f) => new URL(`${f}${OWN_EXT}`, import.meta.url));
+const FRAMEWORK_FILES = ['recipe', 'build', 'context', 'archive', 'checksums', 'versions'].map((f) => new URL(`${f}${OWN_EXT}`, import.meta.url));
 const contentHashes = new Map<string, string>();
 
 /** SHA-256 of a module's file, memoised (modules do not change while the process runs). */

@@ -92,6 +92,20 @@ WantedBy=multi-user.target
   };
 }
 
+async function ollamaRelease(up: Upstream, arch: Arch, version: string, suffix: 'tgz' | 'tar.zst'): Promise<Expectation> {
+  const a = A.goarch(arch);
+  const base = `https://github.com/ollama/ollama/releases/download/${version}`;
+  const bin = elf(arch, `ollama ${version}`);
+  const tarball = await up.tar(`${base}/ollama-linux-${a}.${suffix}`, suffix === 'tgz' ? 'gz' : 'zst', { 'bin/ollama': bin, 'lib/ollama/libggml-base.so': elf(arch, 'ggml') }, ['.']);
+  await up.addSum(`${base}/sha256sum.txt`, `./ollama-linux-${a}.${suffix}`, tarball);
+  return {
+    version, os: '_any', reload: true,
+    files: { 'usr/local/bin/ollama': X, 'usr/local/lib/ollama/libggml-base.so': X, [`${UNITS}/ollama.service`]: R },
+    contents: { 'usr/local/bin/ollama': bin },
+    upholds: [['multi-user.target', 'ollama.service']],
+  };
+}
+
 export const FIXTURES: Record<string, Fixture> = {
   kubernetes: {
     async publish(up, arch) {
@@ -446,20 +460,18 @@ fi
     },
   },
 
+  // Mirrors ollama v0.3.9's ollama-linux-<arch>.tgz: members ./bin/ollama and ./lib/ollama/..., for a
+  // /usr/local prefix; sha256sum.txt lists every asset as `<hex>  ./<file>`.
   ollama: {
     async publish(up, arch) {
-      const version = 'v0.3.9';
-      const a = A.goarch(arch);
-      const base = `https://github.com/ollama/ollama/releases/download/${version}`;
-      const bin = elf(arch, 'ollama');
-      const tarball = await up.tar(`${base}/ollama-linux-${a}.tgz`, 'gz', { 'bin/ollama': bin, 'lib/ollama/libggml.so': elf(arch, 'ggml') }, ['.']);
-      await up.addSum(`${base}/sha256sum.txt`, `./ollama-linux-${a}.tgz`, tarball);
-      return {
-        version, os: '_any', reload: true,
-        files: { 'usr/local/bin/ollama': X, 'usr/local/lib/ollama/libggml.so': X, [`${UNITS}/ollama.service`]: R },
-        contents: { 'usr/local/bin/ollama': bin },
-        upholds: [['multi-user.target', 'ollama.service']],
-      };
+      return ollamaRelease(up, arch, 'v0.3.9', 'tgz');
+    },
+  },
+  // Mirrors ollama v0.14.0, the first release that ships ollama-linux-<arch>.tar.zst (zstd) instead
+  // of .tgz, with the same members (the bakery's ollama.sysext/create.sh switches at v0.14.0).
+  'ollama@zstd': {
+    async publish(up, arch) {
+      return ollamaRelease(up, arch, 'v0.14.0', 'tar.zst');
     },
   },
 

@@ -1,5 +1,6 @@
 /** Ollama: the server and its bundled libraries, run as a unit with models under /var/lib/ollama. */
-import type { Recipe } from '../recipe.js';
+import type { ArchiveKind, Recipe } from '../recipe.js';
+import { forVersion, type VersionRange } from '../versions.js';
 
 const OLLAMA_SERVICE = `[Unit]
 Description=Ollama
@@ -18,6 +19,16 @@ Restart=always
 WantedBy=multi-user.target
 `;
 
+/**
+ * The release asset by version: ollama-linux-<arch>.tgz up to 0.13.x, .tar.zst from 0.14.0 on
+ * (the bakery's ollama.sysext/create.sh switches at v0.14.0). Both hold bin/ and lib/ollama/ for a
+ * /usr/local prefix, and sha256sum.txt lists them as `./<file>`.
+ */
+const ASSETS: readonly VersionRange<{ suffix: string; extract: ArchiveKind }>[] = [
+  { suffix: 'tgz', extract: 'tgz' },
+  { since: '0.14.0', suffix: 'tar.zst', extract: 'tar.zst' },
+];
+
 export const ollama: Recipe = {
   name: 'ollama',
   description: 'the Ollama LLM server',
@@ -25,15 +36,15 @@ export const ollama: Recipe = {
   os: '_any',
   reload: true,
   versionPattern: /^v?\d+\.\d+\.\d+$/,
-  versionExample: 'v0.3.9',
+  versionExample: 'v0.14.0',
   source: import.meta.url,
   downloads({ version, upstreamArch: a }) {
     const base = `https://github.com/ollama/ollama/releases/download/v${version.replace(/^v/, '')}`;
-    return [{ id: 'ollama', url: `${base}/ollama-linux-${a}.tgz`, checksum: { url: `${base}/sha256sum.txt`, format: 'sha256sum' }, extract: 'tgz' }];
+    const { suffix, extract } = forVersion(ASSETS, version);
+    return [{ id: 'ollama', url: `${base}/ollama-linux-${a}.${suffix}`, checksum: { url: `${base}/sha256sum.txt`, format: 'sha256sum' }, extract }];
   },
   async install(ctx) {
     await ctx.source('ollama', 'bin/ollama');
-    // The tarball holds bin/ and lib/ollama/ for a /usr/local prefix.
     await ctx.installTree(ctx.dir('ollama'), 'usr/local');
     await ctx.unit('ollama.service', OLLAMA_SERVICE);
     await ctx.upholds('multi-user.target', 'ollama.service');
