@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { SYSEXT_NAME_RE } from '../bake/inputs.js';
 import { DEFAULT_BAKERY_URL } from '../defaults.js';
-import { UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
+import { NOOP_CONF_PATH, noopConf, RESTART_DROPIN, SYSUPDATE_SERVICE, SYSUPDATE_TIMER, sysupdateDropins, transferPath } from '../sysupdate/wiring.js';
 
 /**
  * The provisioning config `flatbake butane` prints, as a small model that both renderers
@@ -11,8 +12,8 @@ import { UsageError } from '../errors.js';
  */
 
 export type FileContents =
-  /** Ignition downloads the file on first boot. */
-  | { source: string }
+  /** Ignition downloads the file on first boot and refuses it unless its SHA-256 is `sha256`. */
+  | { source: string; sha256: string }
   /** The file's text is carried in the config (Ignition gets it as a `data:` URL). */
   | { inline: string };
 
@@ -64,8 +65,19 @@ export interface ProvisioningOptions {
   replaceDocker?: boolean;
   /** Units to start at boot through `multi-user.target.wants/`. */
   enable?: readonly string[];
-  /** Where the `.raw` files and sysupdate transfers are fetched from. */
+  /** Where the `.raw` files are fetched from. */
   baseUrl?: string;
+  /**
+   * The bakery's SHA256SUMS (file name -> SHA-256): every downloaded file carries its digest as
+   * Ignition's `verification.hash`, so a machine never runs a file other than the one listed.
+   */
+  digests: ReadonlyMap<string, string>;
+  /**
+   * With `sysupdate`: the text of each `NAME.conf` and of `noop.conf`, as fetched from the
+   * bakery now. They go into the config inline: SHA256SUMS lists only the images, so a
+   * downloaded transfer could not be verified, and inline the machine gets exactly this text.
+   */
+  transfers?: ReadonlyMap<string, string>;
   /**
    * Directory the `--enable` links point into. The contract default is systemd's
    * `/usr/lib/systemd/system`; the bakery's k3s, rke2 and tailscale sysexts put their units in
@@ -79,8 +91,8 @@ export const DEFAULT_UNIT_DIR = '/usr/lib/systemd/system';
 export const FILE_MODE = 0o644;
 /** Where Ignition puts downloaded sysexts; the bakery's sysupdate transfers expect this layout. */
 export const EXTENSIONS_STORE = '/opt/extensions';
-/** The drop-in that carries every sysext's update steps (see sysupdateDropin). */
-export const SYSUPDATE_DROPIN = 'sysext.conf';
+/** The drop-in that restarts systemd-sysext after the updates (see sysupdateDropins). */
+export const SYSUPDATE_DROPIN = RESTART_DROPIN;
 
 // FILE is a bakery file name: the NAME alphabet (no `/`, no spaces, nothing a shell or systemd
 // would interpret) and a `.raw` suffix, since systemd-sysext only merges `.raw` images.
@@ -190,40 +202,10 @@ export function normalizeBaseUrl(baseUrl: string): string {
 }
 
 /**
- * The systemd-sysupdate.service drop-in that updates every sysext.
- *
- * The service's own `ExecStart=systemd-sysupdate update` only reads /etc/sysupdate.d (hence the
- * bakery's noop.conf there, so that run succeeds); each sysext's transfer lives in
- * /etc/sysupdate.NAME.d and is run as component NAME with `-C NAME`.
- *
- * Reconciling the two README generations: the current bakery README records where
- * /etc/extensions/NAME.raw points before and after the update and touches /run/reboot-required
- * when it moved, so a reboot manager (kured and the like) reboots into the new image; the earlier
- * README instead ended with `ExecStartPost=systemctl restart systemd-sysext` to merge the new
- * image right away. We do both, as the requirement asks: the restart makes the new files visible
- * to anything started afterwards, and the flag still tells the reboot manager that services
- * already running hold the old image. Everything goes into one drop-in, not one per sysext as
- * the README does, because systemd runs drop-ins in file-name order: a per-sysext file sorting
- * after `sysext.conf` (e.g. `wasmtime.conf`) would run its steps after the restart. Within one
- * file the order is the order written, so the restart is guaranteed to be the last step.
+ * Checks everything the user typed, before anything is fetched: the base URL, the unit dir,
+ * the sysexts, the units to enable. Pure.
  */
-function sysupdateDropin(names: readonly string[]): string {
-  const lines = ['[Service]'];
-  for (const name of names) {
-    const link = `/etc/extensions/${name}.raw`;
-    lines.push(
-      `ExecStartPre=/usr/bin/sh -c "readlink --canonicalize ${link} > /tmp/${name}"`,
-      `ExecStartPre=/usr/lib/systemd/systemd-sysupdate -C ${name} update`,
-      `ExecStartPost=/usr/bin/sh -c "readlink --canonicalize ${link} > /tmp/${name}-new"`,
-      `ExecStartPost=/usr/bin/sh -c "if ! cmp --silent /tmp/${name} /tmp/${name}-new; then touch /run/reboot-required; fi"`,
-    );
-  }
-  lines.push('ExecStartPost=systemctl restart systemd-sysext');
-  return `${lines.join('\n')}\n`;
-}
-
-/** Builds the provisioning model from validated options. Pure. */
-export function buildProvisioningConfig(options: ProvisioningOptions): ProvisioningConfig {
+export function checkProvisioningOptions(options: Omit<ProvisioningOptions, 'digests' | 'transfers'>): { baseUrl: string; unitDir: string; names: Set<string> } {
   const baseUrl = normalizeBaseUrl(options.baseUrl ?? DEFAULT_BAKERY_URL);
   const unitDir = checkAbsoluteDir(options.unitDir ?? DEFAULT_UNIT_DIR, 'the unit directory');
   if (options.sysexts.length === 0) {
@@ -235,6 +217,14 @@ export function buildProvisioningConfig(options: ProvisioningOptions): Provision
     if (names.has(ref.name)) throw new UsageError(`sysext name '${ref.name}' is given twice`, 'each NAME may appear once');
     names.add(ref.name);
   }
+  for (const unit of options.enable ?? []) unitFileFor(completeUnitName(unit));
+  if (options.sysupdate) sysupdateDropins([...names]);
+  return { baseUrl, unitDir, names };
+}
+
+/** Builds the provisioning model from validated options. Pure. */
+export function buildProvisioningConfig(options: ProvisioningOptions): ProvisioningConfig {
+  const { baseUrl, unitDir, names } = checkProvisioningOptions(options);
 
   const files: ProvisioningFile[] = [];
   const links: ProvisioningLink[] = [];
@@ -244,24 +234,26 @@ export function buildProvisioningConfig(options: ProvisioningOptions): Provision
     // One directory per sysext: the bakery's sysupdate transfer for NAME keeps its versions in
     // /opt/extensions/NAME and repoints /etc/extensions/NAME.raw at the newest.
     const stored = `${EXTENSIONS_STORE}/${name}/${file}`;
-    files.push({ path: stored, mode: FILE_MODE, contents: { source: `${baseUrl}/${file}` } });
+    const sha256 = options.digests.get(file);
+    if (!sha256) {
+      throw new InputError(`${file} is not listed in the bakery's SHA256SUMS`, `check the file name against ${baseUrl}/SHA256SUMS`);
+    }
+    files.push({ path: stored, mode: FILE_MODE, contents: { source: `${baseUrl}/${file}`, sha256 } });
     links.push({ path: `/etc/extensions/${name}.raw`, target: stored, hard: false });
   }
 
   if (options.sysupdate) {
-    files.push({ path: '/etc/sysupdate.d/noop.conf', mode: FILE_MODE, contents: { source: `${baseUrl}/noop.conf` } });
+    const transfer = (file: string): FileContents => {
+      const text = options.transfers?.get(file);
+      if (text === undefined) throw new InputError(`the bakery has no ${file}`, `--sysupdate needs ${baseUrl}/${file}`);
+      return { inline: text };
+    };
+    files.push({ path: NOOP_CONF_PATH, mode: FILE_MODE, contents: transfer('noop.conf') });
     for (const { name } of options.sysexts) {
-      files.push({
-        path: `/etc/sysupdate.${name}.d/${name}.conf`,
-        mode: FILE_MODE,
-        contents: { source: `${baseUrl}/${name}.conf` },
-      });
+      files.push({ path: transferPath(name), mode: FILE_MODE, contents: transfer(`${name}.conf`) });
     }
-    units.push({ name: 'systemd-sysupdate.timer', enabled: true, dropins: [] });
-    units.push({
-      name: 'systemd-sysupdate.service',
-      dropins: [{ name: SYSUPDATE_DROPIN, contents: sysupdateDropin([...names]) }],
-    });
+    units.push({ name: SYSUPDATE_TIMER, enabled: true, dropins: [] });
+    units.push({ name: SYSUPDATE_SERVICE, dropins: sysupdateDropins([...names]) });
   }
 
   if (options.replaceDocker) {
@@ -304,4 +296,23 @@ export function buildProvisioningConfig(options: ProvisioningOptions): Provision
   }
 
   return { files, links, units };
+}
+
+/**
+ * `flatbake butane --for-image`: what enables updates of an already baked image whose sysexts
+ * and transfers are in place (the manifest says which have one). Nothing is downloaded: the
+ * noop transfer is inline; the rest is the timer and the service drop-ins. Pure.
+ */
+export function buildUpdateConfig(names: readonly string[]): ProvisioningConfig {
+  if (names.length === 0) {
+    throw new InputError('no sysext in this image has a sysupdate transfer (NAME.conf), so there is nothing to update', 'bake with NAME.conf next to each FILE, or with --fetch from the bakery');
+  }
+  return {
+    files: [{ path: NOOP_CONF_PATH, mode: FILE_MODE, contents: { inline: noopConf() } }],
+    links: [],
+    units: [
+      { name: SYSUPDATE_TIMER, enabled: true, dropins: [] },
+      { name: SYSUPDATE_SERVICE, dropins: sysupdateDropins(names) },
+    ],
+  };
 }

@@ -33,8 +33,13 @@ function octal(mode: number): string {
 
 function butaneFile(file: ProvisioningFile): Record<string, unknown> {
   const out: Record<string, unknown> = { path: file.path, mode: file.mode };
-  if (file.contents) out.contents = 'source' in file.contents ? { source: file.contents.source } : { inline: file.contents.inline };
+  if (file.contents) out.contents = contentsNode(file.contents, (text) => ({ inline: text }));
   return out;
+}
+
+/** Butane and Ignition spell a downloaded file's digest the same way: `verification.hash`. */
+function contentsNode(contents: ProvisioningFile['contents'] & object, inline: (text: string) => Record<string, string>): Record<string, unknown> {
+  return 'source' in contents ? { source: contents.source, verification: { hash: `sha256-${contents.sha256}` } } : inline(contents.inline);
 }
 
 function linkNode(link: ProvisioningLink): Record<string, unknown> {
@@ -85,7 +90,7 @@ export function renderButane(model: ProvisioningConfig): string {
 interface IgnitionFile {
   path: string;
   mode: number;
-  contents?: { source: string };
+  contents?: Record<string, unknown>;
 }
 
 /** Renders the model as the Ignition 3.3.0 JSON that Butane would produce from renderButane's output. */
@@ -98,7 +103,7 @@ export function renderIgnition(model: ProvisioningConfig): string {
     storage.files = model.files.map((file): IgnitionFile => {
       const out: IgnitionFile = { path: file.path, mode: file.mode };
       if (file.contents) {
-        out.contents = { source: 'source' in file.contents ? file.contents.source : encodeDataUrl(file.contents.inline) };
+        out.contents = contentsNode(file.contents, (text) => ({ source: encodeDataUrl(text) }));
       }
       return out;
     });

@@ -1,4 +1,11 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveStatic, type StaticServer } from '../../src/demo/server.js';
+import { noopTransfer, sysupdateTransfer } from '../../src/release-build/sysupdate.js';
 import { parse as parseYaml } from 'yaml';
 import {
   buildProvisioningConfig,
@@ -15,6 +22,19 @@ import { ignitionValidator, loadIgnitionSchema, type IgnitionValidator } from '.
 const BAKERY = 'https://extensions.flatcar.org/extensions';
 const WASMTIME = { name: 'wasmtime', file: 'wasmtime-24.0.0-x86-64.raw' };
 const K3S = { name: 'k3s', file: 'k3s-v1.29.2+k3s1-x86-64.raw' };
+/** Digests as the bakery's SHA256SUMS lists them (made-up values of the real shape). */
+const DIGESTS = new Map([
+  [WASMTIME.file, 'a'.repeat(64)],
+  [K3S.file, 'b'.repeat(64)],
+]);
+/** Transfers as fetched from the bakery (shortened; their text is carried over unchanged). */
+const TRANSFERS = new Map([
+  ['noop.conf', '[Source]\nType=regular-file\nPath=/\nMatchPattern=invalid@v.raw\n'],
+  ['wasmtime.conf', '[Target]\nPath=/opt/extensions/wasmtime\n'],
+  ['k3s.conf', '[Target]\nPath=/opt/extensions/k3s\n'],
+]);
+type TestOptions = Omit<ProvisioningOptions, 'digests'> & { digests?: ProvisioningOptions['digests'] };
+const provision = (options: TestOptions) => buildProvisioningConfig({ digests: DIGESTS, transfers: TRANSFERS, ...options });
 
 /** Decodes a `data:` URL independently of the encoder under test (RFC 2397). */
 function decodeDataUrl(url: string): Buffer {
@@ -34,8 +54,8 @@ function decodeDataUrl(url: string): Buffer {
   return Buffer.from(bytes);
 }
 
-function butane(options: Omit<ProvisioningOptions, 'sysexts'> & { sysexts?: ProvisioningOptions['sysexts'] } = {}): Record<string, any> {
-  return parseYaml(renderButane(buildProvisioningConfig({ sysexts: [WASMTIME], ...options }))) as Record<string, any>;
+function butane(options: Omit<TestOptions, 'sysexts'> & { sysexts?: ProvisioningOptions['sysexts'] } = {}): Record<string, any> {
+  return parseYaml(renderButane(provision({ sysexts: [WASMTIME], ...options }))) as Record<string, any>;
 }
 
 const HEADER = { variant: 'flatcar', version: '1.0.0' };
@@ -43,13 +63,15 @@ const HEADER = { variant: 'flatcar', version: '1.0.0' };
 const wasmtimeFile = {
   path: '/opt/extensions/wasmtime/wasmtime-24.0.0-x86-64.raw',
   mode: 0o644,
-  contents: { source: `${BAKERY}/wasmtime-24.0.0-x86-64.raw` },
+  contents: { source: `${BAKERY}/wasmtime-24.0.0-x86-64.raw`, verification: { hash: `sha256-${'a'.repeat(64)}` } },
 };
 const wasmtimeLink = {
   path: '/etc/extensions/wasmtime.raw',
   target: '/opt/extensions/wasmtime/wasmtime-24.0.0-x86-64.raw',
   hard: false,
 };
+
+const RESTART = { name: 'sysext.conf', contents: '[Service]\nExecStartPost=systemctl restart systemd-sysext\n' };
 
 function sysupdateLines(name: string): string[] {
   return [
@@ -69,6 +91,12 @@ function refused(run: () => unknown, message: RegExp): void {
   }
   expect(caught, 'expected a UsageError').toBeInstanceOf(UsageError);
   expect((caught as UsageError).exitCode).toBe(2);
+  expect((caught as UsageError).message).toMatch(message);
+}
+
+async function refusedAsync(run: Promise<unknown>, message: RegExp): Promise<void> {
+  const caught = await run.then(() => undefined, (error: unknown) => error);
+  expect(caught, 'expected a UsageError').toBeInstanceOf(UsageError);
   expect((caught as UsageError).message).toMatch(message);
 }
 
@@ -95,11 +123,8 @@ describe('Butane output, option by option', () => {
     for (const baseUrl of ['https://mirror.example/sysexts', 'https://mirror.example/sysexts/']) {
       const config = butane({ baseUrl, sysupdate: true });
       const sources = config.storage.files.map((f: any) => f.contents.source);
-      expect(sources).toEqual([
-        'https://mirror.example/sysexts/wasmtime-24.0.0-x86-64.raw',
-        'https://mirror.example/sysexts/noop.conf',
-        'https://mirror.example/sysexts/wasmtime.conf',
-      ]);
+      // Transfers are inline (see the model): only the image is downloaded.
+      expect(sources).toEqual(['https://mirror.example/sysexts/wasmtime-24.0.0-x86-64.raw', undefined, undefined]);
     }
   });
 
@@ -109,8 +134,8 @@ describe('Butane output, option by option', () => {
       storage: {
         files: [
           wasmtimeFile,
-          { path: '/etc/sysupdate.d/noop.conf', mode: 0o644, contents: { source: `${BAKERY}/noop.conf` } },
-          { path: '/etc/sysupdate.wasmtime.d/wasmtime.conf', mode: 0o644, contents: { source: `${BAKERY}/wasmtime.conf` } },
+          { path: '/etc/sysupdate.d/noop.conf', mode: 0o644, contents: { inline: TRANSFERS.get('noop.conf') } },
+          { path: '/etc/sysupdate.wasmtime.d/wasmtime.conf', mode: 0o644, contents: { inline: TRANSFERS.get('wasmtime.conf') } },
         ],
         links: [wasmtimeLink],
       },
@@ -119,31 +144,27 @@ describe('Butane output, option by option', () => {
           { name: 'systemd-sysupdate.timer', enabled: true },
           {
             name: 'systemd-sysupdate.service',
-            dropins: [
-              {
-                name: 'sysext.conf',
-                contents: ['[Service]', ...sysupdateLines('wasmtime'), 'ExecStartPost=systemctl restart systemd-sysext', ''].join('\n'),
-              },
-            ],
+            dropins: [{ name: 'wasmtime.conf', contents: ['[Service]', ...sysupdateLines('wasmtime'), ''].join('\n') }, RESTART],
           },
         ],
       },
     });
   });
 
-  it('--sysupdate with several sysexts: steps for each, one noop.conf, the sysext restart last', () => {
+  it('--sysupdate with several sysexts: a drop-in for each, one noop.conf, one sysext restart', () => {
     const config = butane({ sysexts: [WASMTIME, K3S], sysupdate: true });
     const paths = config.storage.files.map((f: any) => f.path);
     expect(paths.filter((p: string) => p === '/etc/sysupdate.d/noop.conf')).toHaveLength(1);
     expect(paths).toContain('/etc/sysupdate.k3s.d/k3s.conf');
-    const dropin: string = config.systemd.units[1].dropins[0].contents;
-    const lines = dropin.trimEnd().split('\n');
-    expect(lines).toEqual(['[Service]', ...sysupdateLines('wasmtime'), ...sysupdateLines('k3s'), 'ExecStartPost=systemctl restart systemd-sysext']);
-    expect(lines.at(-1)).toBe('ExecStartPost=systemctl restart systemd-sysext');
+    expect(config.systemd.units[1].dropins).toEqual([
+      { name: 'wasmtime.conf', contents: ['[Service]', ...sysupdateLines('wasmtime'), ''].join('\n') },
+      { name: 'k3s.conf', contents: ['[Service]', ...sysupdateLines('k3s'), ''].join('\n') },
+      RESTART,
+    ]);
   });
 
   it('without --sysupdate there is no sysupdate file and no unit', () => {
-    const text = renderButane(buildProvisioningConfig({ sysexts: [WASMTIME] }));
+    const text = renderButane(provision({ sysexts: [WASMTIME] }));
     expect(text).not.toMatch(/sysupdate/);
   });
 
@@ -192,7 +213,7 @@ describe('Butane output, option by option', () => {
   });
 
   it('writes modes as decimal with the octal form in a comment, drop-ins as literal blocks', () => {
-    const text = renderButane(buildProvisioningConfig({ sysexts: [WASMTIME], sysupdate: true }));
+    const text = renderButane(provision({ sysexts: [WASMTIME], sysupdate: true }));
     expect(text).toMatch(/^ {6}mode: 420 # 0644$/m);
     expect(text).toMatch(/^ {10}contents: \|\n {12}\[Service\]$/m);
     expect(text).toMatch(/^variant: flatcar\nversion: 1\.0\.0$/m);
@@ -205,7 +226,7 @@ describe('Ignition output', () => {
     validator = ignitionValidator();
   });
 
-  const cases: Array<[string, ProvisioningOptions]> = [
+  const cases: Array<[string, TestOptions]> = [
     ['one sysext', { sysexts: [WASMTIME] }],
     ['--sysupdate', { sysexts: [WASMTIME, K3S], sysupdate: true }],
     ['--replace-docker', { sysexts: [WASMTIME], replaceDocker: true }],
@@ -215,14 +236,14 @@ describe('Ignition output', () => {
   ];
 
   it.each(cases)('%s: valid against the published Ignition 3.3 schema, no undeclared keys', (_, options) => {
-    const config = JSON.parse(renderIgnition(buildProvisioningConfig(options)));
+    const config = JSON.parse(renderIgnition(provision(options)));
     expect(config.ignition).toEqual({ version: '3.3.0' });
     expect(validator.schemaErrors(config)).toEqual([]);
     expect(validator.undeclaredKeys(config)).toEqual([]);
   });
 
   it.each(cases)('%s: the same files, links and units as the Butane config', (_, options) => {
-    const model = buildProvisioningConfig(options);
+    const model = provision(options);
     const ign = JSON.parse(renderIgnition(model));
     const bu = parseYaml(renderButane(model)) as Record<string, any>;
     // What Butane would translate: files and links carry over as they are (inline contents
@@ -306,7 +327,7 @@ describe('data URL encoding', () => {
 });
 
 describe('refusals', () => {
-  const build = (options: Partial<ProvisioningOptions>) => () => buildProvisioningConfig({ sysexts: [WASMTIME], ...options });
+  const build = (options: Partial<TestOptions>) => () => provision({ sysexts: [WASMTIME], ...options });
 
   it.each(['', '-x', '.hidden', '..', '../etc', 'a/b', 'a b', 'a;b', 'a$b', 'a%b', 'ä'])('bad NAME %j', (name) => {
     refused(build({ sysexts: [{ name, file: 'x-1-x86-64.raw' }] }), /bad sysext name/);
@@ -329,20 +350,24 @@ describe('refusals', () => {
     refused(build({ sysexts: [{ name: 'docker', file }] }), /bad file name/);
   });
 
-  it('refuses arguments that are not NAME:FILE', () => {
+  // Before anything is fetched: the base URL here answers nothing.
+  const offline = { baseUrl: 'http://127.0.0.1:9/none' };
+  it('refuses arguments that are not NAME:FILE', async () => {
     for (const arg of ['wasmtime', ':x.raw', 'wasmtime:', 'wasmtime-24.0.0-x86-64.raw']) {
-      refused(() => butaneCommand([arg]), /is not NAME:FILE/);
+      await refusedAsync(butaneCommand([arg], offline), /is not NAME:FILE/);
     }
-    refused(() => butaneCommand(['a:b:c.raw']), /bad file name 'b:c.raw'/);
+    await refusedAsync(butaneCommand(['a:b:c.raw'], offline), /bad file name 'b:c.raw'/);
   });
 
-  it('refuses no sysexts and the same NAME twice', () => {
-    refused(() => butaneCommand([]), /no sysexts/);
-    refused(() => butaneCommand(['a:a-1.raw', 'a:a-2.raw']), /given twice/);
+  it('refuses no sysexts, the same NAME twice and a bad --enable before fetching', async () => {
+    await refusedAsync(butaneCommand([], offline), /no sysexts/);
+    await refusedAsync(butaneCommand(['a:a-1.raw', 'a:a-2.raw'], offline), /given twice/);
+    await refusedAsync(butaneCommand(['a:a-1.raw'], { ...offline, enable: ['x.device'] }), /bad unit name/);
+    await refusedAsync(butaneCommand(['sysext:s-1.raw'], { ...offline, sysupdate: true }), /sysext\.conf/);
   });
 
   it('refuses a sysext that would collide with the --replace-docker masks', () => {
-    refused(build({ sysexts: [{ name: 'docker-flatcar', file: 'docker-27.raw' }], replaceDocker: true }), /two entries would write \/etc\/extensions\/docker-flatcar\.raw/);
+    refused(build({ sysexts: [{ name: 'docker-flatcar', file: 'docker-27.raw' }], replaceDocker: true, digests: new Map([['docker-27.raw', 'c'.repeat(64)]]) }), /two entries would write \/etc\/extensions\/docker-flatcar\.raw/);
   });
 
   it.each([
@@ -376,27 +401,98 @@ describe('refusals', () => {
   });
 });
 
-describe('butaneCommand', () => {
-  it('prints Butane YAML by default and Ignition JSON with --ignition', () => {
+describe('butaneCommand against a served bakery', () => {
+  let dir: string;
+  let server: StaticServer;
+  let base: string;
+  const raws = { [WASMTIME.file]: 'wasmtime image bytes', [K3S.file]: 'k3s image bytes' };
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+  beforeAll(async () => {
+    // The bakery's layout (FLATCAR.md / bakery README "Releases structure"): images, NAME.conf,
+    // noop.conf and a SHA256SUMS that lists the images only.
+    dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-butane-'));
+    await mkdir(path.join(dir, 'extensions'));
+    for (const [file, body] of Object.entries(raws)) await writeFile(path.join(dir, 'extensions', file), body);
+    await writeFile(path.join(dir, 'extensions', 'SHA256SUMS'), Object.entries(raws).map(([f, b]) => `${sha(b)}  ${f}\n`).join(''));
+    await writeFile(path.join(dir, 'extensions', 'noop.conf'), noopTransfer());
+    await writeFile(path.join(dir, 'extensions', 'wasmtime.conf'), sysupdateTransfer({ recipe: 'wasmtime', matchPattern: 'wasmtime-@v-%a.raw', baseUrl: 'https://extensions.flatcar.org/extensions/wasmtime/' }));
+    server = await serveStatic(dir);
+    base = `${server.url}/extensions`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints Butane YAML by default and Ignition JSON with --ignition; every download carries its SHA256SUMS digest', async () => {
     const args = ['wasmtime:wasmtime-24.0.0-x86-64.raw'];
-    const yamlText = butaneCommand(args, { sysupdate: true });
-    expect(parseYaml(yamlText)).toMatchObject({ variant: 'flatcar', version: '1.0.0' });
-    const json = JSON.parse(butaneCommand(args, { sysupdate: true, ignition: true }));
+    const yamlConfig = parseYaml(await butaneCommand(args, { sysupdate: true, baseUrl: base })) as Record<string, any>;
+    expect(yamlConfig).toMatchObject({ variant: 'flatcar', version: '1.0.0' });
+    const json = JSON.parse(await butaneCommand(args, { sysupdate: true, ignition: true, baseUrl: base }));
     expect(json.ignition.version).toBe('3.3.0');
-    expect(json.storage.files[0].contents.source).toBe(`${BAKERY}/wasmtime-24.0.0-x86-64.raw`);
+    for (const config of [yamlConfig, json]) {
+      const remote = config.storage.files.filter((f: any) => f.contents?.source?.startsWith('http'));
+      expect(remote).toEqual([
+        { path: '/opt/extensions/wasmtime/wasmtime-24.0.0-x86-64.raw', mode: 0o644, contents: { source: `${base}/wasmtime-24.0.0-x86-64.raw`, verification: { hash: `sha256-${sha(raws[WASMTIME.file]!)}` } } },
+      ]);
+    }
+    // The transfers are carried inline, exactly as the bakery serves them.
+    const inline = Object.fromEntries(yamlConfig.storage.files.filter((f: any) => f.contents?.inline).map((f: any) => [f.path, f.contents.inline]));
+    expect(inline).toEqual({
+      '/etc/sysupdate.d/noop.conf': await readFile(path.join(dir, 'extensions', 'noop.conf'), 'utf8'),
+      '/etc/sysupdate.wasmtime.d/wasmtime.conf': await readFile(path.join(dir, 'extensions', 'wasmtime.conf'), 'utf8'),
+    });
+    expect(ignitionValidator().schemaErrors(json)).toEqual([]);
   });
 
-  it('is deterministic and ends with a newline', () => {
-    const run = () => butaneCommand(['k3s:k3s-v1.29.2+k3s1-x86-64.raw'], { replaceDocker: true, enable: ['k3s'], sysupdate: true });
-    expect(run()).toBe(run());
-    expect(run().endsWith('\n')).toBe(true);
+  it('the digest is what sha256sum says of the served file', async () => {
+    const json = JSON.parse(await butaneCommand(['k3s:k3s-v1.29.2+k3s1-x86-64.raw'], { ignition: true, baseUrl: `${base}/` }));
+    const { stdout } = await execa('sha256sum', [path.join(dir, 'extensions', K3S.file)]);
+    expect(json.storage.files[0].contents.verification.hash).toBe(`sha256-${stdout.split(' ')[0]}`);
   });
 
-  it('passes --base-url and --unit-dir through', () => {
-    const json = JSON.parse(
-      butaneCommand(['k3s:k3s-v1.29.2+k3s1-x86-64.raw'], { ignition: true, baseUrl: 'https://m.example/x', enable: ['k3s'], unitDir: '/usr/local/lib/systemd/system' }),
-    );
-    expect(json.storage.files[0].contents.source).toBe('https://m.example/x/k3s-v1.29.2+k3s1-x86-64.raw');
+  it('is deterministic and ends with a newline', async () => {
+    const run = () => butaneCommand(['k3s:k3s-v1.29.2+k3s1-x86-64.raw'], { replaceDocker: true, enable: ['k3s'], baseUrl: base });
+    expect(await run()).toBe(await run());
+    expect((await run()).endsWith('\n')).toBe(true);
+  });
+
+  it('refuses a file SHA256SUMS does not list, and --sysupdate without the transfer', async () => {
+    await expect(butaneCommand(['x:x-1-x86-64.raw'], { baseUrl: base })).rejects.toThrow(/x-1-x86-64\.raw is not listed in the bakery's SHA256SUMS/);
+    await expect(butaneCommand(['k3s:k3s-v1.29.2+k3s1-x86-64.raw'], { baseUrl: base, sysupdate: true })).rejects.toThrow(/k3s\.conf/);
+  });
+
+  it('passes --unit-dir through', async () => {
+    const json = JSON.parse(await butaneCommand(['k3s:k3s-v1.29.2+k3s1-x86-64.raw'], { ignition: true, baseUrl: base, enable: ['k3s'], unitDir: '/usr/local/lib/systemd/system' }));
     expect(json.storage.links[1].target).toBe('/usr/local/lib/systemd/system/k3s.service');
+  });
+
+  it('--for-image: the updates of a baked image, from its manifest, downloading nothing', async () => {
+    // The sysexts part of a manifest as a bake writes it (see test/e2e/bake.test.ts).
+    const manifestFile = path.join(dir, 'flatbake-manifest.json');
+    await writeFile(
+      manifestFile,
+      JSON.stringify({
+        sysexts: [
+          { name: 'hello', fileName: 'hello-1.0.0-x86-64.raw', sysupdateConf: '/etc/sysupdate.hello.d/hello.conf' },
+          { name: 'local', fileName: 'local.raw' },
+        ],
+      }),
+    );
+    const before = server.requests.length;
+    const json = JSON.parse(await butaneCommand([], { forImage: manifestFile, ignition: true }));
+    expect(server.requests.length).toBe(before);
+    expect(ignitionValidator().schemaErrors(json)).toEqual([]);
+    expect(json.storage.files).toEqual([{ path: '/etc/sysupdate.d/noop.conf', mode: 0o644, contents: { source: encodeDataUrl(noopTransfer()) } }]);
+    expect(json.storage.links).toBeUndefined();
+    expect(json.systemd.units).toEqual([
+      { name: 'systemd-sysupdate.timer', enabled: true },
+      { name: 'systemd-sysupdate.service', dropins: [{ name: 'hello.conf', contents: ['[Service]', ...sysupdateLines('hello'), ''].join('\n') }, RESTART] },
+    ]);
+    await writeFile(manifestFile, JSON.stringify({ sysexts: [{ name: 'local', fileName: 'local.raw' }] }));
+    await expect(butaneCommand([], { forImage: manifestFile })).rejects.toThrow(/no sysext in this image has a sysupdate transfer/);
+    await expect(butaneCommand(['a:a.raw'], { forImage: manifestFile })).rejects.toThrow(/--for-image takes the sysexts from the manifest/);
+    await expect(butaneCommand([], { forImage: path.join(dir, 'missing.json') })).rejects.toThrow(/cannot read the manifest/);
   });
 });
