@@ -31,6 +31,8 @@ export interface BakeOptions {
   noOemSysext?: boolean;
   /** How partitions are edited (default auto). */
   backend?: import('./backend.js').BackendChoice;
+  /** `--sysupdate`: enable systemd-sysupdate.timer and the per-sysext update drop-ins. */
+  sysupdate?: boolean;
   /** Download retries after the first attempt. */
   retries?: number;
 }

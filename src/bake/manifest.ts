@@ -1,5 +1,6 @@
 import { VERSION } from '../version.js';
 import type { InjectedSysext } from './inject.js';
+import type { SysupdateWiring } from './sysupdate-stage.js';
 
 export interface ManifestOutput {
   vendor: string;
@@ -38,6 +39,8 @@ export interface Manifest {
     signature: { verified: boolean; fingerprint?: string };
   };
   installTo: string;
+  /** --sysupdate: what enables automatic updates in the image. */
+  sysupdate?: SysupdateWiring;
   sysexts: ManifestSysext[];
   vendors: string[];
   /** Vendors whose image could not be written (the others were). */

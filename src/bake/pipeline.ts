@@ -19,7 +19,8 @@ import { oemSysextsByName, writeVendors } from './vendor-stage.js';
 import { decompressBase, rememberBaseChunks, stageImage, verifyRelease, type BaseImage } from './base-image.js';
 import type { BakeContext, BakeOptions } from './context.js';
 import { fetchBakerySysexts, fetchReleaseFiles, fetchSigningKey } from './fetch-stage.js';
-import { injectSysexts, type PartitionEditors, type SysextToInject } from './inject.js';
+import { injectSysexts, type InjectedSysext, type PartitionEditors, type SysextToInject } from './inject.js';
+import { checkSysupdateInputs, placeSysexts, writeUpdateWiring, type SysupdateWiring } from './sysupdate-stage.js';
 import { chooseBackend } from './backend.js';
 import { MountedEditor } from '../image/mounted-editor.js';
 import { openBtrfsEditor, openExt4Editor } from '../image/offline/index.js';
@@ -32,7 +33,7 @@ import { describeImage, publish, untouchedBasePieces } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
 
 interface Sysexts {
-  toInject: SysextToInject[];
+  toInject: Array<Omit<SysextToInject, 'place'>>;
   describe: Map<string, { source: string; sha256: string; size: number; confSha256?: string }>;
 }
 
@@ -95,6 +96,8 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   scope.defer('keep the base image in the cache', () => (signal.aborted ? undefined : keepBase(ctx, base)));
   if (sysextResult.status === 'rejected') throw sysextResult.reason;
   const sysexts = sysextResult.value;
+  if (options.sysupdate) checkSysupdateInputs(sysexts.toInject, options.fetch);
+  const placed = await placeSysexts(sysexts.toInject, target, options.arch, report);
   throwIfInterrupted();
 
   // locate, on the base (the staged copy is the same bytes), so that hashing the pieces the bake
@@ -105,7 +108,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${backend} backend`);
   // The bake writes only these partitions; the digest of every other piece of the image is the
   // base's, hashed while the copy is made and edited (or known from the cache).
-  const changed = target.partition === 'oem' ? [root, oem] : [root];
+  const changed = placed.some((s) => s.place.partition === 'oem') ? [root, oem] : [root];
   const basePieces = selection.generic ? untouchedBasePieces(base, changed) : undefined;
   basePieces?.catch(() => undefined);
 
@@ -118,7 +121,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
 
   // inject
   const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
-  const injected = await injectStage(ctx, priv, image, table, target, sysexts.toInject);
+  const { injected, sysupdate } = await injectStage(ctx, priv, image, table, placed);
   throwIfInterrupted();
 
   // convert: vendor images from the baked image, in parallel; a failed vendor spoils no other
@@ -139,6 +142,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     release: releaseInfo,
     base: { source: baseSource, sha256: baseSha256, size: baseSize, signature },
     installTo: `${target.partition}:${target.dir}`,
+    ...(sysupdate ? { sysupdate } : {}),
     sysexts: injected.map((s) => {
       const d = sysexts.describe.get(s.name)!;
       return { ...s, source: d.source, sha256: d.sha256, size: d.size, sysupdateConfSha256: d.confSha256 } satisfies ManifestSysext;
@@ -266,7 +270,7 @@ async function gatherSysexts(ctx: BakeContext, args: ReturnType<typeof parseSyse
     };
   }
   const fetched = await fetchBakerySysexts(ctx, args);
-  const toInject: SysextToInject[] = [];
+  const toInject: Sysexts['toInject'] = [];
   for (const s of fetched) {
     // Fetched files are digest-checked; they must still be filesystem images.
     await checkSysextImage(s.file.path, s.name);
@@ -306,19 +310,19 @@ async function injectStage(
   priv: Privileged | undefined,
   image: string,
   table: GptTable,
-  target: InstallTarget,
   sysexts: SysextToInject[],
-) {
+): Promise<{ injected: InjectedSysext[]; sysupdate?: SysupdateWiring }> {
   // Mounts and editors get their own scope so they are gone before the output is hashed and published.
   const mounts = new ResourceScope();
   try {
     const root = locateFlatcarPartition(table, 'ROOT');
     const oem = locateFlatcarPartition(table, 'OEM');
+    const onOem = sysexts.some((s) => s.place.partition === 'oem');
     let editors: PartitionEditors;
     if (priv) {
       const rootDir = await mountPartition(priv, mounts, image, { offset: root.startByte, size: root.sizeBytes }, { fsType: 'ext4', label: 'ROOT' });
       editors = { root: new MountedEditor('ROOT', priv, rootDir) };
-      if (target.partition === 'oem') {
+      if (onOem) {
         const oemDir = await mountPartition(priv, mounts, image, { offset: oem.startByte, size: oem.sizeBytes }, { fsType: 'btrfs', label: 'OEM' });
         editors.oem = new MountedEditor('OEM', priv, oemDir);
       }
@@ -329,18 +333,22 @@ async function injectStage(
       const rootEditor = await openExt4Editor(image, { offset: root.startByte, size: root.sizeBytes }, { partition: 'ROOT' });
       mounts.defer('close the ROOT editor', () => rootEditor.close());
       editors = { root: rootEditor };
-      if (target.partition === 'oem') {
+      if (onOem) {
         const oemEditor = await openBtrfsEditor(image, { offset: oem.startByte, size: oem.sizeBytes }, { partition: 'OEM' });
         mounts.defer('close the OEM editor', () => oemEditor.close());
         editors.oem = oemEditor;
       }
     }
     throwIfInterrupted();
-    const injected = await injectSysexts(editors, target, sysexts);
+    const injected = await injectSysexts(editors, sysexts);
     for (const s of injected) {
       ctx.report.step('inject', `${s.name}: ${s.installedTo}, ${s.symlink} -> ${s.bootedPath}${s.sysupdateConf ? `, ${s.sysupdateConf}` : ''}${s.replaced ? ' (replaced)' : ''}`);
     }
-    return injected;
+    const sysupdate = ctx.options.sysupdate ? await writeUpdateWiring(editors.root, injected.map((s) => s.name), ctx.workDir) : undefined;
+    if (sysupdate) ctx.report.step('sysupdate', `${sysupdate.timer}; ${sysupdate.files.join(', ')}`);
+    if (editors.oem) await editors.oem.commit();
+    await editors.root.commit();
+    return { injected, sysupdate };
   } finally {
     await mounts.release();
     if (mounts.errors.length > 0) {

@@ -28,6 +28,7 @@ interface RawBakeOptions {
   json?: boolean;
   insecureSkipVerify?: boolean;
   fullDigest?: boolean;
+  sysupdate?: boolean;
   retries: string;
   oemSysext?: string[] | false;
   backend: string;
@@ -58,6 +59,7 @@ export function toBakeOptions(sysexts: string[], raw: RawBakeOptions): BakeOptio
     cache: raw.cache,
     insecureSkipVerify: Boolean(raw.insecureSkipVerify),
     fullDigest: Boolean(raw.fullDigest),
+    sysupdate: Boolean(raw.sysupdate),
     retries: parseRetries(raw.retries),
     oemSysexts: Array.isArray(raw.oemSysext) ? raw.oemSysext : [],
     noOemSysext: raw.oemSysext === false,

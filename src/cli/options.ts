@@ -35,6 +35,7 @@ export function bakeOptions(): Option[] {
     new Option('--backend <backend>', 'how partitions are edited: offline (e2fsprogs/btrfs-progs on the image file, no root), mount (loop devices, root or sudo), auto (offline when its tools are here)').default('auto'),
     new Option('--retries <n>', 'download retries after a failed attempt (connection errors, 5xx)').default('5'),
     new Option('--full-digest', 'also record the plain SHA-256 of the baked .bin in the manifest (reads all 8 GiB: several seconds; the default chunked digest reads only data)'),
+    new Option('--sysupdate', 'also wire updates: enable systemd-sysupdate.timer, install /etc/sysupdate.d/noop.conf and a systemd-sysupdate.service drop-in per sysext (each needs its NAME.conf)'),
     new Option('--json', 'print the result manifest as JSON on stdout (progress stays on stderr)'),
     new Option('--insecure-skip-verify', 'DANGEROUS: do not check the release signatures (warns loudly)'),
   ];

@@ -9,6 +9,7 @@ import { coreutilsChunkedSha256, leftovers, rangesEqual, sgdiskPartition, sgdisk
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import type { Manifest } from '../../src/bake/manifest.js';
 import { openCache } from '../../src/cache/cache.js';
+import { parse as parseYaml } from 'yaml';
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
@@ -85,9 +86,10 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     await withReadOnlyPartition(image, 9, 'ext4', async (dir) => {
       for (const s of [hello, wasmtime]) {
         const file = path.basename(s.file);
-        expect(await readlink(path.join(dir, `etc/extensions/${s.name}.raw`))).toBe(`/opt/extensions/${file}`);
-        expect(await sha256(path.join(dir, 'opt/extensions', file))).toBe(s.sha256);
-        const info = await stat(path.join(dir, 'opt/extensions', file));
+        // Where the bakery's NAME.conf [Target] looks (Path=/opt/extensions/NAME), not --install-to.
+        expect(await readlink(path.join(dir, `etc/extensions/${s.name}.raw`))).toBe(`/opt/extensions/${s.name}/${file}`);
+        expect(await sha256(path.join(dir, 'opt/extensions', s.name, file))).toBe(s.sha256);
+        const info = await stat(path.join(dir, 'opt/extensions', s.name, file));
         expect([info.uid, info.gid, info.mode & 0o777]).toEqual([0, 0, 0o644]);
         expect(await readFile(path.join(dir, `etc/sysupdate.${s.name}.d/${s.name}.conf`), 'utf8')).toBe(await readFile(s.conf, 'utf8'));
       }
@@ -128,6 +130,8 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     ]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/WARNING: .*flatcar-reset/);
+    // greet.conf has no [Target]: the file stays where --install-to says, and the user is told.
+    expect(result.stderr).toMatch(/greet\.conf cannot place my-hello\.raw: its \[Target\] Type is missing/);
     const image = path.join(output, 'flatcar_production_image.bin');
     await withReadOnlyPartition(image, 9, 'ext4', async (dir) => {
       expect(await readlink(path.join(dir, 'etc/extensions/greet.raw'))).toBe('/oem/sysexts/my-hello.raw');
@@ -168,12 +172,59 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     ]);
     expect(report.release).toMatchObject({ ID: 'flatcar', VERSION_ID: served.release.version, SYSEXT_LEVEL: '1.0' });
     expect(report.sysexts).toEqual([
-      expect.objectContaining({ name: 'hello', symlink: '/etc/extensions/hello.raw', target: `/opt/extensions/${path.basename(hello.file)}`, present: true, sysupdateConf: '/etc/sysupdate.hello.d/hello.conf' }),
+      expect.objectContaining({ name: 'hello', symlink: '/etc/extensions/hello.raw', target: `/opt/extensions/hello/${path.basename(hello.file)}`, present: true, sysupdateConf: '/etc/sysupdate.hello.d/hello.conf' }),
     ]);
     const text = await runCli(['inspect', image]);
     expect(text.stdout).toContain('sysext hello: /etc/extensions/hello.raw ->');
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
     expect(manifest.base.signature.verified).toBe(false);
     expect(manifest.release.version).toBe(served.release.version);
+  });
+
+  it('--sysupdate wires updates into the image, the manifest records it, and butane --for-image repeats it for an existing image', async () => {
+    const output = path.join(scratch, 'sysupdate');
+    const hello = served.release.sysexts.find((s) => s.name === 'hello')!;
+    const result = await runCli(['--fetch', '--sysupdate', '--json', ...served.args({ output, cacheDir: path.join(scratch, 'cache') }), `hello:${path.basename(hello.file)}`]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const manifest = JSON.parse(result.stdout) as Manifest;
+    const dropinDir = '/etc/systemd/system/systemd-sysupdate.service.d';
+    expect(manifest.sysupdate).toEqual({
+      sysexts: ['hello'],
+      timer: '/etc/systemd/system/timers.target.wants/systemd-sysupdate.timer -> /usr/lib/systemd/system/systemd-sysupdate.timer',
+      files: ['/etc/sysupdate.d/noop.conf', `${dropinDir}/hello.conf`, `${dropinDir}/sysext.conf`],
+    });
+    const image = path.join(output, 'flatcar_production_image.bin');
+    await withReadOnlyPartition(image, 9, 'ext4', async (dir) => {
+      expect(await readlink(path.join(dir, 'etc/systemd/system/timers.target.wants/systemd-sysupdate.timer'))).toBe('/usr/lib/systemd/system/systemd-sysupdate.timer');
+      // The bakery's noop.conf (its Source part, as the bakery's release script wrote it in 897d56f).
+      expect(await readFile(path.join(dir, 'etc/sysupdate.d/noop.conf'), 'utf8')).toMatch(/^\[Source\]\nType=regular-file\nPath=\/\nMatchPattern=invalid@v\.raw\n/);
+      const dropin = await readFile(path.join(dir, dropinDir.slice(1), 'hello.conf'), 'utf8');
+      expect(dropin).toContain('ExecStartPre=/usr/lib/systemd/systemd-sysupdate -C hello update\n');
+      expect(await readFile(path.join(dir, dropinDir.slice(1), 'sysext.conf'), 'utf8')).toBe('[Service]\nExecStartPost=systemctl restart systemd-sysext\n');
+      for (const file of ['etc/sysupdate.d/noop.conf', `${dropinDir.slice(1)}/hello.conf`]) {
+        const info = await stat(path.join(dir, file));
+        expect([info.uid, info.gid, info.mode & 0o777]).toEqual([0, 0, 0o644]);
+      }
+    });
+    // The same wiring as Ignition for the image, from its manifest: the same drop-in text.
+    const butane = await runCli(['butane', '--for-image', path.join(output, 'flatbake-manifest.json')]);
+    expect(butane.exitCode, butane.stderr).toBe(0);
+    const config = parseYaml(butane.stdout) as { systemd: { units: Array<{ name: string; dropins?: Array<{ name: string; contents: string }> }> } };
+    await withReadOnlyPartition(image, 9, 'ext4', async (dir) => {
+      const dropins = config.systemd.units.find((u) => u.name === 'systemd-sysupdate.service')!.dropins!;
+      for (const d of dropins) expect(await readFile(path.join(dir, dropinDir.slice(1), d.name), 'utf8')).toBe(d.contents);
+    });
+  });
+
+  it('--sysupdate refuses a sysext without NAME.conf and writes nothing', async () => {
+    const output = path.join(scratch, 'sysupdate-noconf');
+    const src = path.join(scratch, 'noconf-src');
+    await execa('mkdir', ['-p', src]);
+    const hello = served.release.sysexts.find((s) => s.name === 'hello')!;
+    await execa('cp', [hello.file, path.join(src, 'hello-1.0.0-x86-64.raw')]);
+    const result = await runCli([...served.args({ output, cacheDir: path.join(scratch, 'cache') }), '--sysupdate', `hello:${path.join(src, 'hello-1.0.0-x86-64.raw')}`]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/flatbake: error: --sysupdate: no sysupdate transfer \(NAME\.conf\) for hello\nflatbake: hint: /);
+    expect(await readdir(output)).toEqual([]);
   });
 });
