@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { chmod, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,15 +39,28 @@ describe('command line basics', () => {
   });
 
   it('butane prints YAML by default and Ignition 3.3.0 with --ignition', async () => {
-    const yaml = await runCli(['butane', 'wasmtime:wasmtime-24.0.0-x86-64.raw', '--sysupdate']);
-    expect(yaml.exitCode, yaml.stderr).toBe(0);
-    expect(yaml.stdout).toMatch(/^variant: flatcar$/m);
-    const ign = await runCli(['butane', 'wasmtime:wasmtime-24.0.0-x86-64.raw', '--ignition']);
-    expect(ign.exitCode, ign.stderr).toBe(0);
-    const config = JSON.parse(ign.stdout);
-    expect(config.ignition.version).toBe('3.3.0');
-    expect(config.storage.links).toContainEqual(expect.objectContaining({ path: '/etc/extensions/wasmtime.raw' }));
-    expect((await runCli(['butane', 'a/b:x.raw'])).exitCode).toBe(2);
+    // A bakery of one image on 127.0.0.1: SHA256SUMS, the image's transfer and noop.conf.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-cli-butane-'));
+    const digest = 'd'.repeat(64);
+    await writeFile(path.join(dir, 'SHA256SUMS'), `${digest}  wasmtime-24.0.0-x86-64.raw\n`);
+    await writeFile(path.join(dir, 'wasmtime.conf'), '[Transfer]\nVerify=false\n');
+    await writeFile(path.join(dir, 'noop.conf'), '[Source]\nType=regular-file\n');
+    const server = await serveStatic(dir);
+    try {
+      const yaml = await runCli(['butane', 'wasmtime:wasmtime-24.0.0-x86-64.raw', '--sysupdate', '--base-url', server.url]);
+      expect(yaml.exitCode, yaml.stderr).toBe(0);
+      expect(yaml.stdout).toMatch(/^variant: flatcar$/m);
+      const ign = await runCli(['butane', 'wasmtime:wasmtime-24.0.0-x86-64.raw', '--ignition', '--base-url', server.url]);
+      expect(ign.exitCode, ign.stderr).toBe(0);
+      const config = JSON.parse(ign.stdout);
+      expect(config.ignition.version).toBe('3.3.0');
+      expect(config.storage.links).toContainEqual(expect.objectContaining({ path: '/etc/extensions/wasmtime.raw' }));
+      expect(config.storage.files[0].contents.verification).toEqual({ hash: `sha256-${digest}` });
+      expect((await runCli(['butane', 'a/b:x.raw'])).exitCode).toBe(2);
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('doctor names every host tool with its package and purpose', async () => {
@@ -144,7 +157,8 @@ describe.skipIf(!isRoot)(`air-gapped, unverified and unprivileged runs${ROOT_SKI
     expect(r.stderr).toContain('flatbake inspect');
     const image = path.join(output, 'flatcar_production_image.bin');
     await withReadOnlyPartition(image, 9, 'ext4', async (dir) => {
-      expect(await readlink(path.join(dir, 'etc/extensions/hello.raw'))).toMatch(/^\/opt\/extensions\/hello-1\.0\.0-x86-64\.raw$/);
+      // The demo bakery's hello.conf looks in /opt/extensions/hello (as the real bakery's do).
+      expect(await readlink(path.join(dir, 'etc/extensions/hello.raw'))).toMatch(/^\/opt\/extensions\/hello\/hello-1\.0\.0-x86-64\.raw$/);
     });
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
     expect(manifest.base.signature.verified).toBe(true);
