@@ -65,3 +65,28 @@ export class InterruptedError extends FlatbakeError {
     super(`interrupted by ${signal}; everything acquired was released`);
   }
 }
+
+const SYSTEM_HINTS: Record<string, string> = {
+  ENOSPC: 'free disk space (the output, cache and temp directories all need some) and run again',
+  EDQUOT: 'your disk quota is used up: free some space and run again',
+  EROFS: 'the file system is read-only: choose another directory',
+  EACCES: 'you lack permission there: choose another directory or fix its permissions',
+  EPERM: 'the operation is not permitted there: choose another directory or fix its permissions',
+  ENOTDIR: 'a path component is a file, not a directory: check the paths you gave',
+  EISDIR: 'a directory is where a file was expected: check the paths you gave',
+  EEXIST: 'something is already there: remove it or choose another path',
+  EMFILE: 'too many open files: raise the limit (ulimit -n) and run again',
+};
+
+/**
+ * A file-system error (ENOSPC, EROFS, ...) that reached the top without a better message: still
+ * one clear error, with a hint for its cause, instead of "this is unexpected".
+ */
+export function fromSystemError(error: unknown): FlatbakeError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !(code in SYSTEM_HINTS)) return undefined;
+  const e = error as { message?: string; path?: string };
+  const text = e.message ?? code;
+  const where = e.path !== undefined && !text.includes(e.path) ? ` (${e.path})` : '';
+  return new FlatbakeError(`${text}${where}`, SYSTEM_HINTS[code], { cause: error });
+}

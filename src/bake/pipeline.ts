@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { openCache } from '../cache/cache.js';
+import { openUsableCache } from '../cache/cache.js';
 import { IMAGE_FILE } from '../defaults.js';
 import { FlatbakeError, InputError } from '../errors.js';
 import { readGptFromFile } from '../gpt/file.js';
@@ -61,14 +61,15 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   // The offline backend needs no root; the mount backend asks for it now, not after a long download.
   const backend = await chooseBackend(options.backend ?? 'auto', { btrfs: target.partition === 'oem' || selection.vendors.length > 0 || Boolean(options.image) });
   const priv = backend === 'mount' ? await acquirePrivileges('baking sysexts into the image (--backend mount)') : undefined;
-  await mkdir(options.output, { recursive: true });
+  await prepareOutput(options.output);
+  const cache = await openUsableCache({ cacheDir: options.cacheDir, cache: options.cache }, (message) => report.warn(message));
   await using scope = new ResourceScope((what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
   const workDir = await mkdtemp(path.join(options.output, '.flatbake-work-'));
   scope.defer(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
   const signal = interruptSignal();
   const ctx: BakeContext = {
     options,
-    cache: openCache({ cacheDir: options.cacheDir, cache: options.cache }),
+    cache,
     report,
     scope,
     workDir,
@@ -177,6 +178,19 @@ async function keepBase(ctx: BakeContext, base: BaseImage, chunks?: Map<number, 
   }
 }
 
+/** --output must be a directory we can create files in; anything else fails before any download. */
+async function prepareOutput(output: string): Promise<void> {
+  const info = await stat(output).catch(() => undefined);
+  if (info && !info.isDirectory()) {
+    throw new InputError(`--output ${output} is not a directory`, 'give --output a directory (it is created when missing)');
+  }
+  try {
+    await mkdir(output, { recursive: true });
+  } catch (error) {
+    throw new InputError(`cannot create --output ${output}: ${(error as Error).message}`, 'give --output a directory you can write to');
+  }
+}
+
 async function checkLocalImage(file: string): Promise<void> {
   if (!/\.bin(\.bz2)?$/.test(file)) {
     throw new InputError(`--image ${file} must be a .bin or .bin.bz2 file`);
@@ -186,6 +200,16 @@ async function checkLocalImage(file: string): Promise<void> {
 }
 
 type ReleaseInfo = Manifest['release'];
+
+/**
+ * Marks a derived promise as handled where it is made: its failure is the failure of the promise
+ * it derives from, which is awaited. Without this, a download that fails before the consumer of
+ * the derived promise attaches to it would end the process with Node's unhandled-rejection dump.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
 
 async function releaseBase(ctx: BakeContext) {
   const release = await resolveRelease(ctx);
@@ -205,7 +229,7 @@ async function releaseBase(ctx: BakeContext) {
   const signal = AbortSignal.any([ctx.signal, stop.signal]);
   const part = await imageDownloadStarted;
   const decompressing = part
-    ? decompressBase(ctx, { following: part, downloaded: filesPromise.then((f) => f.image) }, verification, signal)
+    ? decompressBase(ctx, { following: part, downloaded: handled(filesPromise.then((f) => f.image)) }, verification, signal)
     : filesPromise.then((files) => decompressBase(ctx, files.image, verification, signal));
   // Everything settles before an error is thrown (nothing may still write into the work dir);
   // a download failure explains a bad image best, then a signature failure, then bzip2's error.

@@ -77,15 +77,25 @@ function isRecord(value: unknown): value is RefRecord {
  * are the same inode.
  */
 export class Cache {
-  constructor(readonly dir: string | undefined) {}
+  /** Where the cache is read from; `dir` (where it is written) is undefined when it is read-only. */
+  private readonly readDir: string | undefined;
+
+  constructor(dir: string | undefined, options: { readOnly?: boolean } = {}) {
+    this.readDir = dir;
+    this.dir = options.readOnly ? undefined : dir;
+  }
+
+  /** The cache directory when it can be written; undefined when disabled or read-only. */
+  readonly dir: string | undefined;
 
   get enabled(): boolean {
     return this.dir !== undefined;
   }
 
   private root(): string {
-    if (this.dir === undefined) throw new Error('cache is disabled');
-    return this.dir;
+    const dir = this.readDir;
+    if (dir === undefined) throw new Error('cache is disabled');
+    return dir;
   }
 
   blobPath(sha256: string): string {
@@ -99,8 +109,13 @@ export class Cache {
     return join(this.root(), 'refs', namespace, `${name}.json`);
   }
 
+  /** Drops a damaged entry; a read-only cache keeps it (and its next reader drops it again). */
+  private async drop(file: string): Promise<void> {
+    if (this.dir !== undefined) await rm(file, { force: true }).catch(() => undefined);
+  }
+
   async lookup(namespace: string, key: string): Promise<CacheEntry | undefined> {
-    if (this.dir === undefined) return undefined;
+    if (this.readDir === undefined) return undefined;
     const ref = this.refPath(namespace, key);
     let record: unknown;
     try {
@@ -108,11 +123,11 @@ export class Cache {
     } catch (err) {
       if (code(err) === 'ENOENT') return undefined;
       // Unreadable or not JSON: a damaged entry.
-      await rm(ref, { force: true });
+      await this.drop(ref);
       return undefined;
     }
     if (!isRecord(record) || record.key !== key) {
-      await rm(ref, { force: true });
+      await this.drop(ref);
       return undefined;
     }
     const blob = this.blobPath(record.sha256);
@@ -120,13 +135,13 @@ export class Cache {
     try {
       size = (await stat(blob)).size;
     } catch {
-      await rm(ref, { force: true });
+      await this.drop(ref);
       return undefined;
     }
     if (size !== record.size) {
       // A blob's name is its digest, so a wrong size means wrong content for every ref to it.
-      await rm(blob, { force: true });
-      await rm(ref, { force: true });
+      await this.drop(blob);
+      await this.drop(ref);
       return undefined;
     }
     return { path: blob, sha256: record.sha256, size: record.size, meta: record.meta };
@@ -186,6 +201,34 @@ export class Cache {
       throw err;
     }
     return { path: blob, sha256, size: options.size, meta: record.meta };
+  }
+}
+
+const UNWRITABLE = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EEXIST']);
+
+/**
+ * Like openCache, but finds out first whether the cache can be written. One that cannot (a
+ * read-only mount, no permission, a full disk) must cost only caching: it is used read-only,
+ * downloads go to the run's work dir, and `warn` says so once.
+ */
+export async function openUsableCache(
+  options: { cacheDir?: string; cache?: boolean },
+  warn: (message: string) => void,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<Cache> {
+  const cache = openCache(options, env);
+  if (cache.dir === undefined) return cache;
+  const probe = tempName(cache.dir, 'probe');
+  try {
+    await mkdir(cache.dir, { recursive: true });
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+    return cache;
+  } catch (err) {
+    if (!UNWRITABLE.has(code(err) ?? '')) throw err;
+    await rm(probe, { force: true }).catch(() => undefined);
+    warn(`the cache ${cache.dir} cannot be written (${code(err)}): this run neither adds to it nor resumes downloads there`);
+    return new Cache(cache.dir, { readOnly: true });
   }
 }
 

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import path from 'node:path';
 import type { BakeOptions } from '../bake/context.js';
-import { FlatbakeError, UsageError } from '../errors.js';
+import { FlatbakeError, fromSystemError, UsageError } from '../errors.js';
 import { normalizeArch } from '../release/arch.js';
 import { parseBackend } from '../bake/backend.js';
 import { stderrReporter } from '../util/report.js';
@@ -119,6 +119,8 @@ export function reportError(error: unknown): number {
     // commander already printed its message; --help and --version exit 0
     return error.exitCode === 0 ? 0 : 2;
   }
+  const system = error instanceof FlatbakeError ? undefined : fromSystemError(error);
+  if (system) return reportError(system);
   if (error instanceof FlatbakeError) {
     const [first, ...rest] = error.message.split('\n');
     process.stderr.write(`flatbake: error: ${first}\n`);

@@ -20,7 +20,9 @@ export type Fault =
   /** Announce the full length, send `bytes`, then close the connection cleanly. */
   | { kind: 'truncate'; bytes: number; times?: number }
   /** Wait before answering. */
-  | { kind: 'delay'; ms: number; times?: number };
+  | { kind: 'delay'; ms: number; times?: number }
+  /** Answer with a redirect (302 unless `status` says otherwise) to `location`, followed or not. */
+  | { kind: 'redirect'; location: string; status?: number; times?: number };
 
 export interface RequestRecord {
   method: string;
@@ -122,7 +124,7 @@ export async function serveStatic(root: string, options: ServeStaticOptions = {}
     const active = faults.get(faultKey(urlPath))?.find((f) => f.remaining > 0);
     if (!active) return undefined;
     // A HEAD has no body to cut or range to ignore: leave those faults for the GET that follows.
-    if (method === 'HEAD' && !['status', 'delay'].includes(active.fault.kind)) return undefined;
+    if (method === 'HEAD' && !['status', 'delay', 'redirect'].includes(active.fault.kind)) return undefined;
     active.remaining -= 1;
     return active.fault;
   };
@@ -149,6 +151,10 @@ export async function serveStatic(root: string, options: ServeStaticOptions = {}
       });
       if (res.destroyed) return;
       fault = undefined;
+    }
+    if (fault?.kind === 'redirect') {
+      record.fault = 'redirect';
+      return finish(fault.status ?? 302, undefined, { Location: fault.location });
     }
     if (fault?.kind === 'status') {
       record.fault = 'status';

@@ -125,6 +125,28 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** undici reports redirect trouble as an invalid argument; say what it means. */
+function redirectProblem(err: unknown): string | undefined {
+  const text = errorText(err) + ' ' + errorText((err as { cause?: unknown } | null)?.cause);
+  if (/redirect loop/i.test(text)) return 'it redirects in a loop';
+  if (/max(imum)? redirect|UND_ERR_MAX_REDIRECT/i.test(text) || errorCode(err) === 'UND_ERR_MAX_REDIRECTIONS') return `it redirects more than ${MAX_REDIRECTIONS} times`;
+  if (/invalid url protocol/i.test(text)) return 'it redirects to a URL that is not http: or https:';
+  return undefined;
+}
+
+/** A local file-system error while storing a download: one clear error naming the file. */
+function localFailure(err: unknown, file: string, label: string): unknown {
+  const code = errorCode(err);
+  if (code === undefined) return err;
+  return new FlatbakeError(
+    `cannot store ${label} in ${file}: ${code === 'ENOSPC' ? 'no space left on device' : errorText(err)}`,
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? `free space in ${dirname(file)}, or point --cache-dir (downloads go there) elsewhere, or use --no-cache`
+      : `check that ${dirname(file)} is writable`,
+    { cause: err },
+  );
+}
+
 interface SharedDispatcher {
   dispatcher: Dispatcher;
   close(): Promise<void>;
@@ -274,6 +296,10 @@ class Transfer {
       }
       return new TransientError(`cannot fetch ${this.url}: ${errorText(err)} [${code}]`, undefined, { cause: err });
     }
+    const redirect = redirectProblem(err);
+    if (redirect !== undefined) {
+      return new NetworkError(`cannot fetch ${this.url}: ${redirect}`, 'the server (or a proxy) redirects this file somewhere flatbake does not follow; check the URL or --mirror');
+    }
     return new NetworkError(
       `cannot fetch ${this.url}: ${errorText(err)}${code ? ` [${code}]` : ''}`,
       'check the URL, DNS and any proxy settings (HTTPS_PROXY, NO_PROXY); with --mirror, check the mirror URL',
@@ -373,7 +399,7 @@ class Transfer {
     const limit = this.total ?? this.req.expectedSize;
     const fh = await open(this.part, append ? 'a' : 'w').catch((err: unknown) => {
       res.body.destroy();
-      throw err;
+      throw localFailure(err, this.part, this.req.label);
     });
     try {
       for await (const chunk of res.body) {
@@ -397,7 +423,7 @@ class Transfer {
         this.task?.advance(buf.length);
       }
     } catch (err) {
-      if (err instanceof LocalWriteFailure) throw err.error;
+      if (err instanceof LocalWriteFailure) throw localFailure(err.error, this.part, this.req.label);
       throw this.networkFailure(err, 'body');
     } finally {
       await fh.close();

@@ -50,11 +50,11 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /**
- * Picks the newest version of a channel from releases.json: an object keyed by
- * version; keys that are not versions (such as `current`) are ignored.
- * When an entry lists its architectures, entries without ours are skipped.
+ * The versions releases.json lists for a channel (every channel when undefined), oldest first:
+ * an object keyed by version; keys that are not versions (such as `current`) are ignored. When
+ * an entry lists its architectures, entries without ours are skipped.
  */
-export function latestVersionOf(index: unknown, channel: Channel, arch: Arch, source = 'the release index'): string {
+export function listedVersions(index: unknown, channel: Channel | undefined, arch: Arch, source = 'the release index'): string[] {
   if (typeof index !== 'object' || index === null || Array.isArray(index)) {
     throw new InputError(`${source} is malformed: expected a JSON object keyed by version`, 'check --releases-json');
   }
@@ -68,17 +68,23 @@ export function latestVersionOf(index: unknown, channel: Channel, arch: Arch, so
       throw new InputError(`${source} is malformed: entry '${key}' is not an object`, 'check --releases-json');
     }
     const record = entry as { channel?: unknown; architectures?: unknown };
-    if (record.channel !== channel) continue;
+    if (channel !== undefined && record.channel !== channel) continue;
     if (Array.isArray(record.architectures) && !record.architectures.some((a) => archNames.includes(String(a)))) continue;
     candidates.push(key);
   }
   if (versionKeys === 0) {
     throw new InputError(`${source} is malformed: it lists no versions`, 'check --releases-json');
   }
+  return candidates.sort(compareVersions);
+}
+
+/** The newest version of a channel in releases.json (see listedVersions). */
+export function latestVersionOf(index: unknown, channel: Channel, arch: Arch, source = 'the release index'): string {
+  const candidates = listedVersions(index, channel, arch, source);
   if (candidates.length === 0) {
     throw new NetworkError(`no ${channel} release for ${arch} found in ${source}`, 'pick another --release channel or a version');
   }
-  return candidates.sort(compareVersions).at(-1)!;
+  return candidates.at(-1)!;
 }
 
 export interface ResolvedRelease {

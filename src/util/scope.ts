@@ -27,7 +27,7 @@ function installSignalHandlers(): void {
   }
 }
 
-async function releaseAllScopes(): Promise<void> {
+export async function releaseAllScopes(): Promise<void> {
   for (const scope of [...liveScopes].reverse()) {
     await scope.release();
   }
