@@ -106,6 +106,24 @@ async function ollamaRelease(up: Upstream, arch: Arch, version: string, suffix: 
   };
 }
 
+async function wasmedgeRelease(up: Upstream, arch: Arch, version: string, top: string): Promise<Expectation> {
+  const cli = elf(arch, `wasmedge ${version}`);
+  await up.tar(`https://github.com/WasmEdge/WasmEdge/releases/download/${version}/WasmEdge-${version}-ubuntu20.04_${A.uname(arch)}.tar.gz`, 'gz', {
+    [`${top}bin/wasmedge`]: cli,
+    [`${top}lib/libwasmedge.so.0.1.0`]: elf(arch, 'libwasmedge'),
+    [`${top}lib/libwasmedge.so.0`]: { symlink: 'libwasmedge.so.0.1.0' },
+    [`${top}lib/libwasmedge.so`]: { symlink: 'libwasmedge.so.0' },
+    [`${top}include/wasmedge/wasmedge.h`]: '/* api */\n',
+  });
+  return {
+    version, os: '_any', reload: false,
+    files: { 'usr/bin/wasmedge': X, 'usr/lib/libwasmedge.so.0.1.0': X },
+    contents: { 'usr/bin/wasmedge': cli },
+    symlinks: { 'usr/lib/libwasmedge.so.0': 'libwasmedge.so.0.1.0', 'usr/lib/libwasmedge.so': 'libwasmedge.so.0' },
+    absent: ['usr/include', 'usr/bin/wasmedgec'],
+  };
+}
+
 export const FIXTURES: Record<string, Fixture> = {
   kubernetes: {
     async publish(up, arch) {
@@ -475,24 +493,18 @@ fi
     },
   },
 
+  // Mirrors WasmEdge 0.14.1's WasmEdge-0.14.1-ubuntu20.04_<arch>.tar.gz: everything under one top
+  // directory WasmEdge-0.14.1-Linux/ (bin/, lib/ with the libwasmedge.so version links, include/).
   wasmedge: {
     async publish(up, arch) {
-      const version = '0.14.1';
-      const top = `WasmEdge-${version}-Linux`;
-      await up.tar(`https://github.com/WasmEdge/WasmEdge/releases/download/${version}/WasmEdge-${version}-ubuntu20.04_${A.uname(arch)}.tar.gz`, 'gz', {
-        [`${top}/bin/wasmedge`]: elf(arch, 'wasmedge'),
-        [`${top}/bin/wasmedgec`]: elf(arch, 'wasmedgec'),
-        [`${top}/lib/libwasmedge.so.0.1.0`]: elf(arch, 'libwasmedge'),
-        [`${top}/lib/libwasmedge.so.0`]: { symlink: 'libwasmedge.so.0.1.0' },
-        [`${top}/lib/libwasmedge.so`]: { symlink: 'libwasmedge.so.0' },
-        [`${top}/include/wasmedge/wasmedge.h`]: '/* api */\n',
-      });
-      return {
-        version, os: '_any', reload: false,
-        files: { 'usr/bin/wasmedge': X, 'usr/lib/libwasmedge.so.0.1.0': X },
-        symlinks: { 'usr/lib/libwasmedge.so.0': 'libwasmedge.so.0.1.0', 'usr/lib/libwasmedge.so': 'libwasmedge.so.0' },
-        absent: ['usr/include', 'usr/bin/wasmedgec'],
-      };
+      return wasmedgeRelease(up, arch, '0.14.1', 'WasmEdge-0.14.1-Linux/');
+    },
+  },
+  // Mirrors WasmEdge 0.15.0: the same tarball name, but bin/, lib/ and include/ at the top, no
+  // WasmEdge-<v>-Linux/ directory (as the bakery's wasmedge.sysext/create.sh handles it).
+  'wasmedge@0.15': {
+    async publish(up, arch) {
+      return wasmedgeRelease(up, arch, '0.15.0', '');
     },
   },
 
