@@ -124,6 +124,23 @@ async function wasmedgeRelease(up: Upstream, arch: Arch, version: string, top: s
   };
 }
 
+async function wasmcloudRelease(up: Upstream, arch: Arch, version: string): Promise<Expectation> {
+  const program = version.replace(/^v/, '').startsWith('1.') ? 'wasmcloud' : 'wash';
+  const tag = `v${version.replace(/^v/, '')}`;
+  const bin = await up.file(`https://github.com/wasmcloud/wasmcloud/releases/download/${tag}/${program}-${A.uname(arch)}-unknown-linux-musl`, elf(arch, `${program} ${tag}`));
+  await up.file('https://api.github.com/repos/nats-io/nats-server/releases/latest', JSON.stringify({ tag_name: 'v2.10.20' }));
+  const top = `nats-server-v2.10.20-linux-${A.goarch(arch)}`;
+  await up.tar(`https://github.com/nats-io/nats-server/releases/download/v2.10.20/${top}.tar.gz`, 'gz', { [`${top}/nats-server`]: elf(arch, 'nats'), [`${top}/LICENSE`]: 'x\n', [`${top}/README.md`]: 'x\n' });
+  const host = program === 'wasmcloud';
+  return {
+    version, os: '_any', reload: true,
+    files: { [`usr/bin/${program}`]: X, 'usr/bin/nats-server': X, [`${UNITS}/nats.service`]: R, 'usr/share/nats/nats.conf': R, ...(host ? { [`${UNITS}/wasmcloud.service`]: R } : {}) },
+    contents: { [`usr/bin/${program}`]: bin },
+    upholds: [...(host ? [['multi-user.target', 'wasmcloud.service'] as [string, string]] : []), ['multi-user.target', 'nats.service']],
+    absent: host ? ['usr/bin/wash'] : ['usr/bin/wasmcloud', `${UNITS}/wasmcloud.service`],
+  };
+}
+
 export const FIXTURES: Record<string, Fixture> = {
   kubernetes: {
     async publish(up, arch) {
@@ -293,19 +310,18 @@ export const FIXTURES: Record<string, Fixture> = {
     },
   },
 
+  // Mirrors wasmCloud v1.2.1: a bare musl binary wasmcloud-<arch>-unknown-linux-musl (no checksum
+  // file), and nats-server's nats-server-<tag>-linux-<goarch>.tar.gz with one top directory.
   wasmcloud: {
     async publish(up, arch) {
-      const version = '1.2.1';
-      const bin = await up.file(`https://github.com/wasmcloud/wasmcloud/releases/download/v${version}/wasmcloud-${A.uname(arch)}-unknown-linux-musl`, elf(arch, 'wasmcloud'));
-      await up.file('https://api.github.com/repos/nats-io/nats-server/releases/latest', JSON.stringify({ tag_name: 'v2.10.20' }));
-      const top = `nats-server-v2.10.20-linux-${A.goarch(arch)}`;
-      await up.tar(`https://github.com/nats-io/nats-server/releases/download/v2.10.20/${top}.tar.gz`, 'gz', { [`${top}/nats-server`]: elf(arch, 'nats'), [`${top}/LICENSE`]: 'x\n' });
-      return {
-        version, os: '_any', reload: true,
-        files: { 'usr/bin/wasmcloud': X, 'usr/bin/nats-server': X, [`${UNITS}/wasmcloud.service`]: R, [`${UNITS}/nats.service`]: R, 'usr/share/nats/nats.conf': R },
-        contents: { 'usr/bin/wasmcloud': bin },
-        upholds: [['multi-user.target', 'wasmcloud.service'], ['multi-user.target', 'nats.service']],
-      };
+      return wasmcloudRelease(up, arch, 'v1.2.1');
+    },
+  },
+  // Mirrors wasmCloud v2.0.0: the asset is the wash CLI, wash-<arch>-unknown-linux-musl; no host
+  // unit (the bakery removes wasmcloud.service and its drop-in for v2). A version without the v.
+  'wasmcloud@2': {
+    async publish(up, arch) {
+      return wasmcloudRelease(up, arch, '2.0.0');
     },
   },
 

@@ -1,6 +1,7 @@
 /** The wasmCloud host with the NATS server it needs, both run as units. */
 import { InputError } from '../../errors.js';
 import type { Recipe } from '../recipe.js';
+import { forVersion, type VersionRange } from '../versions.js';
 
 const NATS_LATEST = 'https://api.github.com/repos/nats-io/nats-server/releases/latest';
 /** NATS publishes Go architecture names. */
@@ -44,6 +45,17 @@ WantedBy=multi-user.target
 
 const vTag = (v: string) => `v${v.replace(/^v/, '')}`;
 
+/**
+ * What a release ships, by version (the bakery's wasmcloud.sysext/create.sh): up to 1.x the
+ * wasmCloud host `wasmcloud-<arch>-unknown-linux-musl`, run by wasmcloud.service; from 2.0.0 the
+ * `wash` CLI (`wash-<arch>-unknown-linux-musl`), which runs no host of its own, so the bakery drops
+ * wasmcloud.service and its Upholds= drop-in and only the NATS server is a unit.
+ */
+const PROGRAMS: readonly VersionRange<{ program: string; hostUnit: boolean }>[] = [
+  { program: 'wasmcloud', hostUnit: true },
+  { since: '2.0.0', program: 'wash', hostUnit: false },
+];
+
 export const wasmcloud: Recipe = {
   name: 'wasmcloud',
   description: 'the wasmCloud host and the NATS server',
@@ -51,7 +63,7 @@ export const wasmcloud: Recipe = {
   os: '_any',
   reload: true,
   versionPattern: /^v?\d+\.\d+\.\d+$/,
-  versionExample: '1.2.1',
+  versionExample: 'v1.2.1',
   options: {
     'nats-version': { description: 'NATS server release, e.g. v2.10.20 (default: the latest release)', pattern: /^v?\d+\.\d+\.\d+$/ },
   },
@@ -66,18 +78,23 @@ export const wasmcloud: Recipe = {
   },
   downloads({ version, arch, upstreamArch: a, params }) {
     const nats = params.nats!;
+    const { program } = forVersion(PROGRAMS, version);
+    // No checksums are published next to these assets.
     return [
-      { id: 'wasmcloud', url: `https://github.com/wasmcloud/wasmcloud/releases/download/${vTag(version)}/wasmcloud-${a}-unknown-linux-musl` },
+      { id: 'wasmcloud', url: `https://github.com/wasmcloud/wasmcloud/releases/download/${vTag(version)}/${program}-${a}-unknown-linux-musl` },
       { id: 'nats', url: `https://github.com/nats-io/nats-server/releases/download/${nats}/nats-server-${nats}-linux-${GOARCH[arch]}.tar.gz`, extract: 'tar.gz' },
     ];
   },
   async install(ctx) {
-    await ctx.installFile(ctx.file('wasmcloud'), 'usr/bin/wasmcloud', 0o755);
+    const { program, hostUnit } = forVersion(PROGRAMS, ctx.version);
+    await ctx.installFile(ctx.file('wasmcloud'), `usr/bin/${program}`, 0o755);
     const nats = ctx.params.nats!;
     await ctx.installFile(await ctx.source('nats', `nats-server-${nats}-linux-${GOARCH[ctx.arch]}/nats-server`), 'usr/bin/nats-server', 0o755);
-    await ctx.unit('wasmcloud.service', WASMCLOUD_SERVICE);
+    if (hostUnit) {
+      await ctx.unit('wasmcloud.service', WASMCLOUD_SERVICE);
+      await ctx.upholds('multi-user.target', 'wasmcloud.service');
+    }
     await ctx.unit('nats.service', NATS_SERVICE);
-    await ctx.upholds('multi-user.target', 'wasmcloud.service');
     await ctx.upholds('multi-user.target', 'nats.service');
     await ctx.writeFile('usr/share/nats/nats.conf', 'port: 4222\nmonitor_port: 8222\n');
   },
