@@ -52,6 +52,7 @@ describe('docker variants', () => {
       ...dockerX86,
       files: { 'usr/bin/docker': 0o755, 'usr/bin/dockerd': 0o755, 'usr/bin/docker-init': 0o755, 'usr/bin/docker-proxy': 0o755, 'usr/lib/systemd/system/docker.service': 0o644, 'usr/lib/systemd/system/docker.socket': 0o644 },
       absent: ['usr/bin/containerd', 'usr/bin/runc', 'usr/bin/ctr', 'usr/bin/containerd-shim-runc-v2', 'usr/lib/systemd/system/containerd.service', 'usr/share/containerd'],
+      lines: { 'usr/lib/systemd/system/docker.socket': ['ListenStream=/run/docker.sock'] },
       upholds: [['sockets.target', 'docker.socket']],
     });
   });
@@ -63,6 +64,7 @@ describe('docker variants', () => {
       ...dockerX86,
       files: { 'usr/bin/containerd': 0o755, 'usr/bin/runc': 0o755, 'usr/bin/ctr': 0o755, 'usr/lib/systemd/system/containerd.service': 0o644, 'usr/share/containerd/config.toml': 0o644 },
       contents: {},
+      lines: { 'usr/lib/systemd/system/containerd.service': ['LimitNOFILE=1048576'] },
       absent: ['usr/bin/docker', 'usr/bin/dockerd', 'usr/lib/systemd/system/docker.service', 'usr/lib/systemd/system/docker.socket'],
       upholds: [['multi-user.target', 'containerd.service']],
     });
@@ -153,7 +155,7 @@ describe('failures', () => {
     const out = freshOutput();
     const error = await failure(buildRecipe({ ...base(), recipe: 'podman', version: '5.0.0', arch: 'x86-64', outputDir: out, cache: new Cache(undefined) }));
     expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).hint).toContain('docker_compose');
+    expect((error as InputError).hint).toContain('docker-compose');
     expect(await readdir(out).catch(() => [])).toEqual([]);
   });
 

@@ -13,6 +13,8 @@ export interface Expectation {
   /** Files whose bytes must be exactly these (upstream binaries copied unchanged, generated text). */
   contents?: Record<string, Buffer | string>;
   symlinks?: Record<string, string>;
+  /** Lines a file must hold (a unit setting the bakery has, without restating the whole unit). */
+  lines?: Record<string, string[]>;
   /** Paths that must not be in the image. */
   absent?: string[];
   /** [target, unit]: usr/lib/systemd/system/TARGET.d/10-BASE.conf with Upholds=UNIT. */
@@ -141,6 +143,14 @@ async function wasmcloudRelease(up: Upstream, arch: Arch, version: string): Prom
   };
 }
 
+async function wasmtimeRelease(up: Upstream, arch: Arch, version: string): Promise<Expectation> {
+  const tag = `v${version.replace(/^v/, '')}`;
+  const top = `wasmtime-${tag}-${A.uname(arch)}-linux`;
+  const bin = elf(arch, `wasmtime ${tag}`);
+  await up.tar(`https://github.com/bytecodealliance/wasmtime/releases/download/${tag}/${top}.tar.xz`, 'xz', { [`${top}/wasmtime`]: bin, [`${top}/LICENSE`]: 'x\n', [`${top}/README.md`]: 'x\n' });
+  return { version, os: '_any', reload: false, files: { 'usr/bin/wasmtime': X }, contents: { 'usr/bin/wasmtime': bin }, absent: ['usr/bin/LICENSE', UNITS] };
+}
+
 export const FIXTURES: Record<string, Fixture> = {
   kubernetes: {
     async publish(up, arch) {
@@ -180,7 +190,8 @@ export const FIXTURES: Record<string, Fixture> = {
       const tree = Object.fromEntries(names.map((n) => [`docker/${n}`, elf(arch, `docker/${n}`)]));
       await up.tar(`https://download.docker.com/linux/static/stable/${A.uname(arch)}/docker-${version}.tgz`, 'gz', tree);
       return {
-        version, os: 'flatcar', reload: true,
+        version, os: '_any', reload: true,
+        lines: { [`${UNITS}/docker.socket`]: ['ListenStream=/run/docker.sock'], [`${UNITS}/containerd.service`]: ['LimitNOFILE=1048576'] },
         files: {
           ...Object.fromEntries(names.map((n) => [`usr/bin/${n}`, X])),
           [`${UNITS}/docker.socket`]: R, [`${UNITS}/docker.service`]: R, [`${UNITS}/containerd.service`]: R,
@@ -210,12 +221,15 @@ export const FIXTURES: Record<string, Fixture> = {
           [`${UNITS}/containerd.service`]: R, 'usr/share/containerd/config.toml': R, 'usr/share/containerd/config-cgroupfs.toml': R,
         },
         contents: { 'usr/bin/runc': runc, 'usr/bin/containerd': tree['bin/containerd']! },
+        lines: { [`${UNITS}/containerd.service`]: ['LimitNOFILE=1048576', 'ExecStart=/usr/bin/containerd --config ${CONTAINERD_CONFIG}'] },
         upholds: [['multi-user.target', 'containerd.service']],
       };
     },
   },
 
-  docker_compose: {
+  // Mirrors docker compose v2.29.7: a bare binary docker-compose-linux-<uname -m> and a .sha256 next
+  // to it in binary mode (`<hex> *docker-compose-linux-x86_64`).
+  'docker-compose': {
     async publish(up, arch) {
       const version = '2.29.7';
       const name = `docker-compose-linux-${A.uname(arch)}`;
@@ -252,7 +266,7 @@ export const FIXTURES: Record<string, Fixture> = {
           'usr/lib/tmpfiles.d/10-falco.conf': R,
           'usr/local/lib/systemd/system/falco-modern-bpf.service': R, 'usr/local/lib/systemd/system/falcoctl-artifact-follow.service': R,
         },
-        contents: { 'usr/lib/tmpfiles.d/10-falco.conf': 'C /etc/falco - - - - /usr/share/falco/etc/falco\n' },
+        contents: { 'usr/lib/tmpfiles.d/10-falco.conf': 'C+ /etc/falco - - - - /usr/share/falco/etc/falco\n' },
         absent: ['etc'],
       };
     },
@@ -299,14 +313,17 @@ export const FIXTURES: Record<string, Fixture> = {
     },
   },
 
+  // Mirrors wasmtime v25.0.1's wasmtime-v25.0.1-<uname -m>-linux.tar.xz (one top directory of the
+  // same name). The bakery passes the tag, v25.0.1, and names its image wasmtime-v25.0.1-<arch>.raw.
   wasmtime: {
     async publish(up, arch) {
-      const version = '25.0.1';
-      const u = A.uname(arch);
-      const top = `wasmtime-v${version}-${u}-linux`;
-      const bin = elf(arch, 'wasmtime');
-      await up.tar(`https://github.com/bytecodealliance/wasmtime/releases/download/v${version}/${top}.tar.xz`, 'xz', { [`${top}/wasmtime`]: bin, [`${top}/LICENSE`]: 'x\n', [`${top}/README.md`]: 'x\n' });
-      return { version, os: '_any', reload: false, files: { 'usr/bin/wasmtime': X }, contents: { 'usr/bin/wasmtime': bin }, absent: ['usr/bin/LICENSE', UNITS] };
+      return wasmtimeRelease(up, arch, 'v25.0.1');
+    },
+  },
+  'wasmtime@plain-version': {
+    arches: ['arm64'],
+    async publish(up, arch) {
+      return wasmtimeRelease(up, arch, '24.0.0');
     },
   },
 
@@ -460,8 +477,9 @@ fi
       const bin = await up.file(`${base}/${asset}`, elf(arch, 'k3s'));
       await up.sums(`${base}/sha256sum-${a}.txt`, { [asset]: bin, [`k3s-airgap-images-${a}.tar`]: Buffer.from('other') });
       return {
-        version, os: '_any', reload: false,
+        version, os: '_any', reload: true,
         files: { 'usr/local/bin/k3s': X, 'usr/local/lib/systemd/system/k3s.service': R, 'usr/local/lib/systemd/system/k3s-agent.service': R },
+        symlinks: { 'usr/local/bin/kubectl': './k3s', 'usr/local/bin/ctr': './k3s', 'usr/local/bin/crictl': './k3s' },
         contents: { 'usr/local/bin/k3s': bin },
       };
     },
@@ -483,7 +501,7 @@ fi
       });
       await up.sums(`${base}/sha256sum-${a}.txt`, { [`rke2-images.linux-${a}.tar.zst`]: Buffer.from('x'), [`rke2.linux-${a}.tar.gz`]: tarball });
       return {
-        version, os: '_any', reload: false,
+        version, os: '_any', reload: true,
         files: {
           'usr/local/bin/rke2': X, 'usr/local/bin/rke2-killall.sh': X,
           'usr/local/lib/systemd/system/rke2-server.service': R, 'usr/local/lib/systemd/system/rke2-agent.service': R,
@@ -532,8 +550,8 @@ fi
       const wasm = await up.file(`https://github.com/LlamaEdge/LlamaEdge/releases/download/${version}/llama-api-server.wasm`, Buffer.from('\0asm\x01\0\0\0'));
       return {
         version, os: '_any', reload: false,
-        files: { 'usr/lib/wasmedge/libwasmedgePluginWasiNN.so': X, 'usr/lib/wasmedge/wasm/llama-api-server.wasm': R },
-        contents: { 'usr/lib/wasmedge/libwasmedgePluginWasiNN.so': plugin, 'usr/lib/wasmedge/wasm/llama-api-server.wasm': wasm },
+        files: { 'usr/lib/wasmedge/libwasmedgePluginWasiNN.so': X, 'usr/lib/wasmedge/wasm/llama-api-server.wasm': R, 'usr/share/llamaedge/wasmedge-version': R },
+        contents: { 'usr/lib/wasmedge/libwasmedgePluginWasiNN.so': plugin, 'usr/lib/wasmedge/wasm/llama-api-server.wasm': wasm, 'usr/share/llamaedge/wasmedge-version': '0.14.1\n' },
       };
     },
   },

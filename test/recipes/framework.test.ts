@@ -26,7 +26,7 @@ describe('registry', () => {
   it('lists the sixteen recipes, sorted, each offering x86-64 and arm64', () => {
     const names = listRecipes().map((r) => r.name);
     expect(names).toEqual([
-      'containerd', 'crio', 'docker', 'docker_compose', 'falco', 'k3s', 'keepalived', 'kubernetes',
+      'containerd', 'crio', 'docker', 'docker-compose', 'falco', 'k3s', 'keepalived', 'kubernetes',
       'llamaedge', 'nvidia-runtime', 'ollama', 'rke2', 'tailscale', 'wasmcloud', 'wasmedge', 'wasmtime',
     ]);
     for (const r of listRecipes()) {
@@ -37,7 +37,7 @@ describe('registry', () => {
   });
 
   it('finds recipes by name and by the bakery\'s other spelling', () => {
-    expect(getRecipe('docker-compose').name).toBe('docker_compose');
+    expect(getRecipe('docker_compose').name).toBe('docker-compose');
     expect(getRecipe('nvidia_runtime').name).toBe('nvidia-runtime');
   });
 
@@ -84,6 +84,7 @@ describe('parseRecipeFileName', () => {
     ['k3s-v1.31.1+k3s1-x86-64.raw', { recipe: 'k3s', version: 'v1.31.1+k3s1', arch: 'x86-64' }],
     ['rke2-v1.31.1+rke2r1-arm64.raw', { recipe: 'rke2', version: 'v1.31.1+rke2r1', arch: 'arm64' }],
     ['nvidia-runtime-v1.16.2-arm64.raw', { recipe: 'nvidia-runtime', version: 'v1.16.2', arch: 'arm64' }],
+    ['docker-compose-2.29.7-x86-64.raw', { recipe: 'docker-compose', version: '2.29.7', arch: 'x86-64' }],
     ['docker_compose-2.29.7-x86-64.raw', { recipe: 'docker_compose', version: '2.29.7', arch: 'x86-64' }],
     ['wasmedge-0.14.0-rc.1-arm64.raw', { recipe: 'wasmedge', version: '0.14.0-rc.1', arch: 'arm64' }],
     ['wasm3-0.5.0-x86-64.raw', { recipe: 'wasm3', version: '0.5.0', arch: 'x86-64' }],

@@ -42,6 +42,10 @@ export async function verifyImage(file: string, name: string, arch: Arch, exp: E
     for (const [p, content] of Object.entries(exp.contents ?? {})) {
       expect((await image.readFile(p)).equals(Buffer.from(content)), `content of ${p}`).toBe(true);
     }
+    for (const [p, lines] of Object.entries(exp.lines ?? {})) {
+      const text = (await image.readFile(p)).toString().split('\n');
+      for (const line of lines) expect(text, `${p} must hold ${line}`).toContain(line);
+    }
     const upholds = exp.upholds ?? [];
     for (const [target, unit] of upholds) {
       const dropIn = `usr/lib/systemd/system/${target}.d/10-${unit.slice(0, unit.lastIndexOf('.'))}.conf`;

@@ -44,8 +44,8 @@ describe('parseVersionsFile', () => {
     expect(pairs('nvidia-runtime-v1.16.2\nnvidia_runtime-v1.16.1\ndocker_compose-2.29.7\ndocker-compose-2.29.6\ndocker-27.3.1\n')).toEqual([
       'nvidia-runtime v1.16.2',
       'nvidia-runtime v1.16.1',
-      'docker_compose 2.29.7',
-      'docker_compose 2.29.6',
+      'docker-compose 2.29.7',
+      'docker-compose 2.29.6',
       'docker 27.3.1',
     ]);
   });

@@ -15,6 +15,7 @@ Environment=CONTAINERD_CONFIG=/usr/share/containerd/config.toml
 ExecStart=/usr/bin/containerd --config \${CONTAINERD_CONFIG}
 KillMode=process
 Restart=always
+LimitNOFILE=1048576
 LimitNPROC=infinity
 LimitCORE=infinity
 TasksMax=infinity

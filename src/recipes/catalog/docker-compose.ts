@@ -2,9 +2,10 @@
 import type { Recipe } from '../recipe.js';
 
 export const dockerCompose: Recipe = {
-  name: 'docker_compose',
-  // The bakery's newer layout calls it docker-compose.
-  aliases: ['docker-compose'],
+  // The bakery's name (docker-compose.sysext): file names, extension-release.docker-compose and
+  // sysupdate patterns follow it. docker_compose is what this recipe was called before.
+  name: 'docker-compose',
+  aliases: ['docker_compose'],
   description: 'the docker compose CLI plugin',
   arches: { 'x86-64': 'x86_64', arm64: 'aarch64' },
   os: '_any',

@@ -15,7 +15,7 @@ PartOf=docker.service
 Description=Docker Socket for the API
 
 [Socket]
-ListenStream=/var/run/docker.sock
+ListenStream=/run/docker.sock
 SocketMode=0660
 SocketUser=root
 SocketGroup=docker
@@ -104,8 +104,9 @@ export const docker: Recipe = {
   name: 'docker',
   description: 'Docker, containerd and runc from the static Docker release tarball',
   arches: { 'x86-64': 'x86_64', arm64: 'aarch64' },
-  // It replaces Flatcar's own Docker and its units assume Flatcar's layout (the bakery's OS=flatcar).
-  os: 'flatcar',
+  // Like every bakery image since 2024 (its lib/generate.sh defaults to --os _any): no
+  // SYSEXT_LEVEL and ID=_any, so it merges on any release of any OS, not only Flatcar.
+  os: '_any',
   reload: true,
   versionPattern: /^\d+\.\d+\.\d+$/,
   versionExample: '27.3.1',

@@ -76,7 +76,8 @@ export const falco: Recipe = {
     for (const conf of ['falco', 'falcoctl']) {
       await ctx.installTree(await ctx.source('falco', `${top}/etc/${conf}`), `usr/share/falco/etc/${conf}`);
     }
-    await ctx.writeFile('usr/lib/tmpfiles.d/10-falco.conf', 'C /etc/falco - - - - /usr/share/falco/etc/falco\n');
+    // C+ (the bakery's): copy the defaults into an /etc/falco that already exists but is empty.
+    await ctx.writeFile('usr/lib/tmpfiles.d/10-falco.conf', 'C+ /etc/falco - - - - /usr/share/falco/etc/falco\n');
     // Not enabled: which engine (modern eBPF, kmod, ...) to run is the user's choice, as upstream.
     await ctx.writeFile('usr/local/lib/systemd/system/falco-modern-bpf.service', FALCO_MODERN_BPF);
     await ctx.writeFile('usr/local/lib/systemd/system/falcoctl-artifact-follow.service', FALCOCTL_FOLLOW);

@@ -37,7 +37,8 @@ export const k3s: Recipe = {
   // Upstream asset names: k3s (amd64) and k3s-arm64; checksum lists per Go arch.
   arches: { 'x86-64': 'amd64', arm64: 'arm64' },
   os: '_any',
-  reload: false,
+  // EXTENSION_RELOAD_MANAGER=1 as the bakery: systemd sees the units right after merging.
+  reload: true,
   versionPattern: /^v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+$/,
   versionExample: 'v1.31.1+k3s1',
   source: import.meta.url,
@@ -48,6 +49,8 @@ export const k3s: Recipe = {
   },
   async install(ctx) {
     await ctx.installFile(ctx.file('k3s'), 'usr/local/bin/k3s', 0o755);
+    // k3s is a multi-call binary; the bakery links the tools it embeds.
+    for (const tool of ['kubectl', 'ctr', 'crictl']) await ctx.symlink('./k3s', `usr/local/bin/${tool}`);
     await ctx.writeFile('usr/local/lib/systemd/system/k3s.service', unit('server', 'k3s.service'));
     await ctx.writeFile('usr/local/lib/systemd/system/k3s-agent.service', unit('agent', 'k3s-agent.service'));
   },

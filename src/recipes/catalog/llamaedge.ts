@@ -28,5 +28,7 @@ export const llamaedge: Recipe = {
     // WasmEdge loads plugins from /usr/lib/wasmedge.
     await ctx.installFile(await ctx.source('plugin', 'libwasmedgePluginWasiNN.so'), 'usr/lib/wasmedge/libwasmedgePluginWasiNN.so', 0o755);
     await ctx.installFile(ctx.file('server'), 'usr/lib/wasmedge/wasm/llama-api-server.wasm', 0o644);
+    // Which WasmEdge runtime the plugin was built for (the plugin must match the runtime's version).
+    await ctx.writeFile('usr/share/llamaedge/wasmedge-version', ctx.options['wasmedge-version']!);
   },
 };

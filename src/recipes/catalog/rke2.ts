@@ -6,7 +6,8 @@ export const rke2: Recipe = {
   description: 'RKE2 (Rancher Kubernetes) with its server and agent units',
   arches: { 'x86-64': 'amd64', arm64: 'arm64' },
   os: '_any',
-  reload: false,
+  // EXTENSION_RELOAD_MANAGER=1 as the bakery: systemd sees the units right after merging.
+  reload: true,
   versionPattern: /^v\d+\.\d+\.\d+(-rc\d+)?\+rke2r\d+$/,
   versionExample: 'v1.31.1+rke2r1',
   source: import.meta.url,
