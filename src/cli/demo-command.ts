@@ -2,8 +2,8 @@ import { Command } from 'commander';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_INSTALL_TO } from '../defaults.js';
 import { stderrReporter } from '../util/report.js';
+import { commanderOptions, resolveSettings } from './options.js';
 
 export const DEMO_SYSEXT = { name: 'hello', version: '1.0.0' } as const;
 
@@ -13,12 +13,11 @@ export const DEMO_SYSEXT = { name: 'hello', version: '1.0.0' } as const;
  * fetched from its bakery, exactly as against the real servers.
  */
 export function registerDemo(program: Command): void {
-  program
-    .command('demo')
-    .description('bake offline against a small synthetic release served on 127.0.0.1 (no network needed)')
-    .option('--output <dir>', 'where the baked image and manifest go', 'flatbake-demo')
-    .option('--json', 'print the manifest as JSON on stdout')
-    .action(async (options: { output: string; json?: boolean }) => {
+  const demo = program.command('demo').description('bake offline against a small synthetic release served on 127.0.0.1 (no network needed)');
+  for (const option of commanderOptions('demo')) demo.addOption(option);
+  demo.action(async (_raw: unknown, command: Command) => {
+      // --output and --json come from the settings table, the rest are the demo server's
+      const options = resolveSettings(command, 'demo');
       const report = stderrReporter({ json: options.json });
       const scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-demo-'));
       try {
@@ -39,20 +38,14 @@ export function registerDemo(program: Command): void {
           const file = path.basename(release.sysexts[0]!.file);
           const { manifest, files } = await bake(
             {
+              ...options,
               sysexts: [`${DEMO_SYSEXT.name}:${file}`],
               fetch: true,
-              vendors: ['generic'],
-              arch: 'x86-64',
-              release: 'stable',
-              installTo: DEFAULT_INSTALL_TO,
-              output: path.resolve(options.output),
               releaseServer: `${server.url}/{channel}`,
               releasesJson: `${server.url}/releases.json`,
               signingKey: `${server.url}/key.asc`,
               bakeryUrl: `${server.url}/extensions`,
               cacheDir: path.join(scratch, 'cache'),
-              cache: true,
-              insecureSkipVerify: false,
             },
             report,
           );

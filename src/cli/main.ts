@@ -1,70 +1,14 @@
 import { Command, CommanderError } from 'commander';
-import path from 'node:path';
 import type { BakeOptions } from '../bake/context.js';
-import { FlatbakeError, fromSystemError, UsageError } from '../errors.js';
-import { normalizeArch } from '../release/arch.js';
-import { parseBackend } from '../bake/backend.js';
+import { FlatbakeError, fromSystemError } from '../errors.js';
 import { stderrReporter } from '../util/report.js';
 import { VERSION } from '../version.js';
-import { bakeOptions } from './options.js';
+import { commanderOptions, resolveSettings } from './options.js';
 import { registerOtherCommands } from './commands.js';
 
-interface RawBakeOptions {
-  fetch?: boolean;
-  vendor: string;
-  arch: string;
-  release: string;
-  installTo: string;
-  install_to?: string;
-  output: string;
-  releaseServer: string;
-  releasesJson: string;
-  signingKey: string;
-  bakeryUrl: string;
-  mirror?: string;
-  image?: string;
-  cacheDir?: string;
-  cache: boolean;
-  json?: boolean;
-  insecureSkipVerify?: boolean;
-  fullDigest?: boolean;
-  sysupdate?: boolean;
-  retries: string;
-  oemSysext?: string[] | false;
-  backend: string;
-}
-
-function parseRetries(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 100) throw new UsageError(`--retries must be a whole number from 0 to 100, got '${value}'`);
-  return n;
-}
-
-export function toBakeOptions(sysexts: string[], raw: RawBakeOptions): BakeOptions {
-  return {
-    sysexts,
-    fetch: Boolean(raw.fetch),
-    vendors: raw.vendor.split(','),
-    arch: normalizeArch(raw.arch),
-    release: raw.release,
-    installTo: raw.install_to ?? raw.installTo,
-    output: path.resolve(raw.output),
-    releaseServer: raw.releaseServer,
-    releasesJson: raw.releasesJson,
-    signingKey: raw.signingKey,
-    bakeryUrl: raw.bakeryUrl,
-    mirror: raw.mirror,
-    image: raw.image,
-    cacheDir: raw.cacheDir ? path.resolve(raw.cacheDir) : undefined,
-    cache: raw.cache,
-    insecureSkipVerify: Boolean(raw.insecureSkipVerify),
-    fullDigest: Boolean(raw.fullDigest),
-    sysupdate: Boolean(raw.sysupdate),
-    retries: parseRetries(raw.retries),
-    oemSysexts: Array.isArray(raw.oemSysext) ? raw.oemSysext : [],
-    noOemSysext: raw.oemSysext === false,
-    backend: parseBackend(raw.backend),
-  };
+/** The bake's options from the parsed command line (settings: command line, then defaults). */
+export function toBakeOptions(sysexts: string[], command: Command): BakeOptions {
+  return { ...resolveSettings(command, 'bake'), sysexts };
 }
 
 const BAKE_EXAMPLES = `
@@ -101,14 +45,14 @@ export function buildProgram(): Command {
     .argument('<NAME:FILE...>', 'sysexts to bake: NAME becomes /etc/extensions/NAME.raw; FILE is a path (with --fetch, a bakery file name)')
     .addHelpText('after', BAKE_EXAMPLES)
     .exitOverride()
-    .action(async (sysexts: string[], raw: RawBakeOptions) => {
-      const options = toBakeOptions(sysexts, raw);
-      const report = stderrReporter({ json: raw.json });
+    .action(async (sysexts: string[], _raw: unknown, command: Command) => {
+      const options = toBakeOptions(sysexts, command);
+      const report = stderrReporter({ json: options.json });
       const { bake } = await import('../bake/pipeline.js');
       const { manifest } = await bake(options, report);
-      if (raw.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
     });
-  for (const option of bakeOptions()) bakeCommand.addOption(option);
+  for (const option of commanderOptions('bake')) bakeCommand.addOption(option);
   program.addCommand(bakeCommand, { isDefault: true });
   registerOtherCommands(program);
   return program;

@@ -1,42 +1,69 @@
-import { Option } from 'commander';
-import {
-  DEFAULT_BAKERY_URL,
-  DEFAULT_INSTALL_TO,
-  DEFAULT_RELEASE_SERVER,
-  DEFAULT_RELEASES_JSON,
-  DEFAULT_SIGNING_KEY,
-} from '../defaults.js';
+import { Command, Option } from 'commander';
+import { defaultSettings, optionSynopsis, plainHelp, settingsFor, type Setting, type SettingCommand, type Settings } from '../settings.js';
+
+/** Commander options for a command, made from the declarations (commander needs fresh instances per command). */
+export function commanderOptions(command: SettingCommand): Option[] {
+  const options: Option[] = [];
+  for (const setting of settingsFor(command)) {
+    const shownDefault = setting.commandDefaults?.[command] ?? defaultForHelp(setting);
+    // a default that is not a value (the XDG cache dir) is said in words
+    const words = shownDefault === undefined && setting.arg && setting.defaultDoc ? ` (default: ${plainHelp(setting.defaultDoc)})` : '';
+    const option = new Option(optionSynopsis(setting), plainHelp(setting.help) + words);
+    if (shownDefault !== undefined) option.default(shownDefault);
+    if (setting.repeatable) option.argParser((v: string, previous: string[] | undefined) => [...(Array.isArray(previous) ? previous : []), v]);
+    options.push(option);
+    for (const alias of setting.aliases ?? []) options.push(new Option(`--${alias} ${setting.arg ?? ''}`.trim()).hideHelp());
+  }
+  return options;
+}
+
+/** Commander shows defaults as text; flags and unset values show none. */
+function defaultForHelp(setting: Setting): string | undefined {
+  if (!setting.arg || setting.default === undefined) return undefined;
+  if (Array.isArray(setting.default)) return setting.default.length ? setting.default.join(',') : undefined;
+  return String(setting.default);
+}
+
+/** commander's attribute for `--some-key`: someKey (a `--no-x` flag shares x's attribute). */
+export function attributeOf(key: string): string {
+  const name = key.startsWith('no-') ? key.slice(3) : key;
+  return name.replace(/[-_]+([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The values the user typed for one setting on the command line, as strings (flags: 'true'); none -> undefined. */
+export function givenOnCommandLine(command: Command, setting: Setting): string[] | undefined {
+  for (const key of [setting.key, ...(setting.aliases ?? [])]) {
+    const attr = key.includes('_') ? key : attributeOf(key);
+    if (command.getOptionValueSource(attr) !== 'cli') continue;
+    const value: unknown = command.getOptionValue(attr);
+    if (!setting.arg) {
+      // `--oem-sysext` and `--no-oem-sysext` share an attribute: only false means the negation was given.
+      if (setting.key.startsWith('no-') ? value === false : value === true) return ['true'];
+      continue;
+    }
+    if (Array.isArray(value)) return value.length ? value.map(String) : undefined;
+    if (typeof value === 'string') return [value];
+  }
+  return undefined;
+}
+
+/** One setting's typed value from its given strings (the last wins unless repeatable). */
+export function parseGiven(setting: Setting, given: string[], base: string): unknown {
+  if (!setting.arg) return setting.parse('true', { base });
+  if (setting.repeatable) return given.flatMap((v) => setting.parse(v, { base }) as unknown[]);
+  return setting.parse(given[given.length - 1]!, { base });
+}
 
 /**
- * Every bake option, declared once (name, help, default): the bake command,
- * the demo and the docs all read this list.
+ * The typed settings of one command: the command line first, then `fromFile` (already parsed,
+ * relative to its own file), then the declared defaults.
  */
-export function bakeOptions(): Option[] {
-  return [
-    new Option('--fetch', "download each FILE and NAME.conf from the bakery; each .raw is checked against the bakery's SHA256SUMS"),
-    new Option('--vendor <list>', 'comma-separated vendor ids (`flatbake vendors` lists them); generic = the plain image').default('generic'),
-    new Option('--arch <arch>', 'x86-64 or arm64 (aliases amd64, x86_64, aarch64)').default('x86-64'),
-    new Option('--release <release>', 'alpha, beta, stable, lts, or a version MMMM.m.p').default('stable'),
-    new Option('--install-to <part:dir>', 'root or oem, then an absolute dir (alias --install_to)').default(DEFAULT_INSTALL_TO),
-    new Option('--install_to <part:dir>').hideHelp(),
-    new Option('--output <dir>', 'where results are written').default('.'),
-    new Option('--release-server <url>', 'base of release files; {channel} is replaced; files at <base>/<board>/<version>/<file>').default(DEFAULT_RELEASE_SERVER),
-    new Option('--releases-json <url>', 'the channel/version index').default(DEFAULT_RELEASES_JSON),
-    new Option('--signing-key <file-or-url>', 'the OpenPGP public key that signs releases').default(DEFAULT_SIGNING_KEY),
-    new Option('--bakery-url <url>', 'where --fetch finds sysexts, NAME.conf and SHA256SUMS').default(DEFAULT_BAKERY_URL),
-    new Option('--oem-sysext <file>', "a vendor's OEM sysext, named oem-<id>.raw (repeatable); default: fetched and signature-checked from beside the image").argParser(
-      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
-    ),
-    new Option('--no-oem-sysext', "write vendor images without their OEM sysext when it cannot be had (warns: the image lacks the cloud's agents)"),
-    new Option('--mirror <url>', 'air-gapped mirror: every https://HOST/PATH is fetched as <url>/HOST/PATH'),
-    new Option('--image <file>', 'use a local base image (.bin or .bin.bz2) instead of downloading one (not signature-checked)'),
-    new Option('--cache-dir <dir>', 'cache of verified downloads and decompressed base images (default $XDG_CACHE_HOME/flatbake, else ~/.cache/flatbake)'),
-    new Option('--no-cache', 'neither read nor write the cache'),
-    new Option('--backend <backend>', 'how partitions are edited: offline (e2fsprogs/btrfs-progs on the image file, no root), mount (loop devices, root or sudo), auto (offline when its tools are here)').default('auto'),
-    new Option('--retries <n>', 'download retries after a failed attempt (connection errors, 5xx)').default('5'),
-    new Option('--full-digest', 'also record the plain SHA-256 of the baked .bin in the manifest (reads all 8 GiB: several seconds; the default chunked digest reads only data)'),
-    new Option('--sysupdate', 'also wire updates: enable systemd-sysupdate.timer, install /etc/sysupdate.d/noop.conf and a systemd-sysupdate.service drop-in per sysext (each needs its NAME.conf)'),
-    new Option('--json', 'print the result manifest as JSON on stdout (progress stays on stderr)'),
-    new Option('--insecure-skip-verify', 'DANGEROUS: do not check the release signatures (warns loudly)'),
-  ];
+export function resolveSettings(command: Command, which: SettingCommand, fromFile: Partial<Settings> = {}, cwd = process.cwd()): Settings {
+  const settings = defaultSettings(which, cwd) as Record<string, unknown>;
+  for (const setting of settingsFor(which)) {
+    const given = givenOnCommandLine(command, setting);
+    if (given) settings[setting.field] = parseGiven(setting, given, cwd);
+    else if (setting.field in fromFile) settings[setting.field] = (fromFile as Record<string, unknown>)[setting.field];
+  }
+  return settings as Settings;
 }

@@ -4,9 +4,10 @@ import { openCache } from '../cache/cache.js';
 import { UsageError } from '../errors.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
+import { commanderOptions, resolveSettings } from './options.js';
 
 export function registerRelease(program: Command): void {
-  program
+  const release = program
     .command('release')
     .description('build a bakery release: every <recipe>-<version>-<arch>.raw, sysupdate transfers, noop.conf, SHA256SUMS, Release.md')
     .option('--versions <file>', 'the versions file: <recipe>-<version> per line, # comments')
@@ -16,12 +17,11 @@ export function registerRelease(program: Command): void {
     .option('--arch <list>', 'comma-separated architectures', 'x86-64,arm64')
     .option('--jobs <n>', 'images built at the same time (default: the number of cores)')
     .option('--base-url <url>', 'where the release will be published (the transfers\' Path=)')
-    .option('--mirror <url>', 'fetch every https://HOST/PATH as <url>/HOST/PATH')
-    .option('--cache-dir <dir>', 'cache of downloads and built images')
-    .option('--no-cache', 'neither read nor write the cache (a rerun then rebuilds everything)')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nA failed build fails the release (named) and writes no SHA256SUMS; the images that were\nbuilt stay, so a rerun builds only what is missing.\nExample:\n  flatbake release --versions release_build_versions.txt --output out --previous https://example.org/releases/latest/download')
-    .action(async (o: { versions?: string; discover?: boolean; output: string; previous?: string; arch: string; jobs?: string; baseUrl?: string; mirror?: string; cacheDir?: string; cache: boolean; json?: boolean }) => {
+    .addHelpText('after', '\nA failed build fails the release (named) and writes no SHA256SUMS; the images that were\nbuilt stay, so a rerun builds only what is missing (--no-cache: everything is rebuilt).\nExample:\n  flatbake release --versions release_build_versions.txt --output out --previous https://example.org/releases/latest/download');
+  for (const option of commanderOptions('release')) release.addOption(option);
+  release.action(async (o: { versions?: string; discover?: boolean; output: string; previous?: string; arch: string; jobs?: string; baseUrl?: string; json?: boolean }, command: Command) => {
+      const net = resolveSettings(command, 'release');
       if (!o.versions && !o.discover) throw new UsageError('give --versions <file>, --discover, or both');
       const jobs = o.jobs === undefined ? undefined : Number(o.jobs);
       if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UsageError(`--jobs must be a positive whole number, got '${o.jobs}'`);
@@ -34,8 +34,9 @@ export function registerRelease(program: Command): void {
         arches: o.arch.split(',').map((a) => a.trim()).filter(Boolean),
         jobs,
         baseUrl: o.baseUrl,
-        mirror: o.mirror,
-        cache: openCache({ cacheDir: o.cacheDir, cache: o.cache }),
+        mirror: net.mirror,
+        retries: net.retries,
+        cache: openCache(net),
         report: stderrReporter({ json: o.json }),
         signal: interruptSignal(),
       });

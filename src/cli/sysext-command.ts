@@ -5,6 +5,7 @@ import { InputError, UsageError } from '../errors.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
 import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
+import { commanderOptions, resolveSettings } from './options.js';
 
 export function registerSysext(program: Command): void {
   const sysext = program.command('sysext').description('build and check sysext images');
@@ -93,7 +94,7 @@ export function registerSysext(program: Command): void {
       }
     });
 
-  sysext
+  const build = sysext
     .command('build')
     .description('download a program from its upstream and build <recipe>-<version>-<arch>.raw')
     .argument('<recipe>', 'a recipe name (`flatbake sysext recipes` lists them)')
@@ -104,12 +105,11 @@ export function registerSysext(program: Command): void {
     .option('--only-docker', 'docker: the docker CLI and daemon only')
     .option('--only-containerd', 'docker: containerd and runc only')
     .option('--option <key=value>', 'a recipe option (repeatable), e.g. cni-version=v1.5.1', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--mirror <url>', 'fetch every https://HOST/PATH as <url>/HOST/PATH')
-    .option('--cache-dir <dir>', 'cache of downloads and built images')
-    .option('--no-cache', 'neither read nor write the cache')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExamples:\n  flatbake sysext build wasmtime 24.0.0\n  flatbake sysext build docker 27.3.1 --only-containerd --arch arm64')
-    .action(async (recipe: string, version: string, options: BuildCommandOptions) => {
+    .addHelpText('after', '\nExamples:\n  flatbake sysext build wasmtime 24.0.0\n  flatbake sysext build docker 27.3.1 --only-containerd --arch arm64');
+  for (const option of commanderOptions('sysext build')) build.addOption(option);
+  build.action(async (recipe: string, version: string, options: BuildCommandOptions, command: Command) => {
+      const net = resolveSettings(command, 'sysext build');
       const report = stderrReporter({ json: options.json });
       const { buildRecipe } = await import('../recipes/index.js');
       const result = await buildRecipe({
@@ -119,8 +119,9 @@ export function registerSysext(program: Command): void {
         outputDir: path.resolve(options.output),
         variant: buildVariant(options),
         options: parseRecipeOptions(options.option),
-        mirror: options.mirror,
-        cache: openCache({ cacheDir: options.cacheDir, cache: options.cache }),
+        mirror: net.mirror,
+        retries: net.retries,
+        cache: openCache(net),
         report,
         signal: interruptSignal(),
       });
@@ -136,9 +137,6 @@ interface BuildCommandOptions {
   onlyDocker?: boolean;
   onlyContainerd?: boolean;
   option: string[];
-  mirror?: string;
-  cacheDir?: string;
-  cache: boolean;
   json?: boolean;
 }
 

@@ -4,6 +4,7 @@ import { openCache } from '../cache/cache.js';
 import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
+import { commanderOptions, resolveSettings } from './options.js';
 
 const repeatable = (v: string, all: string[]) => [...all, v];
 /** Options every command that writes a sysext image shares, declared once (commander needs fresh instances). */
@@ -20,7 +21,7 @@ function printResult(json: boolean | undefined, result: unknown, line: string): 
 
 /** The commands that bring software without a recipe: oci-rootfs, flix, flatwrap, convert-torcx. */
 export function registerWrapCommands(program: Command): void {
-  program
+  const ociRootfs = program
     .command('oci-rootfs')
     .description('pull a container image from an OCI/Docker registry into a directory (no Docker), digests verified')
     .argument('<image>', 'an image reference: alpine:3.20, ghcr.io/org/img@sha256:..., 127.0.0.1:5000/x')
@@ -29,12 +30,11 @@ export function registerWrapCommands(program: Command): void {
     .option('--registry <host>', 'registry host to pull from instead of the one in the reference')
     .option('--insecure-registry', 'plain HTTP to a registry that is not on loopback')
     .option('--run <cmd>', 'run a shell command inside the rootfs afterwards (bubblewrap, else unshare+chroot as root), e.g. "apk add curl"')
-    .option('--mirror <url>', 'fetch every https://HOST/PATH as <url>/HOST/PATH')
-    .option('--cache-dir <dir>', 'cache of layer blobs')
-    .option('--no-cache', 'neither read nor write the cache')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nCredentials: FLATBAKE_REGISTRY_USER and FLATBAKE_REGISTRY_PASSWORD.\nExample:\n  flatbake oci-rootfs alpine:3.20 ./rootfs --run "apk add --no-cache jq"')
-    .action(async (image: string, dir: string, options: { arch: string; registry?: string; insecureRegistry?: boolean; run?: string; mirror?: string; cacheDir?: string; cache: boolean; json?: boolean }) => {
+    .addHelpText('after', '\nCredentials: FLATBAKE_REGISTRY_USER and FLATBAKE_REGISTRY_PASSWORD.\nExample:\n  flatbake oci-rootfs alpine:3.20 ./rootfs --run "apk add --no-cache jq"');
+  for (const option of commanderOptions('oci-rootfs')) ociRootfs.addOption(option);
+  ociRootfs.action(async (image: string, dir: string, options: { arch: string; registry?: string; insecureRegistry?: boolean; run?: string; json?: boolean }, command: Command) => {
+      const net = resolveSettings(command, 'oci-rootfs');
       const { pullImage, runInRootfs } = await import('../oci/index.js');
       const result = await pullImage({
         ref: image,
@@ -42,8 +42,8 @@ export function registerWrapCommands(program: Command): void {
         arch: options.arch,
         registry: options.registry,
         insecureRegistry: options.insecureRegistry,
-        mirror: options.mirror,
-        cache: openCache({ cacheDir: options.cacheDir, cache: options.cache }),
+        mirror: net.mirror,
+        cache: openCache(net),
         report: stderrReporter({ json: options.json }),
         signal: interruptSignal(),
       });
