@@ -14,7 +14,8 @@ import { parseReleaseSpec, resolvedRelease, type ResolvedRelease, type VersionIn
 import { sha256File, sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
-import { loadVendorRegistry } from '../vendor/index.js';
+import { loadVendorRegistry, type VendorRecord } from '../vendor/index.js';
+import { majorOf, refuseUnsupportedVendors } from '../vendor/releases.js';
 import { oemSysextsByName, writeVendors } from './vendor-stage.js';
 import { decompressBase, rememberBaseChunks, stageImage, verifyRelease, type BaseImage } from './base-image.js';
 import type { BakeContext, BakeOptions } from './context.js';
@@ -46,10 +47,12 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   // validate: everything the user typed, before any download or mount
   const args = parseSysextArgs(options.sysexts, { fetch: options.fetch });
   const target = parseInstallTarget(options.installTo);
-  const selection = (await loadVendorRegistry()).select(options.vendors, options.arch);
+  // A --release version is checked against each vendor's SDK history now; a channel once it
+  // resolves (before the image is downloaded); a local --image once its os-release is read.
+  const releaseSpec = parseReleaseSpec(options.release);
+  const selection = (await loadVendorRegistry()).select(options.vendors, options.arch, options.image || releaseSpec.kind !== 'version' ? undefined : releaseSpec.version);
   const vendors = [...(selection.generic ? ['generic'] : []), ...selection.vendors.map((v) => v.id)];
   oemSysextsByName(options.oemSysexts ?? []);
-  parseReleaseSpec(options.release);
   const localSysexts = options.fetch ? { files: [], recipes: [] } : await planLocalSysexts(args, options.arch);
   if (options.image) await checkLocalImage(options.image);
   if (target.partition === 'oem') {
@@ -83,11 +86,16 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     },
   };
 
-  // resolve + fetch + verify + decompress
+  // resolve (releases.json only), then refuse the vendors this release's SDK would not write,
+  // before any image or sysext is downloaded
+  const wanted = options.image ? undefined : await resolveRelease(ctx);
+  if (wanted) refuseUnsupportedVendors(selection.vendors, wanted.version, wanted.arch);
+
+  // fetch + verify + decompress
   // The base image and the bakery's sysexts are independent: fetch them side by side. Both
   // settle before a failure is thrown, so nothing still writes into the work dir afterwards.
   const [baseResult, sysextResult] = await Promise.allSettled([
-    options.image ? localBase(ctx, options.image) : releaseBase(ctx),
+    wanted ? releaseBase(ctx, wanted) : localBase(ctx, options.image!),
     gatherSysexts(ctx, args, localSysexts),
   ]);
   if (baseResult.status === 'rejected') throw baseResult.reason;
@@ -122,6 +130,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
 
   // inject
   const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
+  if (!release && selection.vendors.length) checkLocalImageVendors(ctx, selection.vendors, releaseInfo.version);
   const { injected, sysupdate } = await injectStage(ctx, priv, image, table, placed);
   throwIfInterrupted();
 
@@ -211,8 +220,16 @@ function handled<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-async function releaseBase(ctx: BakeContext) {
-  const release = await resolveRelease(ctx);
+/** A local image's vendors are checked against the version in its os-release, or not at all (with a warning) when it has none. */
+function checkLocalImageVendors(ctx: BakeContext, vendors: readonly VendorRecord[], version: string): void {
+  if (majorOf(version) === undefined) {
+    ctx.report.warn(`the image's os-release names no Flatcar version ('${version}'): the vendors are not checked against the release's SDK`);
+    return;
+  }
+  refuseUnsupportedVendors(vendors, version, ctx.options.arch);
+}
+
+async function releaseBase(ctx: BakeContext, release: ResolvedRelease) {
   let imageDownload: ((part: string | undefined) => void) | undefined;
   const imageDownloadStarted = new Promise<string | undefined>((resolve) => (imageDownload = resolve));
   const filesPromise = fetchReleaseFiles(ctx, release, (part) => imageDownload!(part));

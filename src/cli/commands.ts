@@ -9,26 +9,35 @@ import { registerSysext } from './sysext-command.js';
 export function registerOtherCommands(program: Command): void {
   program
     .command('vendors')
-    .description('list the vendor ids --vendor accepts: layout, OEM, disk format, files')
+    .description('list the vendor ids --vendor accepts: layout, OEM, disk format, files, and the Flatcar majors (per architecture) that have each')
     .option('--json', 'print JSON (the full vendor records)')
     .action(async (options: { json?: boolean }) => {
       const { loadVendorRegistry, outputNames } = await import('../vendor/index.js');
+      const { supportedReleases } = await import('../vendor/releases.js');
       const registry = await loadVendorRegistry();
       const records = registry.ids.map((id) => registry.get(id));
+      // Per architecture, the Flatcar majors whose SDK writes the vendor as flatbake does.
+      const flatcar = (r: (typeof records)[number]) => ({ 'x86-64': supportedReleases(r, 'x86-64'), arm64: supportedReleases(r, 'arm64') });
       if (options.json) {
-        process.stdout.write(`${JSON.stringify([{ id: 'generic', description: 'the plain baked image (flatcar_production_image.bin)' }, ...records], null, 2)}\n`);
+        const generic = { id: 'generic', description: 'the plain baked image (flatcar_production_image.bin)' };
+        process.stdout.write(`${JSON.stringify([generic, ...records.map((r) => ({ ...r, flatcar: flatcar(r) }))], null, 2)}\n`);
         return;
       }
-      const rows = [['vendor', 'layout', 'oem', 'disk', 'files', 'arch']];
-      rows.push(['generic', 'base', '-', 'raw', 'flatcar_production_image.bin', 'x86-64, arm64']);
+      const rows = [['vendor', 'layout', 'oem', 'disk', 'files', 'flatcar x86-64', 'flatcar arm64']];
+      rows.push(['generic', 'base', '-', 'raw', 'flatcar_production_image.bin', 'all', 'all']);
       for (const r of records) {
         const names = outputNames(registry.settings, r.id);
         const disk = r.disk ? `${r.disk.format}${Object.keys(r.disk.options).length ? ` (${Object.entries(r.disk.options).map(([k, v]) => `${k}=${v}`).join(',')})` : ''}${r.disk.compressed ? ' compressed' : ''}` : r.kind;
         const files = [r.bundle ? names.image(r.bundle.extension) : r.disk ? names.image(r.disk.archive ? 'tar.gz' : r.disk.extension) : `${r.kind} files`, r.config && !r.bundle ? names.companion(r.config.extension) : ''].filter(Boolean).join(' + ');
-        rows.push([r.id, r.layout?.name ?? '-', r.oem?.id ?? '-', disk, files, r.architectures.join(', ')]);
+        const majors = flatcar(r);
+        rows.push([r.id, r.layout?.name ?? '-', r.oem?.id ?? '-', disk, files, majors['x86-64'], majors.arm64]);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
       process.stdout.write(rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+      const surveyed = Math.min(...records.flatMap((r) => r.releases.map((e) => e.from)));
+      process.stdout.write(
+        `\nflatcar: the Flatcar majors whose SDK writes the vendor with its OEM sysext (or without an OEM), read from flatcar/scripts at every major from ${surveyed}; other releases are refused before anything is downloaded.\n`,
+      );
     });
 
   program

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.js';
+import { refuseUnsupportedVendors, supportedReleases } from './releases.js';
 import type {
   ArchSettings,
   BundleSpec,
@@ -18,8 +19,10 @@ import type {
   ImageKind,
   LayoutName,
   NameTemplates,
+  OemForm,
   OemSpec,
   QemuImgOptionValue,
+  ReleaseEra,
   VendorArch,
   VendorRecord,
   VendorSettings,
@@ -34,6 +37,7 @@ const DISK_FORMATS = ['raw', 'qcow2', 'vpc', 'vhdx', 'vmdk', 'parallels'] as con
 const CONFIG_KINDS = ['qemu-launch', 'vmx', 'ovf', 'xl', 'pvs'] as const;
 const BUNDLE_KINDS = ['ova', 'box', 'pvm'] as const;
 const LAUNCH_BOOTS = ['uefi-disk', 'kernel', 'cdrom'] as const;
+const OEM_FORMS: readonly OemForm[] = ['sysext', 'package', 'none', 'absent'];
 const VENDOR_ID = /^[a-z0-9][a-z0-9_]*$/;
 const OEM_ID = /^[a-z0-9][a-z0-9_-]*$/;
 /** Extensions and file-name pieces must stay plain names: they become output file names. */
@@ -63,8 +67,12 @@ export interface VendorRegistry {
   readonly layouts: Readonly<Record<LayoutName, number | null>>;
   /** The record of `id`; unknown ids are a UsageError listing the known ones. */
   get(id: string): VendorRecord;
-  /** Parses `--vendor` lists (comma-separated, repeated, deduplicated); empty means generic only. */
-  select(list: readonly string[], arch?: VendorArch): VendorSelection;
+  /**
+   * Parses `--vendor` lists (comma-separated, repeated, deduplicated); empty means generic only.
+   * With `arch`, refuses a vendor no Flatcar release has for it; with `version` too, one that
+   * release's SDK would not write with an OEM sysext (see releases.ts).
+   */
+  select(list: readonly string[], arch?: VendorArch, version?: string): VendorSelection;
 }
 
 type Json = unknown;
@@ -271,6 +279,29 @@ function parseBundle(c: Checker, value: Json, where: string): BundleSpec {
   return bundle;
 }
 
+/** `releases`: eras in rising order; each era's architectures default to the vendor's and may only narrow them. */
+function parseReleases(c: Checker, value: Json, where: string, architectures: VendorArch[], hasOem: boolean): ReleaseEra[] {
+  if (!Array.isArray(value) || value.length === 0) c.fail(where, 'must list the eras of Flatcar releases (see vendors.json $comment)');
+  let previous = 0;
+  return value.map((raw, n) => {
+    const w = `${where}[${n}]`;
+    const e = c.object(raw, w);
+    c.noExtraKeys(e, w, ['from', 'oem', 'architectures']);
+    const from = c.positiveInt(e.from, `${w}.from`);
+    if (from <= previous) c.fail(`${w}.from`, `eras must rise (${from} after ${previous})`);
+    previous = from;
+    const oem = c.oneOf(e.oem, `${w}.oem`, OEM_FORMS);
+    if ((oem === 'none') === hasOem && oem !== 'absent') c.fail(`${w}.oem`, hasOem ? "a vendor with an OEM has no 'none' era" : "a vendor without an OEM has only 'none' or 'absent' eras");
+    let arches = architectures;
+    if (e.architectures !== undefined) {
+      if (!Array.isArray(e.architectures) || e.architectures.length === 0) c.fail(`${w}.architectures`, 'must list at least one architecture');
+      arches = e.architectures.map((a, i) => c.oneOf(a, `${w}.architectures[${i}]`, ARCHES));
+      for (const a of arches) if (!architectures.includes(a)) c.fail(`${w}.architectures`, `${a} is not one of the vendor's architectures (${architectures.join(', ')})`);
+    }
+    return { from, oem, architectures: arches };
+  });
+}
+
 /** The checks that tie fields together, so a converter never meets an impossible combination. */
 function checkCombination(c: Checker, v: VendorRecord): void {
   const where = v.id;
@@ -349,7 +380,7 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
   const records = new Map<string, VendorRecord>();
   for (const id of rawById.keys()) {
     const r = flatten(id, []);
-    cv.noExtraKeys(r, id, ['description', 'architectures', 'kind', 'layout', 'oem', 'disk', 'config', 'bundle', 'kernelCommandLine', 'vm']);
+    cv.noExtraKeys(r, id, ['description', 'architectures', 'kind', 'layout', 'oem', 'disk', 'config', 'bundle', 'kernelCommandLine', 'vm', 'releases']);
     if (!Array.isArray(r.architectures) || r.architectures.length === 0) cv.fail(`${id}.architectures`, 'must list at least one architecture');
     const layoutName = r.layout === null ? null : cv.oneOf(r.layout, `${id}.layout`, LAYOUTS);
     let oem: OemSpec | null = null;
@@ -360,10 +391,11 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
       oem = found;
     }
     const vm = cv.object(r.vm, `${id}.vm`);
+    const architectures = r.architectures.map((a, n) => cv.oneOf(a, `${id}.architectures[${n}]`, ARCHES));
     const record: VendorRecord = {
       id,
       description: cv.string(r.description ?? id, `${id}.description`),
-      architectures: r.architectures.map((a, n) => cv.oneOf(a, `${id}.architectures[${n}]`, ARCHES)),
+      architectures,
       kind: cv.oneOf(r.kind, `${id}.kind`, KINDS),
       layout: layoutName === null ? null : { name: layoutName, rootSectors: layouts[layoutName] },
       oem,
@@ -372,8 +404,10 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
       bundle: r.bundle === null ? null : parseBundle(cv, r.bundle, `${id}.bundle`),
       kernelCommandLine: cv.string(r.kernelCommandLine, `${id}.kernelCommandLine`, /^[^\n"'\\$`]*$/),
       vm: { memoryMiB: cv.positiveInt(vm.memoryMiB, `${id}.vm.memoryMiB`), cpus: cv.positiveInt(vm.cpus, `${id}.vm.cpus`) },
+      releases: [],
     };
     checkCombination(cv, record);
+    record.releases = parseReleases(cv, r.releases, `${id}.releases`, architectures, oem !== null);
     records.set(id, Object.freeze(record));
   }
 
@@ -389,7 +423,7 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
       if (!record) throw unknown(id);
       return record;
     },
-    select(list, arch) {
+    select(list, arch, version) {
       const wanted = [...new Set(list.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean))];
       if (wanted.length === 0) return { generic: true, vendors: [] };
       const vendors: VendorRecord[] = [];
@@ -400,8 +434,16 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
         if (arch && !record.architectures.includes(arch)) {
           throw new UsageError(`vendor '${id}' has no ${arch} image`, `${id} is built for ${record.architectures.join(', ')} only`);
         }
+        if (arch && supportedReleases(record, arch) === 'none') {
+          const oemArches = [...new Set(record.releases.filter((e) => e.oem === 'sysext').flatMap((e) => e.architectures))];
+          throw new UsageError(
+            `vendor '${id}' has no ${arch} image: its OEM (${record.oem?.sysext ?? 'none'}) is built for ${oemArches.join(', ') || 'no architecture'} only`,
+            `${id} is written for ${record.architectures.filter((a) => supportedReleases(record, a) !== 'none').join(', ')}`,
+          );
+        }
         vendors.push(record);
       }
+      if (arch && version !== undefined) refuseUnsupportedVendors(vendors, version, arch);
       return { generic: wanted.includes(GENERIC_VENDOR), vendors };
     },
   };

@@ -65,6 +65,16 @@ export interface BundleSpec {
   system?: string;
 }
 
+/** How the SDK of a release writes a vendor's OEM: an OEM sysext (flatbake installs it), an OEM package (flatbake cannot), no OEM at all, or not at all (no such image). */
+export type OemForm = 'sysext' | 'package' | 'none' | 'absent';
+
+/** From Flatcar major `from` up to the next era's: the OEM form and the architectures with an image. */
+export interface ReleaseEra {
+  from: number;
+  oem: OemForm;
+  architectures: VendorArch[];
+}
+
 export interface VendorRecord {
   id: string;
   description: string;
@@ -79,6 +89,8 @@ export interface VendorRecord {
   /** Kernel command line of netboot kinds (pxe, iso). */
   kernelCommandLine: string;
   vm: { memoryMiB: number; cpus: number };
+  /** Flatcar's SDK history for this vendor, oldest era first (vendors.json `releases`). */
+  releases: ReleaseEra[];
 }
 
 export interface UefiFirmware {

@@ -85,8 +85,8 @@ interface VendorContext {
 
 export async function writeVendorImages(options: WriteVendorImagesOptions): Promise<VendorResult[]> {
   const registry = options.registry ?? (await loadVendorRegistry());
-  // Unknown ids and unsupported architectures are usage errors: nothing starts.
-  const { vendors } = registry.select(options.vendors, options.arch);
+  // Unknown ids, unsupported architectures and vendors the release's SDK would not write are usage errors: nothing starts.
+  const { vendors } = registry.select(options.vendors, options.arch, options.version);
   const st = await stat(options.bakedImage).catch(() => undefined);
   if (!st?.isFile()) throw new InputError(`the baked image ${options.bakedImage} does not exist`);
   await mkdir(options.workDir, { recursive: true });

@@ -81,6 +81,31 @@ describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () =>
     expect(await readdir(output)).not.toContain('flatcar_production_image.bin');
   });
 
+  it("refuses a vendor the release's SDK writes with an OEM package after reading releases.json only, naming the releases that have it", async () => {
+    // The synthetic release is 4459.2.1 (stable); Flatcar 4459's vm_image_util.sh has IMG_virtualbox_OEM_PACKAGE=oem-virtualbox.
+    const before = served.server.requests.length;
+    const output = path.join(scratch, 'refused');
+    const r = await runCli([...served.args({ output }), '--fetch', '--release', 'stable', '--vendor', 'qemu_uefi,virtualbox', `hello:${hello}`]);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr.split('\n')).toContain(
+      'flatbake: error: Flatcar 4459 writes virtualbox with an OEM package, not an OEM sysext (no oem-virtualbox.raw is published), and flatbake can only install OEM sysexts',
+    );
+    expect(r.stderr).toMatch(/hint: .*virtualbox \(x86-64\) is written for Flatcar 4722 and later/);
+    expect(served.server.requests.slice(before).map((q) => q.path)).toEqual(['/releases.json']);
+    expect((await readdir(output).catch(() => [])).filter((f) => !f.startsWith('.'))).toEqual([]);
+  });
+
+  it('refuses a vendor missing from a --release version, and an amd64-only OEM on arm64, without any request', async () => {
+    const before = served.server.requests.length;
+    const absent = await runCli([...served.args({ output: path.join(scratch, 'absent') }), '--release', '4593.2.5', '--vendor', 'oraclecloud', `hello:${hello}`]);
+    expect(absent.exitCode).toBe(2);
+    expect(absent.stderr.split('\n')[0]).toMatch(/Flatcar 4593 has no oraclecloud image/);
+    const arm = await runCli([...served.args({ output: path.join(scratch, 'arm') }), '--arch', 'arm64', '--vendor', 'gce', `hello:${hello}`]);
+    expect(arm.exitCode).toBe(2);
+    expect(arm.stderr.split('\n')[0]).toMatch(/vendor 'gce' has no arm64 image: its OEM \(oem-gce\) is built for x86-64 only/);
+    expect(served.server.requests.length).toBe(before);
+  });
+
   it('refuses an unknown vendor before anything happens', async () => {
     const r = await runCli([...served.args({ output: path.join(scratch, 'bad') }), '--vendor', 'qemu_uefi,nosuchcloud', 'x:y.raw']);
     expect(r.exitCode).toBe(2);

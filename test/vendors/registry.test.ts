@@ -164,7 +164,10 @@ describe('vendor data validation', () => {
 
   it('lets a vendor extend another and state only what differs', async () => {
     const files = await dataFiles();
-    files.vendors = { base1: { description: 'one', oem: 'qemu', disk: { format: 'qcow2', extension: 'img' } }, child: { extends: 'base1', layout: 'base' } };
+    files.vendors = {
+      base1: { description: 'one', oem: 'qemu', disk: { format: 'qcow2', extension: 'img' }, releases: [{ from: 3637, oem: 'sysext' }] },
+      child: { extends: 'base1', layout: 'base' },
+    };
     const r = buildVendorRegistry(files);
     expect(r.get('child')).toMatchObject({ layout: { name: 'base', rootSectors: null }, description: 'one', oem: { id: 'qemu' }, disk: { format: 'qcow2', compressed: false } });
   });
@@ -179,6 +182,11 @@ describe('vendor data validation', () => {
     ['a qemu-img option that smuggles another', { x: { oem: 'qemu', disk: { format: 'qcow2', options: { compat: '1.1,preallocation=full' } } } }, /x\.disk\.options\.compat/],
     ['a pxe vendor with a disk', { x: { kind: 'pxe', oem: null } }, /a pxe vendor has no disk/],
     ['a vendor named generic', { generic: {} }, /generic' is the plain image/],
+    ['a vendor without releases', { x: { oem: 'qemu' } }, /x\.releases: must list the eras/],
+    ['eras that do not rise', { x: { oem: 'qemu', releases: [{ from: 4000, oem: 'package' }, { from: 3900, oem: 'sysext' }] } }, /x\.releases\[1\]\.from: eras must rise/],
+    ['an unknown OEM form', { x: { oem: 'qemu', releases: [{ from: 4000, oem: 'rpm' }] } }, /x\.releases\[0\]\.oem: must be one of sysext, package, none, absent/],
+    ['a none era of a vendor with an OEM', { x: { oem: 'qemu', releases: [{ from: 4000, oem: 'none' }] } }, /a vendor with an OEM has no 'none' era/],
+    ['an era widening the architectures', { x: { oem: 'qemu', architectures: ['x86-64'], releases: [{ from: 4000, oem: 'sysext', architectures: ['arm64'] }] } }, /arm64 is not one of the vendor's architectures/],
   ];
   it.each(broken)('rejects %s with the path of the problem', async (_what, vendors, message) => {
     const files = await dataFiles();

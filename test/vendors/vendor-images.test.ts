@@ -19,7 +19,8 @@ import { InsufficientSpaceError } from '../../src/vendor/space.js';
 import { writeVendorImages, type VendorResult, type WriteVendorImagesOptions } from '../../src/vendor/write.js';
 import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber, qemuInfo, SECTOR, tool, withReadOnlyMount } from './helpers.js';
 
-const VERSION = '4459.2.1';
+// A release whose SDK writes every vendor here with its OEM sysext (vendors.json releases: 4722 and later).
+const VERSION = '4790.0.0';
 const ALIGN = 258048;
 const OEM_IDS = ['qemu', 'azure', 'gce', 'vmware', 'vagrant', 'hyperv', 'exoscale', 'openstack', 'digitalocean', 'hetzner'];
 const HEAVY = ['qemu_uefi', 'azure', 'gce', 'vmware_ova', 'vagrant', 'hyperv_vhdx', 'exoscale', 'vmware', 'xen', 'pxe', 'iso'];
