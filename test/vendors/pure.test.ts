@@ -84,7 +84,9 @@ describe('qemu-img arguments', () => {
   it('converts from raw with -c and -o only when the record says so', async () => {
     const registry = await loadVendorRegistry();
     expect(qemuImgConvertArgs(registry.get('qemu_uefi').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', 'compat=0.10', 'in', 'out']);
-    expect(qemuImgConvertArgs(registry.get('openstack').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'qcow2', 'in', 'out']);
+    // Every qcow2 vendor, not only qemu_uefi (vm_image_util.sh 476-477 `_write_qcow2_disk`).
+    expect(qemuImgConvertArgs(registry.get('openstack').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', 'compat=0.10', 'in', 'out']);
+    expect(qemuImgConvertArgs(registry.get('ami').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'raw', 'in', 'out']);
     expect(qemuImgConvertArgs(registry.get('azure').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', 'in', 'out']);
     expect(qemuImgConvertArgs(registry.get('vagrant').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'adapter_type=ide', 'in', 'out']);
     expect(() => qemuImgConvertArgs(registry.get('parallels').disk!, 'in', 'out')).toThrow(DiskFormatError);

@@ -28,22 +28,23 @@ interface Row {
   archive?: string;
   virtualSizeBytes?: number;
 }
+// qcow2 vendors: vm_image_util.sh (main, mid 2026) 476-477 `_write_qcow2_disk`: `qemu-img convert ... -O qcow2 -c -o compat=0.10`; 482 exoscale the same, then resized to 10G.
 const TABLE: Record<string, Row> = {
   qemu_uefi: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'qemu', grubOemId: 'qemu', config: 'qemu-launch:sh' },
   ami: { format: 'raw', ext: 'bin', layout: 'vm', oem: 'ami', grubOemId: 'ec2' },
   ami_vmdk: { format: 'vmdk', options: { subformat: 'streamOptimized' }, ext: 'vmdk', layout: 'vm', oem: 'ami', grubOemId: 'ec2' },
   azure: { format: 'vpc', options: { subformat: 'fixed', force_size: true }, ext: 'vhd', layout: 'azure', oem: 'azure', grubOemId: 'azure' },
   gce: { format: 'raw', ext: 'tar.gz', archive: 'disk.raw', layout: 'vm', oem: 'gce', grubOemId: 'gce' },
-  openstack: { format: 'qcow2', ext: 'img', layout: 'vm', oem: 'openstack', grubOemId: 'openstack' },
-  openstack_mini: { format: 'qcow2', ext: 'img', layout: 'base', oem: 'openstack', grubOemId: 'openstack' },
-  oraclecloud: { format: 'qcow2', ext: 'img', layout: 'vm', oem: 'oraclecloud', grubOemId: 'oraclecloud' },
-  proxmoxve: { format: 'qcow2', ext: 'img', layout: 'vm', oem: 'proxmoxve', grubOemId: 'proxmoxve' },
-  nutanix: { format: 'qcow2', ext: 'img', layout: 'vm', oem: 'nutanix', grubOemId: 'nutanix' },
-  kubevirt: { format: 'qcow2', ext: 'qcow2', layout: 'vm', oem: 'kubevirt', grubOemId: 'kubevirt' },
-  scaleway: { format: 'qcow2', ext: 'qcow2', layout: 'vm', oem: 'scaleway', grubOemId: 'scaleway' },
-  stackit: { format: 'qcow2', ext: 'img', layout: 'vm', oem: 'stackit', grubOemId: 'openstack' },
-  cloudsigma: { format: 'qcow2', ext: 'img', layout: 'base', oem: 'cloudsigma', grubOemId: 'cloudsigma' },
-  exoscale: { format: 'qcow2', ext: 'qcow2', layout: 'base', oem: 'exoscale', grubOemId: 'exoscale', virtualSizeBytes: 10 * 1024 ** 3 },
+  openstack: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'openstack', grubOemId: 'openstack' },
+  openstack_mini: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'base', oem: 'openstack', grubOemId: 'openstack' },
+  oraclecloud: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'oraclecloud', grubOemId: 'oraclecloud' },
+  proxmoxve: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'proxmoxve', grubOemId: 'proxmoxve' },
+  nutanix: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'nutanix', grubOemId: 'nutanix' },
+  kubevirt: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'qcow2', layout: 'vm', oem: 'kubevirt', grubOemId: 'kubevirt' },
+  scaleway: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'qcow2', layout: 'vm', oem: 'scaleway', grubOemId: 'scaleway' },
+  stackit: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'stackit', grubOemId: 'openstack' },
+  cloudsigma: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'base', oem: 'cloudsigma', grubOemId: 'cloudsigma' },
+  exoscale: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'qcow2', layout: 'base', oem: 'exoscale', grubOemId: 'exoscale', virtualSizeBytes: 10 * 1024 ** 3 },
   digitalocean: { format: 'raw', ext: 'bin', layout: 'base', oem: 'digitalocean', grubOemId: 'digitalocean' },
   akamai: { format: 'raw', ext: 'bin', layout: 'vm', oem: 'akamai', grubOemId: 'akamai' },
   hetzner: { format: 'raw', ext: 'bin', layout: 'vm', oem: 'hetzner', grubOemId: 'hetzner' },

@@ -155,6 +155,12 @@ describe.each(DISKS)('$vendor disk', (c) => {
       const check = await tool('qemu-img', ['check', '-f', c.format, disk]);
       expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     }
+    if (c.format === 'qcow2') {
+      // Every qcow2 vendor as vm_image_util.sh 476-477 and 482 write it: `-c -o compat=0.10`.
+      expect(info['format-specific']?.data.compat).toBe('0.10');
+      const check = JSON.parse(await ok('qemu-img', ['check', '-f', 'qcow2', '--output=json', disk])) as { 'compressed-clusters'?: number };
+      expect(check['compressed-clusters']).toBeGreaterThan(0);
+    }
   });
 
   it('has a valid GPT with ROOT at the layout size and the ext4 grown to fill it', async () => {
