@@ -151,6 +151,70 @@ async function wasmtimeRelease(up: Upstream, arch: Arch, version: string): Promi
   return { version, os: '_any', reload: false, files: { 'usr/bin/wasmtime': X }, contents: { 'usr/bin/wasmtime': bin }, absent: ['usr/bin/LICENSE', UNITS] };
 }
 
+async function nvidiaRelease(up: Upstream, arch: Arch, plain: string): Promise<Expectation> {
+  const version = `v${plain}`;
+  const a = A.goarch(arch);
+  const lib = `usr/lib/${A.triplet(arch)}`;
+  const libso = elf(arch, 'libnvidia-container');
+  const cdi = plain.startsWith('1.18');
+  const cdiService = '[Unit]\nDescription=Refresh NVIDIA CDI specification file\nConditionPathExists=|/usr/bin/nvidia-smi\nConditionPathExists=|/usr/sbin/nvidia-smi\n\n[Service]\nType=oneshot\nEnvironmentFile=-/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env\nExecStart=/usr/bin/nvidia-ctk cdi generate\n\n[Install]\nWantedBy=multi-user.target\n';
+  const cdiPath = '[Unit]\nDescription=Trigger CDI refresh on NVIDIA driver install / uninstall events\n\n[Path]\nPathChanged=/lib/modules/%v/modules.dep\nPathChanged=/lib/modules/%v/modules.dep.bin\n\n[Install]\nWantedBy=multi-user.target\n';
+  const cdiEnv = 'NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/run/cdi/nvidia.yaml\n';
+  const debs = {
+    [`libnvidia-container1_${plain}-1_${a}.deb`]: await up.deb({
+      [`${lib}/libnvidia-container.so.${plain}`]: libso,
+      [`${lib}/libnvidia-container.so.1`]: { symlink: `libnvidia-container.so.${plain}` },
+      'usr/share/doc/libnvidia-container1/copyright': 'x\n',
+    }),
+    [`libnvidia-container-tools_${plain}-1_${a}.deb`]: await up.deb({ 'usr/bin/nvidia-container-cli': elf(arch, 'cli') }),
+    [`nvidia-container-toolkit-base_${plain}-1_${a}.deb`]: await up.deb({
+      'usr/bin/nvidia-container-runtime': elf(arch, 'runtime'),
+      'usr/bin/nvidia-ctk': elf(arch, 'ctk'),
+      'etc/nvidia-container-runtime/config.toml': '# upstream\n',
+      ...(cdi ? {
+        'etc/systemd/system/nvidia-cdi-refresh.service': cdiService,
+        'etc/systemd/system/nvidia-cdi-refresh.path': cdiPath,
+        'etc/nvidia-container-toolkit/nvidia-cdi-refresh.env': cdiEnv,
+      } : {}),
+    }),
+    [`nvidia-container-toolkit_${plain}-1_${a}.deb`]: await up.deb({ 'usr/bin/nvidia-container-runtime-hook': elf(arch, 'hook') }),
+    // Not wanted in the image: development files.
+    [`libnvidia-container-dev_${plain}-1_${a}.deb`]: await up.deb({ 'usr/include/nvc.h': '/* header */\n' }),
+  };
+  const dir = `release-${version}-stable/packages/ubuntu18.04/${a}`;
+  await up.tar(`https://github.com/NVIDIA/nvidia-container-toolkit/releases/download/${version}/nvidia-container-toolkit_${plain}_deb_${a}.tar.gz`, 'gz',
+    Object.fromEntries(Object.entries(debs).map(([n, d]) => [`${dir}/${n}`, d])));
+  const tmpfiles = [
+    'C /etc/containerd/config-nvidia.toml - - - - /usr/share/flatcar/etc/containerd/config-nvidia.toml',
+    'C /etc/nvidia-container-runtime/config.toml - - - - /usr/share/flatcar/etc/nvidia-container-runtime/config.toml',
+    ...(cdi ? ['C /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env - - - - /usr/share/flatcar/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env'] : []),
+  ];
+  return {
+    version, os: '_any', reload: false,
+    files: {
+      'usr/bin/nvidia-container-cli': X, 'usr/bin/nvidia-container-runtime': X, 'usr/bin/nvidia-ctk': X, 'usr/bin/nvidia-container-runtime-hook': X,
+      [`usr/lib64/libnvidia-container.so.${plain}`]: X, 'usr/local/bin/_nvidia-runtime-helper': X,
+      [`${UNITS}/docker.service.d/10-nvidia.conf`]: R, [`${UNITS}/containerd.service.d/10-nvidia.conf`]: R, [`${UNITS}/nvidia.service.d/10-persistenced.conf`]: R,
+      'usr/lib/tmpfiles.d/10-nvidia.conf': R,
+      'usr/share/flatcar/etc/nvidia-container-runtime/config.toml': R, 'usr/share/flatcar/etc/containerd/config-nvidia.toml': R,
+      ...(cdi ? { [`${UNITS}/nvidia-cdi-refresh.service`]: R, [`${UNITS}/nvidia-cdi-refresh.path`]: R, 'usr/share/flatcar/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env': R } : {}),
+    },
+    contents: {
+      [`usr/lib64/libnvidia-container.so.${plain}`]: libso,
+      'usr/lib/tmpfiles.d/10-nvidia.conf': `${tmpfiles.join('\n')}\n`,
+      ...(cdi ? { [`${UNITS}/nvidia-cdi-refresh.service`]: cdiService, 'usr/share/flatcar/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env': cdiEnv } : {}),
+    },
+    lines: {
+      [`${UNITS}/nvidia.service.d/10-persistenced.conf`]: ['ExecStartPre=/usr/local/bin/_nvidia-runtime-helper pre', 'ExecStartPost=/usr/local/bin/_nvidia-runtime-helper post', 'ExecStopPost=rmmod nvidia_uvm nvidia_modeset nvidia'],
+      [`${UNITS}/containerd.service.d/10-nvidia.conf`]: ['ExecStart=/usr/bin/containerd --config /etc/containerd/config-nvidia.toml'],
+      'usr/local/bin/_nvidia-runtime-helper': ['if systemd-sysext list 2>&1 | grep -q flatcar-nvidia-drivers; then driver_sysext=1; fi'],
+    },
+    symlinks: { 'usr/lib64/libnvidia-container.so.1': `libnvidia-container.so.${plain}`, 'usr/local/nvidia': '/opt/nvidia' },
+    absent: ['usr/share/doc', 'usr/include', 'etc', `usr/lib/${A.triplet(arch)}`, 'usr/lib/libnvidia-container.so.1', 'usr/bin/nvidia-smi', 'usr/local/bin/_nvidia-persistenced-helper', 'usr/share/flatcar/etc/containerd/config.toml',
+      ...(cdi ? [] : [`${UNITS}/nvidia-cdi-refresh.service`, 'usr/share/flatcar/etc/nvidia-container-toolkit'])],
+  };
+}
+
 export const FIXTURES: Record<string, Fixture> = {
   kubernetes: {
     async publish(up, arch) {
@@ -272,44 +336,20 @@ export const FIXTURES: Record<string, Fixture> = {
     },
   },
 
+  // Mirrors nvidia-container-toolkit v1.16.2's release asset nvidia-container-toolkit_1.16.2_deb_<arch>.tar.gz:
+  // the .deb files under release-v1.16.2-stable/packages/ubuntu18.04/<arch>/, libraries in Debian's
+  // multiarch dir, the -dev package among them. No CDI refresh units yet.
   'nvidia-runtime': {
     async publish(up, arch) {
-      const version = 'v1.16.2';
-      const a = A.goarch(arch);
-      const lib = `usr/lib/${A.triplet(arch)}`;
-      const libso = elf(arch, 'libnvidia-container');
-      const debs = {
-        [`libnvidia-container1_1.16.2-1_${a}.deb`]: await up.deb({
-          [`${lib}/libnvidia-container.so.1.16.2`]: libso,
-          [`${lib}/libnvidia-container.so.1`]: { symlink: 'libnvidia-container.so.1.16.2' },
-          'usr/share/doc/libnvidia-container1/copyright': 'x\n',
-        }),
-        [`libnvidia-container-tools_1.16.2-1_${a}.deb`]: await up.deb({ 'usr/bin/nvidia-container-cli': elf(arch, 'cli') }),
-        [`nvidia-container-toolkit-base_1.16.2-1_${a}.deb`]: await up.deb({
-          'usr/bin/nvidia-container-runtime': elf(arch, 'runtime'),
-          'usr/bin/nvidia-ctk': elf(arch, 'ctk'),
-          'etc/nvidia-container-runtime/config.toml': '# upstream\n',
-        }),
-        [`nvidia-container-toolkit_1.16.2-1_${a}.deb`]: await up.deb({ 'usr/bin/nvidia-container-runtime-hook': elf(arch, 'hook') }),
-        // Not wanted in the image: development files.
-        [`libnvidia-container-dev_1.16.2-1_${a}.deb`]: await up.deb({ 'usr/include/nvc.h': '/* header */\n' }),
-      };
-      const dir = `release-${version}-stable/packages/ubuntu18.04/${a}`;
-      await up.tar(`https://github.com/NVIDIA/nvidia-container-toolkit/releases/download/${version}/nvidia-container-toolkit_1.16.2_deb_${a}.tar.gz`, 'gz',
-        Object.fromEntries(Object.entries(debs).map(([n, d]) => [`${dir}/${n}`, d])));
-      return {
-        version, os: '_any', reload: false,
-        files: {
-          'usr/bin/nvidia-container-cli': X, 'usr/bin/nvidia-container-runtime': X, 'usr/bin/nvidia-ctk': X, 'usr/bin/nvidia-container-runtime-hook': X,
-          'usr/lib/libnvidia-container.so.1.16.2': X, 'usr/local/bin/_nvidia-persistenced-helper': X,
-          [`${UNITS}/docker.service.d/10-nvidia.conf`]: R, [`${UNITS}/containerd.service.d/10-nvidia.conf`]: R, [`${UNITS}/nvidia.service.d/10-persistenced.conf`]: R,
-          'usr/lib/tmpfiles.d/10-nvidia.conf': R,
-          'usr/share/flatcar/etc/nvidia-container-runtime/config.toml': R, 'usr/share/flatcar/etc/containerd/config.toml': R,
-        },
-        contents: { 'usr/lib/libnvidia-container.so.1.16.2': libso },
-        symlinks: { 'usr/lib/libnvidia-container.so.1': 'libnvidia-container.so.1.16.2', 'usr/local/nvidia': '/opt/nvidia', 'usr/bin/nvidia-smi': '/opt/bin/nvidia-smi' },
-        absent: ['usr/share/doc', 'usr/include', 'etc', `usr/lib/${A.triplet(arch)}`],
-      };
+      return nvidiaRelease(up, arch, '1.16.2');
+    },
+  },
+  // Mirrors v1.18.0: nvidia-container-toolkit-base also ships nvidia-cdi-refresh.service and .path in
+  // etc/systemd/system and etc/nvidia-container-toolkit/nvidia-cdi-refresh.env (its debian/*.install
+  // of the 1.18 releases); unit text abridged from upstream's deployments (Apache-2.0).
+  'nvidia-runtime@1.18': {
+    async publish(up, arch) {
+      return nvidiaRelease(up, arch, '1.18.0');
     },
   },
 
