@@ -55,7 +55,12 @@ export function keepalivedConfigureArgs(host: string | undefined): string[] {
     '--enable-vrrp',
     '--enable-bfd',
     '--enable-json',
-    // Their static libraries are rarely installed on build hosts; keepalived then uses its own code paths.
+    // NOT the bakery's flags yet: it builds in Alpine with --enable-nftables --enable-regex
+    // --enable-libnl-dynamic. A static nftables build needs libnftnl.a and libmnl.a, and Debian 12's
+    // libmnl-dev ships no static library, so on the Debian hosts flatbake supports it cannot link;
+    // --enable-regex (libpcre2-8.a) and --enable-libnl-dynamic have not been tried against the real
+    // keepalived source here. Until then this image has no nftables/iptables support and no regex
+    // matching in track scripts (see the README's recipe table).
     '--disable-nftables',
     '--disable-iptables',
   ];
