@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { parseBackend } from '../bake/backend.js';
+import { registerBoot } from './boot-command.js';
 import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerRelease } from './release-command.js';
@@ -64,6 +65,7 @@ export function registerOtherCommands(program: Command): void {
     });
 
   registerDemo(program);
+  registerBoot(program);
   registerSysext(program);
   registerButane(program);
   registerWrapCommands(program);

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultCacheDir } from '../cache/cache.js';
 import { stderrReporter } from '../util/report.js';
 import { commanderOptions, resolveSettings } from './options.js';
 
@@ -15,9 +16,13 @@ export const DEMO_SYSEXT = { name: 'hello', version: '1.0.0' } as const;
 export function registerDemo(program: Command): void {
   const demo = program.command('demo').description('bake offline against a small synthetic release served on 127.0.0.1 (no network needed)');
   for (const option of commanderOptions('demo')) demo.addOption(option);
+  demo
+    .option('--boot', 'make the synthetic release bootable (Debian kernel and systemd via apt, cached), then boot the baked image in QEMU')
+    .option('--accel <accel>', 'with --boot: kvm, tcg or auto', 'auto');
   demo.action(async (_raw: unknown, command: Command) => {
       // --output and --json come from the settings table, the rest are the demo server's
       const options = resolveSettings(command, 'demo');
+      const own = command.opts<{ boot?: boolean; accel: string }>();
       const report = stderrReporter({ json: options.json });
       const scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-demo-'));
       try {
@@ -27,8 +32,11 @@ export function registerDemo(program: Command): void {
           import('../demo/server.js'),
           import('../demo/synthetic-release.js'),
         ]);
+        const bootable = own.boot ? { cacheDir: defaultCacheDir(process.env, os.homedir()) } : undefined;
+        if (bootable) report.step('demo', `bootable: the kernel, initramfs, GRUB and systemd /usr are built once from Debian packages and kept in ${bootable.cacheDir}`);
         const release = await buildSyntheticRelease({
           root: path.join(scratch, 'www'),
+          bootable,
           sysexts: [{ name: DEMO_SYSEXT.name, version: DEMO_SYSEXT.version, arch: 'x86-64' }],
           onProgress: (message) => report.step('demo', message),
         });
@@ -63,6 +71,12 @@ export function registerDemo(program: Command): void {
               '',
             ].join('\n'),
           );
+          if (own.boot) {
+            const { bootImage, formatBootReport } = await import('../boot/boot.js');
+            const result = await bootImage({ image, accel: own.accel as 'auto', onProgress: (m) => report.step('boot', m) });
+            process.stderr.write(`${formatBootReport(result)}\n`);
+            if (!result.ok) process.exitCode = 1;
+          }
         } finally {
           await server.close();
         }

@@ -14,6 +14,7 @@ import { run, which } from '../util/exec.js';
 import { buildDisk, computeLayout, usrPayloadLimit, type PartitionLayoutEntry, type SyntheticArch, type SyntheticScale } from './synthetic-disk.js';
 import { DEFAULT_SOURCE_DATE_EPOCH, makeSyntheticSysext, NOOP_TRANSFER, sha256File, sysupdateTransfer } from './synthetic-sysext.js';
 import { createThrowawaySigner } from './signing.js';
+import { prepareBootParts } from './bootable/index.js';
 
 export { makeSyntheticSysext, sysupdateTransfer, type MakeSyntheticSysextOptions, type SyntheticSysext } from './synthetic-sysext.js';
 export { computeLayout, writePartitionTable, type DiskLayout, type PartitionLayoutEntry, type SyntheticArch, type SyntheticScale } from './synthetic-disk.js';
@@ -47,6 +48,11 @@ export interface BuildSyntheticReleaseOptions {
   bakeryUrl?: string;
   /** One timestamp for files, filesystems and the release date. */
   sourceDateEpoch?: number;
+  /**
+   * Make the disk bootable (x86-64 only): a Debian kernel, initramfs, GRUB and a
+   * systemd /usr, fetched with apt once and cached under this directory.
+   */
+  bootable?: { cacheDir: string };
   /** Progress lines ("building disk", ...). */
   onProgress?: (message: string) => void;
 }
@@ -230,6 +236,8 @@ export async function buildSyntheticRelease(options: BuildSyntheticReleaseOption
   if (usrA && usrPayloadBytes > usrPayloadLimit(usrA)) {
     throw new InputError(`usrPayloadBytes ${usrPayloadBytes} does not fit the '${scale}' USR-A filesystem`, `use at most ${usrPayloadLimit(usrA)} bytes`);
   }
+  if (options.bootable && arch !== 'x86-64') throw new InputError(`a bootable synthetic release is x86-64 only, not ${arch}`, 'build the arm64 release without bootable');
+  const boot = options.bootable ? await timed('bootable parts', () => prepareBootParts(options.bootable!.cacheDir, progress)) : undefined;
   const imagePath = path.join(localDir, 'flatcar_production_image.bin');
   await mkdir(releaseDir, { recursive: true });
   await mkdir(localDir, { recursive: true });
@@ -238,7 +246,7 @@ export async function buildSyntheticRelease(options: BuildSyntheticReleaseOption
   const signerPromise = createThrowawaySigner();
   try {
     const diskJob = timed('disk image', () =>
-      buildDisk(imagePath, layout, work.path, { version, arch, board, seed, sourceDateEpoch: epoch, usrPayloadBytes, buildId }),
+      buildDisk(imagePath, layout, work.path, { version, arch, board, seed, sourceDateEpoch: epoch, usrPayloadBytes, buildId, boot }),
     );
     const bakeryJob = timed('bakery sysexts', async () => {
       const out: SyntheticBakerySysext[] = [];

@@ -1,0 +1,182 @@
+/**
+ * `flatbake boot`: boot an image in QEMU on a throwaway overlay and report,
+ * from inside the guest, which of its linked system extensions systemd-sysext
+ * merged. Also a library function (bootImage) for other commands and tests.
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { FlatbakeError, InputError } from '../errors.js';
+import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
+import { type GuestEvidence, parseVerdict, verdictBlock } from './guest.js';
+import { createOverlay, diskInfo } from './overlay.js';
+import { prepareOverlay, type ExpectedFile, type LinkedExtension } from './prepare.js';
+import { accelFromStderr, MACHINES, planQemu, startQemu, type Accel, type BootArch } from './qemu.js';
+import { explainMismatch } from './match.js';
+
+export interface BootOptions {
+  image: string;
+  arch?: BootArch;
+  accel?: Accel;
+  /** Seconds from QEMU's start to the verdict. */
+  timeoutSeconds?: number;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Where to copy the whole serial log. */
+  consoleLog?: string;
+  /** An Ignition config handed to the guest through fw_cfg. */
+  ignition?: string;
+  onProgress?: (message: string) => void;
+}
+
+export interface SysextVerdict {
+  name: string;
+  link: string;
+  target?: string;
+  merged: boolean;
+  /** Hierarchies systemd-sysext merged it into (/usr, /opt). */
+  hierarchies: string[];
+  /** Files of the extension checked under /usr or /opt: present with the image's content, or not. */
+  files: Array<ExpectedFile & { visible: boolean }>;
+  reason?: string;
+}
+
+export interface BootReport {
+  image: string;
+  arch: BootArch;
+  accel: 'kvm' | 'tcg';
+  /** QEMU start to the verdict's end marker on the console. */
+  bootSeconds: number;
+  sysexts: SysextVerdict[];
+  /** True when every linked extension merged with its files visible. */
+  ok: boolean;
+  osRelease: Record<string, string>;
+}
+
+export const DEFAULT_TIMEOUT_SECONDS = { kvm: 180, tcg: 600 } as const;
+const TAIL_LINES = 25;
+
+/** The guest did not report in time; carries the last console lines. */
+export class BootTimeoutError extends FlatbakeError {}
+
+function lastLines(text: string, n = TAIL_LINES): string {
+  return text.replace(/\r/g, '').trimEnd().split('\n').slice(-n).join('\n');
+}
+
+export function judge(ext: LinkedExtension, evidence: GuestEvidence, arch: BootArch): SysextVerdict {
+  const hierarchies = [...evidence.status.entries()].filter(([, names]) => names.includes(ext.name)).map(([h]) => h).sort();
+  const files = ext.expected.map((f) => {
+    const seen = evidence.fileHashes.get(f.path);
+    return { ...f, visible: seen !== undefined && (f.sha256 === undefined || seen === f.sha256) };
+  });
+  const merged = hierarchies.length > 0;
+  let reason: string | undefined;
+  if (!evidence.linkSizes.has(ext.link)) reason = `${ext.link} does not resolve in the guest (dangling link${ext.hostNote ? `: ${ext.hostNote}` : ''})`;
+  else if (!merged) {
+    reason = explainMismatch(ext.release, evidence.osRelease, arch) ?? (evidence.listed.includes(ext.name) ? 'systemd-sysext lists it but did not merge it (see the console log)' : 'systemd-sysext did not find it');
+  } else if (files.some((f) => !f.visible)) reason = `merged, but ${files.filter((f) => !f.visible).map((f) => f.path).join(', ')} not visible with the image's content`;
+  return { name: ext.name, link: ext.link, target: ext.target, merged, hierarchies, files, reason };
+}
+
+/** Polls the console file until the verdict is complete, QEMU exits, or time runs out. */
+async function waitForVerdict(consoleFile: string, nonce: string, deadline: number, exited: () => boolean): Promise<{ block?: string; text: string }> {
+  const fh = await open(consoleFile, 'r');
+  try {
+    let text = '';
+    let position = 0;
+    const buffer = Buffer.alloc(1 << 16);
+    for (;;) {
+      for (;;) {
+        const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        text += buffer.subarray(0, bytesRead).toString('latin1');
+      }
+      const block = verdictBlock(text, nonce);
+      if (block !== undefined) return { block, text };
+      if (exited() || Date.now() > deadline) return { text };
+      throwIfInterrupted();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function bootImage(options: BootOptions): Promise<BootReport> {
+  const arch = options.arch ?? 'x86-64';
+  if (!(arch in MACHINES)) throw new InputError(`unknown architecture ${JSON.stringify(arch)}`, 'use x86-64 or arm64');
+  const accel = options.accel ?? 'auto';
+  if (!['kvm', 'tcg', 'auto'].includes(accel)) throw new InputError(`unknown accelerator ${JSON.stringify(accel)}`, 'use kvm, tcg or auto');
+  const progress = options.onProgress ?? (() => {});
+  const info = await diskInfo(options.image);
+  const signal = interruptSignal();
+  await using scope = new ResourceScope();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'flatbake-boot-'));
+  scope.defer('the boot scratch directory', () => rm(work, { recursive: true, force: true }));
+  const overlay = path.join(work, 'overlay.qcow2');
+  await createOverlay(options.image, info, overlay);
+  const nonce = randomBytes(8).toString('hex');
+  progress('reading /etc/extensions and adding the verdict unit to the overlay');
+  const prepared = await prepareOverlay(overlay, info.virtualSize, work, nonce, MACHINES[arch].serialTty);
+  throwIfInterrupted();
+  const consoleFile = path.join(work, 'console.log');
+  await (await open(consoleFile, 'w')).close();
+  const plan = await planQemu({ arch, accel, disk: overlay, memoryMiB: options.memoryMiB ?? 1024, cpus: options.cpus ?? 2, consoleFile, work, ignition: options.ignition });
+  const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS[plan.accel === 'tcg' ? 'tcg' : 'kvm'];
+  progress(`starting ${path.basename(plan.binary)} (${plan.accel}), up to ${timeoutSeconds} s`);
+  const started = Date.now();
+  const child = startQemu(plan, signal);
+  let exited = false;
+  const result = child.then((r) => ((exited = true), r));
+  scope.defer('QEMU', async () => {
+    if (!exited) child.kill('SIGKILL');
+    await result;
+  });
+  let outcome: Awaited<ReturnType<typeof waitForVerdict>>;
+  try {
+    outcome = await waitForVerdict(consoleFile, nonce, started + timeoutSeconds * 1000, () => exited);
+  } finally {
+    if (options.consoleLog) await copyFile(consoleFile, options.consoleLog).catch(() => undefined);
+  }
+  const bootSeconds = (Date.now() - started) / 1000;
+  if (!exited) child.kill('SIGKILL');
+  const qemu = await result;
+  throwIfInterrupted();
+  const stderr = String(qemu.stderr ?? '');
+  if (outcome.block === undefined) {
+    const why = exited ? `QEMU exited (status ${qemu.exitCode ?? qemu.signal}) before the guest reported` : `the guest did not report within ${timeoutSeconds} s`;
+    const tail = lastLines(outcome.text);
+    throw new BootTimeoutError(
+      `${why}; last console lines:\n${tail || '(nothing on the console)'}${stderr.trim() ? `\nQEMU: ${lastLines(stderr, 5)}` : ''}`,
+      exited ? 'see QEMU\'s message above' : 'raise --timeout (TCG is slow), or look at the whole log with --console-log <file>',
+    );
+  }
+  const evidence = parseVerdict(outcome.block, nonce);
+  const sysexts = prepared.extensions.map((e) => judge(e, evidence, arch));
+  return {
+    image: path.resolve(options.image),
+    arch,
+    accel: accelFromStderr(plan, stderr),
+    bootSeconds: Math.round(bootSeconds * 10) / 10,
+    sysexts,
+    ok: sysexts.every((s) => s.merged && s.files.every((f) => f.visible)),
+    osRelease: evidence.osRelease,
+  };
+}
+
+/** The table the command prints. */
+export function formatBootReport(r: BootReport): string {
+  const rows = [['sysext', 'merged', 'hierarchy', 'files', 'note']];
+  for (const s of r.sysexts) {
+    const visible = s.files.filter((f) => f.visible).length;
+    rows.push([s.name, s.merged ? 'yes' : 'NO', s.hierarchies.join(',') || '-', `${visible}/${s.files.length}`, s.reason ?? '']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  if (r.sysexts.length === 0) lines.push('(no extensions linked in /etc/extensions)');
+  const os = r.osRelease.PRETTY_NAME ?? r.osRelease.ID ?? 'the guest';
+  lines.push('', `${os} booted to the verdict in ${r.bootSeconds} s (${r.accel}, ${r.arch}): ${r.ok ? 'every linked sysext merged' : 'NOT every linked sysext merged'}`);
+  return lines.join('\n');
+}
