@@ -18,6 +18,8 @@ PACKAGES=(
   fakeroot                                # the offline backend as non-root: rebuilt btrfs stays root-owned
   eatmydata                               # the offline backend: debugfs without fsyncing the work image
   build-essential                         # recipes that build from source (keepalived)
+  qemu-system-x86                         # flatbake boot (and its tests, under TCG)
+  grub-common grub-efi-amd64-bin          # the bootable synthetic release's UEFI GRUB (grub-mkimage, modules)
   # tests only: a real registry, a busybox rootfs, jq for flix, xmllint for OVFs, arm64 cross builds
   docker-registry busybox-static jq libxml2-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 )

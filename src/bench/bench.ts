@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveStatic } from '../demo/server.js';
 import { buildSyntheticRelease, type SyntheticRelease } from '../demo/synthetic-release.js';
+import { benchBoot, bootTable } from './boot-bench.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 const BENCH_DIR = process.env.FLATBAKE_BENCH_DIR ?? '/var/tmp/flatbake-bench';
@@ -176,12 +177,14 @@ async function main(): Promise<void> {
       ['qemu_uefi vendor work in all (warm bake + qemu_uefi, minus warm bake)', `${(qemuWarm.seconds - warm.seconds).toFixed(1)} s`, 'layout growth, OEM, conversion, firmware, digests'],
       [`3 vendors in one cold run`, `${together.seconds.toFixed(1)} s`, `${(together.seconds / separately).toFixed(2)}x of 3 separate cold runs, ${separately.toFixed(1)} s (target < 0.5x)`],
     ];
+    const boots = await benchBoot(path.join(work, 'boot'), log);
+    rows.push(...bootTable(boots));
     const width = Math.max(...rows.map((r) => r[0].length));
     process.stdout.write(`\nflatbake bench (${new Date().toISOString()}, ${(await execa('nproc')).stdout.trim()} cores)\n`);
     for (const [what, value, ratio] of rows) process.stdout.write(`  ${what.padEnd(width)}  ${value.padStart(9)}  ${ratio}\n`);
     const strip = ({ stderr: _stderr, ...t }: Timed & { stderr?: string }) => t;
     process.stdout.write(
-      `\n${JSON.stringify({ plain: strip(plain), floor: strip(floor), cold: strip(cold), warm: strip(warm), warmFull: strip(warmFull), coldMount: strip(coldMount), warmMount: strip(warmMount), qemuWarm: strip(qemuWarm), qemuImg: strip(qemuImg), convertSeconds, together: strip(together), separately, outAllocated, baseAllocated, bz2Size })}\n`,
+      `\n${JSON.stringify({ plain: strip(plain), floor: strip(floor), cold: strip(cold), warm: strip(warm), warmFull: strip(warmFull), coldMount: strip(coldMount), warmMount: strip(warmMount), qemuWarm: strip(qemuWarm), qemuImg: strip(qemuImg), convertSeconds, together: strip(together), separately, boots, outAllocated, baseAllocated, bz2Size })}\n`,
     );
   } finally {
     await server.close();

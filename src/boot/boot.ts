@@ -141,16 +141,17 @@ export async function bootImage(options: BootOptions): Promise<BootReport> {
     if (options.consoleLog) await copyFile(consoleFile, options.consoleLog).catch(() => undefined);
   }
   const bootSeconds = (Date.now() - started) / 1000;
+  const exitedByItself = exited;
   if (!exited) child.kill('SIGKILL');
   const qemu = await result;
   throwIfInterrupted();
   const stderr = String(qemu.stderr ?? '');
   if (outcome.block === undefined) {
-    const why = exited ? `QEMU exited (status ${qemu.exitCode ?? qemu.signal}) before the guest reported` : `the guest did not report within ${timeoutSeconds} s`;
+    const why = exitedByItself ? `QEMU exited (status ${qemu.exitCode ?? qemu.signal}) before the guest reported` : `the guest did not report within ${timeoutSeconds} s`;
     const tail = lastLines(outcome.text);
     throw new BootTimeoutError(
       `${why}; last console lines:\n${tail || '(nothing on the console)'}${stderr.trim() ? `\nQEMU: ${lastLines(stderr, 5)}` : ''}`,
-      exited ? 'see QEMU\'s message above' : 'raise --timeout (TCG is slow), or look at the whole log with --console-log <file>',
+      exitedByItself ? 'see QEMU\'s message above' : 'raise --timeout (TCG is slow), or look at the whole log with --console-log <file>',
     );
   }
   const evidence = parseVerdict(outcome.block, nonce);

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { locateFlatcarPartition } from '../gpt/index.js';
+import { DiskFormatError, FlatbakeError } from '../errors.js';
+import { GptError, locateFlatcarPartition } from '../gpt/index.js';
 import { openExt4Editor, type PartitionEditor } from '../image/offline/index.js';
 import { openSysextImage } from '../sysext/inspect.js';
 import { parseExtensionRelease } from '../sysext/extension-release.js';
@@ -93,8 +94,13 @@ export interface PreparedDisk {
 
 /** Reads ROOT's /etc/extensions and writes the verdict unit, both in the overlay. */
 export async function prepareOverlay(overlay: string, virtualSize: number, work: string, nonce: string, tty: string): Promise<PreparedDisk> {
-  const table = await readOverlayGpt(overlay, virtualSize, work);
-  const root = locateFlatcarPartition(table, 'ROOT');
+  let root;
+  try {
+    root = locateFlatcarPartition(await readOverlayGpt(overlay, virtualSize, work), 'ROOT');
+  } catch (err) {
+    if (err instanceof FlatbakeError && !(err instanceof GptError)) throw err;
+    throw new DiskFormatError(`the image has no readable GPT with a ROOT partition: ${(err as Error).message}`, 'pass a Flatcar disk image (flatcar_production_image.bin or a qemu_uefi qcow2)', { cause: err });
+  }
   const rootFile = path.join(work, 'root.ext4');
   await copyRangeOut(overlay, root.startByte, root.sizeBytes, rootFile);
   const editor = await openExt4Editor(rootFile, { offset: 0, size: root.sizeBytes }, { partition: 'ROOT' });

@@ -1,6 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { which } from '../util/exec.js';
 import { VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../vendor/index.js';
+import { BOOT_HOST_FILES, BOOT_HOST_TOOLS } from '../boot/tools.js';
 import { HOST_TOOLS, type HostTool } from './tools.js';
 
 export interface ToolStatus extends HostTool {
@@ -20,13 +21,13 @@ export interface DoctorReport {
 /** The core tools, then what vendor images need (each command once). */
 function allTools(): HostTool[] {
   const seen = new Set<string>();
-  return [...HOST_TOOLS, ...VENDOR_HOST_TOOLS].filter((t) => !seen.has(t.command) && seen.add(t.command));
+  return [...HOST_TOOLS, ...VENDOR_HOST_TOOLS, ...BOOT_HOST_TOOLS].filter((t) => !seen.has(t.command) && seen.add(t.command));
 }
 
 export async function runDoctor(): Promise<DoctorReport> {
   const tools = await Promise.all(allTools().map(async (tool) => ({ ...tool, path: await which(tool.command) })));
   const files = await Promise.all(
-    VENDOR_HOST_FILES.map(async (f) => ({ ...f, found: await access(f.path, constants.R_OK).then(() => true, () => false) })),
+    [...VENDOR_HOST_FILES, ...BOOT_HOST_FILES].map(async (f) => ({ ...f, found: await access(f.path, constants.R_OK).then(() => true, () => false) })),
   );
   const loopControl = await access('/dev/loop-control', constants.F_OK).then(() => true, () => false);
   const root = process.getuid?.() === 0;

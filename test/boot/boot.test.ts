@@ -1,0 +1,140 @@
+/**
+ * flatbake boot against the bootable synthetic release, under TCG: two boots
+ * (merged; not merged), then the cheap failure paths. The bootable parts (Debian
+ * kernel, systemd /usr, GRUB) are built once into a stable directory and reused
+ * by later runs; the first build fetches packages with apt (a few minutes).
+ */
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareBootParts } from '../../src/demo/bootable/index.js';
+import { buildDisk, computeLayout } from '../../src/demo/synthetic-disk.js';
+import { makeSyntheticSysext } from '../../src/demo/synthetic-sysext.js';
+import { CLI, runCli } from '../helpers/cli.js';
+
+/** Stable across runs, so the suite builds the bootable parts once. */
+const PARTS_CACHE = process.env.FLATBAKE_TEST_BOOT_CACHE ?? path.join(os.tmpdir(), 'flatbake-test-bootable-cache');
+const BOOT_TIMEOUT_MS = 900_000;
+
+let dir: string;
+let good: string;
+let bad: string;
+
+async function sha256(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+/** Child processes of a pid, with their command names (from /proc). */
+async function children(pid: number): Promise<Array<{ pid: number; comm: string }>> {
+  const out: Array<{ pid: number; comm: string }> = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
+    if (m && Number(m[2]) === pid) out.push({ pid: Number(entry), comm: m[1]! });
+  }
+  return out;
+}
+
+const alive = (pid: number) => readFile(`/proc/${pid}/stat`, 'utf8').then((s) => !/^\d+ \(.*\) Z/.test(s), () => false);
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-boot-test-'));
+  const boot = await prepareBootParts(PARTS_CACHE);
+  const base = path.join(dir, 'base.bin');
+  const layout = computeLayout('small', 'flatbake-boot-test');
+  await buildDisk(base, layout, await mkdtemp(path.join(dir, 'work-')), {
+    version: '4459.2.1', arch: 'x86-64', board: 'amd64-usr', seed: 'flatbake-boot-test', sourceDateEpoch: 1735689600, usrPayloadBytes: 0, buildId: '2025-01-01-0000', boot,
+  });
+  const hello = await makeSyntheticSysext({ dir, name: 'hello', version: '1.0.0', arch: 'x86-64' });
+  // Built for Debian, not Flatcar: systemd-sysext must refuse it on an ID=flatcar /usr.
+  const alien = await makeSyntheticSysext({ dir, name: 'alien', version: '1.0.0', arch: 'x86-64', extensionRelease: { ID: 'debian' } });
+  for (const [name, sysexts] of [['good', [`hello:${hello.file}`]], ['bad', [`hello:${hello.file}`, `alien:${alien.file}`]]] as const) {
+    const r = await runCli(['--image', base, '--no-cache', '--output', path.join(dir, name), ...sysexts]);
+    expect(r.exitCode, r.stderr).toBe(0);
+  }
+  good = path.join(dir, 'good', 'flatcar_production_image.bin');
+  bad = path.join(dir, 'bad', 'flatcar_production_image.bin');
+  // A link to an extension that is not there, written with e2fsprogs' debugfs (not our editor).
+  const rootPart = layout.partitions.find((p) => p.label === 'ROOT')!;
+  await execa('debugfs', ['-w', '-R', 'symlink /etc/extensions/gone.raw /opt/extensions/gone/gone-1.0.0-x86-64.raw', `${bad}?offset=${rootPart.offsetBytes}`]);
+}, 1_200_000);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('flatbake boot (TCG)', () => {
+  it('boots a baked image, sees hello merged with its files, and leaves the image untouched', async () => {
+    const before = await sha256(good);
+    const log = path.join(dir, 'good-console.log');
+    const r = await runCli(['boot', '--accel', 'tcg', '--json', '--console-log', log, good]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { ok: boolean; accel: string; bootSeconds: number; sysexts: Array<{ name: string; merged: boolean; hierarchies: string[]; files: Array<{ path: string; visible: boolean; sha256?: string }> }> };
+    expect(report.ok).toBe(true);
+    expect(report.accel).toBe('tcg');
+    expect(report.bootSeconds).toBeGreaterThan(0);
+    expect(report.sysexts.map((s) => [s.name, s.merged, s.hierarchies])).toEqual([['hello', true, ['/usr']]]);
+    const files = report.sysexts[0]!.files;
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    expect(files.every((f) => f.visible && f.sha256)).toBe(true);
+    const consoleText = await readFile(log, 'latin1');
+    // The initramfs found USR-A by the PARTUUID grub.cfg put in mount.usr=, as Flatcar's does.
+    expect(consoleText).toContain('mounted /dev/vda3 (PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132) on /usr');
+    expect(consoleText).toMatch(/"hierarchy":"\/usr","extensions":\["hello"\]/);
+    expect(await sha256(good)).toBe(before);
+  }, BOOT_TIMEOUT_MS);
+
+  it('exits 1 and says why for an incompatible extension and a dangling link', async () => {
+    const r = await runCli(['boot', '--accel', 'tcg', bad]);
+    expect(r.exitCode, r.stderr).toBe(1);
+    const rows = Object.fromEntries(r.stdout.split('\n').map((l) => l.split(/\s+/)).filter((c) => c.length > 2).map((c) => [c[0], c[1]]));
+    expect(rows).toMatchObject({ hello: 'yes', alien: 'NO', gone: 'NO' });
+    expect(r.stdout).toContain('ID=debian');
+    expect(r.stdout).toMatch(/gone\.raw does not resolve in the guest \(dangling link/);
+    expect(r.stdout).toContain('NOT every linked sysext merged');
+  }, BOOT_TIMEOUT_MS);
+
+  it('prints the last console lines and exits 1 when the guest does not report in time', async () => {
+    const r = await runCli(['boot', '--accel', 'tcg', '--timeout', '3', good]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^flatbake: error: the guest did not report within 3 s; last console lines:/m);
+    expect(r.stderr).toMatch(/^flatbake: hint: raise --timeout/m);
+  }, 120_000);
+
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    it(`leaves no QEMU behind when flatbake gets ${signal}`, async () => {
+      const cli = execa(process.execPath, [CLI, 'boot', '--accel', 'tcg', good], { reject: false, stdin: 'ignore' });
+      const qemu = await waitFor('QEMU to start', async () => (await children(cli.pid!)).find((c) => c.comm.startsWith('qemu-system')), 120_000);
+      cli.kill(signal);
+      const result = await cli;
+      expect(result.signal ?? result.exitCode).toBe(signal === 'SIGKILL' ? 'SIGKILL' : 143);
+      await waitFor('QEMU to die', async () => ((await alive(qemu.pid)) ? undefined : true), 10_000);
+    }, 300_000);
+  }
+
+  it('refuses what is not a Flatcar disk image with one error and a hint', async () => {
+    const text = path.join(dir, 'not-an-image.bin');
+    await writeFile(text, 'hello\n'.repeat(1000));
+    const missing = await runCli(['boot', path.join(dir, 'nope.bin')]);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/^flatbake: error: cannot open .*nope\.bin: no such file\nflatbake: hint: /);
+    const notDisk = await runCli(['boot', text]);
+    expect(notDisk.exitCode).toBe(1);
+    expect(notDisk.stderr).toMatch(/^flatbake: error: the image has no readable GPT with a ROOT partition/);
+    expect(notDisk.stderr).not.toMatch(/\n\s+at /);
+  }, 120_000);
+});

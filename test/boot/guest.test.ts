@@ -1,0 +1,114 @@
+/** The pure parts of flatbake boot and of the bootable synthetic release: no QEMU, no apt. */
+import { describe, expect, it } from 'vitest';
+import { explainMismatch } from '../../src/boot/match.js';
+import { parseVerdict, verdictBlock, verdictUnit } from '../../src/boot/guest.js';
+import { kernelPackageOf, parseDependsClosure } from '../../src/demo/bootable/debian.js';
+import { grubCfg } from '../../src/demo/bootable/grub.js';
+import { moduleClosure, parseModulesDep } from '../../src/demo/bootable/initramfs.js';
+
+const NONCE = '0123456789abcdef';
+
+/**
+ * A serial console as the synthetic release's boot wrote it (CRLF line ends, a kernel
+ * message inside the block), from a run of this code against systemd 252.39 (Debian 12).
+ */
+const CONSOLE = [
+  '[   55.278026] loop1: detected capacity change from 0 to 8',
+  `FLATBAKE-VERDICT-BEGIN ${NONCE}`,
+  `STATUS ${NONCE}`,
+  '[{"hierarchy":"/opt","extensions":"none","since":null},{"hierarchy":"/usr","extensions":["hello"],"since":1764633600000000}]',
+  `LIST ${NONCE}`,
+  '[{"type":"raw","path":"/etc/extensions/hello.raw","name":"hello","read_only":true,"writable":false,"size":4096,"mtime":1735689600000000}]',
+  `LINKS ${NONCE}`,
+  'link 4096 /etc/extensions/hello.raw',
+  "/usr/bin/stat: cannot statx '/etc/extensions/gone.raw': No such file or directory",
+  `FILES ${NONCE}`,
+  `${'a'.repeat(64)}  /usr/lib/extension-release.d/extension-release.hello`,
+  '[   56.100000] random: crng init done',
+  "/usr/bin/sha256sum: /usr/bin/gone: No such file or directory",
+  `OS-RELEASE ${NONCE}`,
+  'ID=flatcar',
+  'SYSEXT_LEVEL=1.0',
+  'PRETTY_NAME="Flatcar Container Linux by Kinvolk 4459.2.1 (Synthetic)"',
+  `FLATBAKE-VERDICT-END ${NONCE}`,
+].join('\r\n');
+
+describe('the verdict on the console', () => {
+  it('is found only between this run\'s markers, and only once the end marker came', () => {
+    expect(verdictBlock(CONSOLE.replace(`FLATBAKE-VERDICT-END ${NONCE}`, ''), NONCE)).toBeUndefined();
+    expect(verdictBlock(CONSOLE, 'ffffffffffffffff')).toBeUndefined();
+    expect(verdictBlock(CONSOLE, NONCE)).toContain('STATUS');
+  });
+
+  it('parses systemd-sysext\'s JSON, the links, the hashes and os-release', () => {
+    const v = parseVerdict(verdictBlock(CONSOLE, NONCE)!, NONCE);
+    expect([...v.status]).toEqual([['/opt', []], ['/usr', ['hello']]]);
+    expect(v.listed).toEqual(['hello']);
+    expect([...v.linkSizes]).toEqual([['/etc/extensions/hello.raw', 4096]]);
+    expect([...v.fileHashes]).toEqual([['/usr/lib/extension-release.d/extension-release.hello', 'a'.repeat(64)]]);
+    expect(v.osRelease).toMatchObject({ ID: 'flatcar', SYSEXT_LEVEL: '1.0', PRETTY_NAME: 'Flatcar Container Linux by Kinvolk 4459.2.1 (Synthetic)' });
+  });
+
+  it('reads JSON that shares its line with a kernel message', () => {
+    const block = `STATUS ${NONCE}\n[   12.5] loop0: detected [{"hierarchy":"/usr","extensions":["a","b"],"since":1}]\n`;
+    expect([...parseVerdict(block, NONCE).status]).toEqual([['/usr', ['a', 'b']]]);
+  });
+});
+
+describe('the verdict unit', () => {
+  it('runs each check without a shell, escaping systemd specifiers, and powers off', () => {
+    const unit = verdictUnit({ nonce: NONCE, tty: 'ttyS0', links: ['/etc/extensions/a%b.raw'], files: ['/usr/share/x y/$HOME'] });
+    expect(unit).toContain('ExecStart=-/usr/bin/stat -L -c "link %%s %%n" -- "/etc/extensions/a%%b.raw"');
+    expect(unit).toContain('ExecStart=-/usr/bin/sha256sum -- "/usr/share/x y/$$HOME"');
+    expect(unit).toContain('After=systemd-sysext.service ensure-sysext.service local-fs.target');
+    expect(unit).toContain('TTYPath=/dev/ttyS0');
+    expect(unit).toMatch(/^SuccessAction=poweroff-force$/m);
+    expect(unit).not.toMatch(/\/bin\/(ba)?sh(\s|$)/m);
+    expect(() => verdictUnit({ nonce: NONCE, tty: 'ttyS0', links: ['/etc/extensions/a\nb.raw'], files: [] })).toThrow(/cannot pass/);
+  });
+});
+
+describe('why an extension did not merge', () => {
+  const os = { ID: 'flatcar', VERSION_ID: '4459.2.1', SYSEXT_LEVEL: '1.0' };
+  it('follows systemd\'s order: ID, then SYSEXT_LEVEL or VERSION_ID, then ARCHITECTURE', () => {
+    expect(explainMismatch({ ID: 'debian', SYSEXT_LEVEL: '1.0' }, os, 'x86-64')).toMatch(/ID=debian.*ID=flatcar/);
+    expect(explainMismatch({ ID: 'flatcar', SYSEXT_LEVEL: '2.0' }, os, 'x86-64')).toMatch(/SYSEXT_LEVEL=2\.0/);
+    expect(explainMismatch({ ID: 'flatcar', VERSION_ID: '1.2.3' }, os, 'x86-64')).toMatch(/VERSION_ID=1\.2\.3/);
+    expect(explainMismatch({ ID: 'flatcar', SYSEXT_LEVEL: '1.0', ARCHITECTURE: 'arm64' }, os, 'x86-64')).toMatch(/ARCHITECTURE=arm64/);
+    expect(explainMismatch({ ID: '_any' }, os, 'x86-64')).toBeUndefined();
+    expect(explainMismatch({ ID: 'flatcar', SYSEXT_LEVEL: '1.0', ARCHITECTURE: 'x86-64' }, os, 'x86-64')).toBeUndefined();
+  });
+});
+
+describe('the bootable synthetic release', () => {
+  it('takes the package closure and the versioned kernel from apt-cache output', () => {
+    // Shaped after `apt-cache depends --recurse ... systemd` and `apt-cache depends linux-image-cloud-amd64` on Debian 12.
+    const closure = 'systemd\n  Depends: libc6\n  Depends: <libsystemd-shared>\nlibc6\n  Depends: libgcc-s1\n<debconf-2.0>\nlibgcc-s1\n';
+    expect(parseDependsClosure(closure)).toEqual(['libc6', 'libgcc-s1', 'systemd']);
+    expect(kernelPackageOf('linux-image-cloud-amd64\n  Depends: linux-image-6.1.0-57-cloud-amd64\n')).toBe('linux-image-6.1.0-57-cloud-amd64');
+    expect(() => kernelPackageOf('linux-image-cloud-amd64\n')).toThrow(/cannot tell which kernel/);
+  });
+
+  it('puts each needed module in the initramfs once, with its dependencies', () => {
+    // Lines as busybox depmod writes them for Debian's 6.1 cloud kernel.
+    const dep = parseModulesDep([
+      'kernel/fs/btrfs/btrfs.ko: kernel/lib/zstd/zstd_compress.ko kernel/lib/raid6/raid6_pq.ko kernel/crypto/xor.ko kernel/lib/libcrc32c.ko',
+      'kernel/fs/erofs/erofs.ko: kernel/lib/libcrc32c.ko',
+      'kernel/lib/libcrc32c.ko:',
+      'kernel/lib/zstd/zstd_compress.ko:',
+      'kernel/lib/raid6/raid6_pq.ko:',
+      'kernel/crypto/xor.ko:',
+    ].join('\n'));
+    expect(moduleClosure(dep, ['btrfs', 'erofs']).sort()).toEqual([
+      'kernel/crypto/xor.ko', 'kernel/fs/btrfs/btrfs.ko', 'kernel/fs/erofs/erofs.ko', 'kernel/lib/libcrc32c.ko', 'kernel/lib/raid6/raid6_pq.ko', 'kernel/lib/zstd/zstd_compress.ko',
+    ]);
+    expect(() => moduleClosure(dep, ['nosuch'])).toThrow(/no module nosuch/);
+  });
+
+  it('has a grub.cfg that sources the OEM partition\'s and mounts USR-A by PARTUUID', () => {
+    const cfg = grubCfg();
+    expect(cfg).toContain('source "($oem)/grub.cfg"');
+    expect(cfg).toContain('linux /flatcar/vmlinuz-a mount.usr=PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132 $linux_cmdline');
+    expect(cfg).toContain('set linux_cmdline="rootflags=rw mount.usrflags=ro consoleblank=0 $linux_root $linux_console $first_boot $oem $linux_append"');
+  });
+});
