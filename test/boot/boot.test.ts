@@ -134,7 +134,7 @@ describe('flatbake boot (TCG)', () => {
     expect(missing.stderr).toMatch(/^flatbake: error: cannot open .*nope\.bin: no such file\nflatbake: hint: /);
     const notDisk = await runCli(['boot', text]);
     expect(notDisk.exitCode).toBe(1);
-    expect(notDisk.stderr).toMatch(/^flatbake: error: the image has no readable GPT with a ROOT partition/);
+    expect(notDisk.stderr).toMatch(/^flatbake: error: the image has no readable GPT with a ROOT partition.*\nflatbake: hint: pass a Flatcar disk image/m);
     expect(notDisk.stderr).not.toMatch(/\n\s+at /);
   }, 120_000);
 });

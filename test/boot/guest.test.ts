@@ -112,3 +112,14 @@ describe('the bootable synthetic release', () => {
     expect(cfg).toContain('set linux_cmdline="rootflags=rw mount.usrflags=ro consoleblank=0 $linux_root $linux_console $first_boot $oem $linux_append"');
   });
 });
+
+describe('doctor', () => {
+  it('names the QEMU system emulators and the firmware packages flatbake boot needs', async () => {
+    const { runDoctor } = await import('../../src/doctor/doctor.js');
+    const report = await runDoctor();
+    const pkg = Object.fromEntries(report.tools.map((t) => [t.command, t.package]));
+    expect(pkg).toMatchObject({ 'qemu-system-x86_64': 'qemu-system-x86', 'qemu-system-aarch64': 'qemu-system-arm', setpriv: 'util-linux', 'grub-mkimage': 'grub-common' });
+    const firmware = new Set(report.files.map((f) => f.package));
+    for (const p of ['ovmf', 'qemu-efi-aarch64', 'grub-efi-amd64-bin']) expect(firmware).toContain(p);
+  });
+});
