@@ -16,6 +16,8 @@ export function parseSysextArgs(args: readonly string[], options: { fetch: boole
     throw new UsageError('no sysexts given', 'name at least one NAME:FILE, e.g. `flatbake --fetch wasmtime:wasmtime-24.0.0-x86-64.raw`');
   }
   const seen = new Set<string>();
+  // Every sysext lands in one install dir under its file name: two with one name would be one file.
+  const byFileName = new Map<string, string>();
   return args.map((arg) => {
     const colon = arg.indexOf(':');
     if (colon <= 0 || colon === arg.length - 1) {
@@ -32,6 +34,15 @@ export function parseSysextArgs(args: readonly string[], options: { fetch: boole
       throw new UsageError(`bad file name '${file}' for --fetch`, 'with --fetch, FILE is a plain file name in the bakery (no `/`, no `..`)');
     }
     if (file.includes('\0')) throw new UsageError(`bad file name for sysext '${name}'`);
+    const fileName = path.basename(file);
+    const other = byFileName.get(fileName);
+    if (other !== undefined) {
+      throw new UsageError(
+        `sysexts '${other}' and '${name}' have the same file name ${fileName}: both would be installed as one file`,
+        'rename one of the files (the file name is what lands in the install dir)',
+      );
+    }
+    byFileName.set(fileName, name);
     return { name, file };
   });
 }

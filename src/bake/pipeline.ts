@@ -32,6 +32,7 @@ import { buildRecipe } from '../recipes/index.js';
 import { buildManifest, type Manifest, type ManifestOutput, type ManifestSysext } from './manifest.js';
 import { describeImage, publish, untouchedBasePieces } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
+import { checkSysextCompat, flatcarReleaseHost, hostFromOsRelease } from './compat-stage.js';
 
 interface Sysexts {
   toInject: Array<Omit<SysextToInject, 'place'>>;
@@ -129,8 +130,10 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   base.flush?.().catch(() => undefined);
 
   // inject
-  const releaseInfo = release ?? (await releaseFromImage(ctx, priv, image, table));
+  const fromImage = release ? undefined : await releaseFromImage(ctx, priv, image, table);
+  const releaseInfo = release ?? fromImage!.info;
   if (!release && selection.vendors.length) checkLocalImageVendors(ctx, selection.vendors, releaseInfo.version);
+  await checkSysextCompat(ctx, sysexts.toInject, fromImage ? hostFromOsRelease(fromImage.osRelease, options.arch) : flatcarReleaseHost(releaseInfo.version, options.arch));
   const { injected, sysupdate } = await injectStage(ctx, priv, image, table, placed);
   throwIfInterrupted();
 
@@ -284,12 +287,12 @@ async function localBase(ctx: BakeContext, file: string) {
   return { base, release: undefined, resolved: undefined as ResolvedRelease | undefined, signature: { verified: false }, baseSource: path.resolve(file), baseSha256: sha256, baseSize: size };
 }
 
-async function releaseFromImage(ctx: BakeContext, priv: Privileged | undefined, image: string, table: GptTable): Promise<ReleaseInfo> {
+async function releaseFromImage(ctx: BakeContext, priv: Privileged | undefined, image: string, table: GptTable): Promise<{ info: ReleaseInfo; osRelease: Record<string, string> }> {
   const inner = new ResourceScope();
   try {
     const osRelease = priv ? await readUsrOsRelease(priv, inner, image, table) : await readUsrOsReleaseOffline(image, table, ctx.workDir);
     const version = osRelease.VERSION_ID ?? osRelease.VERSION ?? 'unknown';
-    return { version, board: boardFor(ctx.options.arch), arch: ctx.options.arch, build: osRelease.BUILD_ID };
+    return { info: { version, board: boardFor(ctx.options.arch), arch: ctx.options.arch, build: osRelease.BUILD_ID }, osRelease };
   } finally {
     await inner.release();
   }

@@ -1,7 +1,8 @@
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { extractRange } from './offline/range.js';
 import { run } from '../util/exec.js';
 import path from 'node:path';
+import { DiskFormatError } from '../errors.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
 import type { Privileged } from '../privileged/privileged.js';
@@ -9,25 +10,76 @@ import { parseShellVars } from '../release/resolve.js';
 import type { ResourceScope } from '../util/scope.js';
 import { mountPartition } from './loop.js';
 
+const OS_RELEASE = '/usr/lib/os-release';
+const MAX_HOPS = 40; // the kernel's limit on symlinks in one lookup
+
+/**
+ * Reads /usr/lib/os-release from a tree holding USR-A's files at `root` (what the booted system
+ * sees at /usr), following symlinks the way the booted system would, but never out of the
+ * tree: an absolute target is the booted system's path, not the host's, and one that leaves
+ * /usr points at a file this partition does not hold. `materialize`, when given, is asked for
+ * each path (relative to /usr) before it is looked at (the offline reader restores it then).
+ */
+export async function readOsReleaseInUsrTree(root: string, materialize?: (rel: string) => Promise<void>): Promise<Record<string, string>> {
+  let booted = OS_RELEASE;
+  for (let hops = 0; ; ) {
+    const parts = booted.split('/').filter(Boolean);
+    if (parts[0] !== 'usr' || parts.length < 2) {
+      throw new DiskFormatError(`${OS_RELEASE} in the image is a symlink to ${booted}, outside its USR partition`, 'the image is not a Flatcar image as built; use an unmodified release image');
+    }
+    const rel = parts.slice(1);
+    await materialize?.(rel.join('/'));
+    let followed = false;
+    for (let i = 0; i < rel.length; i++) {
+      const here = path.join(root, ...rel.slice(0, i + 1));
+      const st = await lstat(here).catch(() => undefined);
+      if (st === undefined) throw new DiskFormatError(`the image has no ${OS_RELEASE}${booted === OS_RELEASE ? '' : ` (it leads to ${booted}, which is missing)`}`, 'use a Flatcar image (--image)');
+      if (!st.isSymbolicLink()) continue;
+      if (++hops > MAX_HOPS) throw new DiskFormatError(`${OS_RELEASE} in the image is a symlink loop`);
+      const target = await readlink(here);
+      const from = target.startsWith('/') ? target : path.posix.join('/usr', ...rel.slice(0, i), target);
+      booted = path.posix.normalize(path.posix.join(from, ...rel.slice(i + 1)));
+      followed = true;
+      break;
+    }
+    if (!followed) return parseShellVars(await readFile(path.join(root, ...rel), 'utf8'));
+  }
+}
+
 /** Reads /usr/lib/os-release from USR-A (mounted read-only at its offset). */
 export async function readUsrOsRelease(priv: Privileged, scope: ResourceScope, image: string, table: GptTable): Promise<Record<string, string>> {
   const usr = locateFlatcarPartition(table, 'USR-A');
   const dir = await mountPartition(priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' });
-  return parseShellVars(await readFile(path.join(dir, 'lib/os-release'), 'utf8'));
+  return readOsReleaseInUsrTree(dir);
 }
 
-/** The same without mounting: USR-A's bytes are copied out and only lib/os-release is restored. */
+/** `a/b/c` -> a `btrfs restore --path-regex` for exactly /a, /a/b and /a/b/c. */
+function restoreRegex(rel: string): string {
+  const parts = rel.split('/').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  let inner = '';
+  for (let i = parts.length - 1; i >= 0; i--) inner = `${i === 0 ? '' : '/'}${parts[i]}(|${inner})`.replace('(|)', '');
+  return `^/(|${inner})$`;
+}
+
+/** The same without mounting: USR-A's bytes are copied out and only the files on the way are restored. */
 export async function readUsrOsReleaseOffline(image: string, table: GptTable, workDir: string): Promise<Record<string, string>> {
   const usr = locateFlatcarPartition(table, 'USR-A');
   const dir = await mkdtemp(path.join(workDir, 'usr-a-'));
   try {
     const copy = path.join(dir, 'usr-a.img');
     await extractRange(image, { offset: usr.startByte, size: usr.sizeBytes }, copy);
-    const out = path.join(dir, 'tree');
-    await mkdir(out);
-    await run('btrfs', ['restore', '-i', '--path-regex', '^/(|lib(|/os-release))$', copy, out], { purpose: 'read /usr/lib/os-release from USR-A' });
-    return parseShellVars(await readFile(path.join(out, 'lib/os-release'), 'utf8'));
+    return await readOsReleaseFromUsrBtrfs(copy, path.join(dir, 'tree'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** /usr/lib/os-release of a USR btrfs file system image, restoring into `out` only the paths on the way. */
+export async function readOsReleaseFromUsrBtrfs(fsImage: string, out: string): Promise<Record<string, string>> {
+  await mkdir(out, { recursive: true });
+  // -S restores symlinks as symlinks, so they are followed inside the tree, not on the host.
+  const materialize = async (rel: string) => {
+    await run('btrfs', ['restore', '-i', '-S', '--path-regex', restoreRegex(rel), fsImage, out], { purpose: `read /usr/${rel} from USR-A` });
+  };
+  return readOsReleaseInUsrTree(out, materialize);
 }

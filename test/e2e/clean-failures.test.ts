@@ -116,6 +116,22 @@ describe('clean failures: one error line, a hint, nothing left behind', () => {
     }
   });
 
+  it('a sysext built for another OS or architecture is refused, naming the field', async () => {
+    const dir = fresh();
+    for (const [name, release] of [['fed', 'ID=fedora\nVERSION_ID=41\n'], ['arm', 'ID=_any\nARCHITECTURE=arm64\n']] as const) {
+      const tree = path.join(dir, name);
+      await mkdir(path.join(tree, 'usr/lib/extension-release.d'), { recursive: true });
+      await writeFile(path.join(tree, `usr/lib/extension-release.d/extension-release.${name}`), release);
+      await execa('mksquashfs', [tree, path.join(dir, `${name}.raw`), '-noappend', '-quiet', '-no-progress', '-all-root']);
+    }
+    const output = path.join(dir, 'out');
+    const fed = await runCli([...served.args({ output }), `fed:${path.join(dir, 'fed.raw')}`]);
+    expectCleanError(fed, /sysext 'fed' does not fit this image: .*ID=fedora, but the image is ID=flatcar/);
+    const arm = await runCli([...served.args({ output }), `arm:${path.join(dir, 'arm.raw')}`]);
+    expectCleanError(arm, /sysext 'arm' does not fit this image: .*ARCHITECTURE=arm64, but the image is x86-64/);
+    expect(await tree(output)).toEqual([]);
+  });
+
   it('--output naming a file', async () => {
     const dir = fresh();
     await mkdir(dir, { recursive: true });
