@@ -13,7 +13,7 @@ export function registerOtherCommands(program: Command): void {
     .description('list the vendor ids --vendor accepts: layout, OEM, disk format, files, and the Flatcar majors (per architecture) that have each')
     .option('--json', 'print JSON (the full vendor records)')
     .action(async (options: { json?: boolean }) => {
-      const { loadVendorRegistry, outputNames } = await import('../vendor/index.js');
+      const { diskFileName, loadVendorRegistry, outputNames } = await import('../vendor/index.js');
       const { supportedReleases } = await import('../vendor/releases.js');
       const registry = await loadVendorRegistry();
       const records = registry.ids.map((id) => registry.get(id));
@@ -29,7 +29,7 @@ export function registerOtherCommands(program: Command): void {
       for (const r of records) {
         const names = outputNames(registry.settings, r.id);
         const disk = r.disk ? `${r.disk.format}${Object.keys(r.disk.options).length ? ` (${Object.entries(r.disk.options).map(([k, v]) => `${k}=${v}`).join(',')})` : ''}${r.disk.compressed ? ' compressed' : ''}` : r.kind;
-        const files = [r.bundle ? names.image(r.bundle.extension) : r.disk ? names.image(r.disk.archive ? 'tar.gz' : r.disk.extension) : `${r.kind} files`, r.config && !r.bundle ? names.companion(r.config.extension) : ''].filter(Boolean).join(' + ');
+        const files = [r.bundle ? names.image(r.bundle.extension) : r.disk ? diskFileName(names, r.disk) : `${r.kind} files`, r.config && !r.bundle ? names.companion(r.config.extension) : ''].filter(Boolean).join(' + ');
         const majors = flatcar(r);
         rows.push([r.id, r.layout?.name ?? '-', r.oem?.id ?? '-', disk, files, majors['x86-64'], majors.arm64]);
       }

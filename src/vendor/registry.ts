@@ -228,7 +228,7 @@ function parseGrub(c: Checker, value: Json, where: string): GrubSettings {
 
 function parseDisk(c: Checker, value: Json, where: string): DiskSpec {
   const d = c.object(value, where);
-  c.noExtraKeys(d, where, ['format', 'options', 'compressed', 'extension', 'virtualSizeBytes', 'archive']);
+  c.noExtraKeys(d, where, ['format', 'options', 'compressed', 'extension', 'virtualSizeBytes', 'archive', 'name']);
   const format = c.oneOf(d.format, `${where}.format`, DISK_FORMATS);
   const optionsIn = c.object(d.options ?? {}, `${where}.options`);
   const options: Record<string, QemuImgOptionValue> = {};
@@ -244,6 +244,7 @@ function parseDisk(c: Checker, value: Json, where: string): DiskSpec {
     extension: c.string(d.extension, `${where}.extension`, SAFE_NAME),
   };
   if (disk.compressed && format !== 'qcow2') c.fail(`${where}.compressed`, `only qcow2 can be written compressed, not ${format}`);
+  if (d.name !== undefined) disk.name = c.oneOf(d.name, `${where}.name`, ['image', 'companion'] as const);
   if (d.virtualSizeBytes !== undefined) {
     disk.virtualSizeBytes = c.positiveInt(d.virtualSizeBytes, `${where}.virtualSizeBytes`);
     if (disk.virtualSizeBytes % 512 !== 0) c.fail(`${where}.virtualSizeBytes`, 'must be a multiple of 512');
@@ -472,6 +473,11 @@ export async function loadVendorRegistry(dir: string = vendorsDir()): Promise<Ve
   };
   const [defaults, oems, vendors] = await Promise.all([read('defaults.json'), read('oems.json'), read('vendors.json')]);
   return buildVendorRegistry({ defaults, oems, vendors });
+}
+
+/** The published name of a vendor's disk (its template per `disk.name`). */
+export function diskFileName(names: ReturnType<typeof outputNames>, disk: DiskSpec): string {
+  return disk.name === 'companion' ? names.companion(disk.extension) : names.image(disk.extension);
 }
 
 /** Output names from the templates in defaults.json. */

@@ -45,6 +45,8 @@ export interface DiskSpec {
   virtualSizeBytes?: number;
   /** Publish the disk inside an archive (gce: `disk.raw` in a sparse tar.gz). */
   archive?: { format: 'tar.gz'; member: string };
+  /** Which name template the published disk takes: `image` (default) or `companion` (gce: `flatcar_production_gce.tar.gz`). */
+  name?: 'image' | 'companion';
 }
 
 export interface ConfigSpec {

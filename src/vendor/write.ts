@@ -23,7 +23,7 @@ import { renderLaunchReadme, renderLaunchScript, type LaunchFiles } from './laun
 import { growImageToLayout, sparseCopy } from './layout.js';
 import { buildIso, buildUsrInitramfs, extractKernel } from './netboot.js';
 import { installOem, prepareOemContent } from './oem.js';
-import { loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
+import { diskFileName, loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
 import { allocatedBytes, estimateVendorBytes, SpaceLedger } from './space.js';
 import type { VendorArch, VendorRecord } from './types.js';
 
@@ -162,7 +162,7 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   }
 
   const capacityBytes = (await stat(raw)).size;
-  const diskName = names.image(disk.extension);
+  const diskName = diskFileName(names, disk);
   const bundled = vendor.bundle !== null;
   const converted = bundled ? path.join(scratch, diskName) : path.join(ctx.dir, diskName);
   const convertStart = Date.now();

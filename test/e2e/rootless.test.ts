@@ -101,7 +101,7 @@ describe.skipIf(!isRoot)(`rootless bake: an ordinary user, no sudo, no loop devi
       expect.arrayContaining([
         'flatcar_production_pxe.vmlinuz',
         'flatcar_production_pxe_image.cpio.gz',
-        'flatcar_production_gce_image.tar.gz',
+        'flatcar_production_gce.tar.gz',
         'flatcar_production_vmware_ova.ova',
         'flatcar_production_iso_image.iso',
       ]),

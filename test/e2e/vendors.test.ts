@@ -33,7 +33,7 @@ describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () =>
     expect(files).toEqual(
       [
         'flatbake-manifest.json',
-        'flatcar_production_gce_image.tar.gz',
+        'flatcar_production_gce.tar.gz',
         'flatcar_production_image.bin',
         'flatcar_production_qemu_uefi.sh',
         'flatcar_production_qemu_uefi_efi_code.qcow2',
@@ -47,7 +47,7 @@ describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () =>
     const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', path.join(output, 'flatcar_production_qemu_uefi_image.img')])).stdout);
     expect(info.format).toBe('qcow2');
     expect(info['format-specific'].data.compat).toBe('0.10');
-    expect((await execa('tar', ['-tzf', path.join(output, 'flatcar_production_gce_image.tar.gz')])).stdout.trim()).toBe('disk.raw');
+    expect((await execa('tar', ['-tzf', path.join(output, 'flatcar_production_gce.tar.gz')])).stdout.trim()).toBe('disk.raw');
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
     expect(manifest.vendors).toEqual(['generic', 'qemu_uefi', 'gce']);
     for (const o of manifest.outputs) {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, UsageError } from '../../src/errors.js';
-import { buildVendorRegistry, loadVendorRegistry, mergeRecords, outputNames, renderTemplate, vendorsDir } from '../../src/vendor/registry.js';
+import { buildVendorRegistry, diskFileName, loadVendorRegistry, mergeRecords, outputNames, renderTemplate, vendorsDir } from '../../src/vendor/registry.js';
 /** The vendor ids Flatcar's image_to_vm.sh knows (flatcar/scripts build_library/vm_image_util.sh VALID_IMG_TYPES), in our table's order. */
 const FLATCAR_VENDOR_IDS = [
   'qemu_uefi', 'ami', 'ami_vmdk', 'azure', 'gce', 'openstack', 'openstack_mini', 'oraclecloud', 'proxmoxve', 'nutanix',
@@ -126,6 +126,9 @@ describe('vendor registry against flatcar/scripts vm_image_util.sh', async () =>
     expect(n.machine).toBe('flatcar_production_azure');
     expect(outputNames(registry.settings, 'qemu_uefi').firmware('code')).toBe('flatcar_production_qemu_uefi_efi_code.qcow2');
     expect(registry.settings.diskAlignmentSectors).toBe(258048);
+    // gce: vm_image_util.sh _write_gce_conf (line 936 on main) and ci-automation/ci-config.env:88 GCE_IMAGE_NAME.
+    expect(diskFileName(outputNames(registry.settings, 'gce'), registry.get('gce').disk!)).toBe('flatcar_production_gce.tar.gz');
+    expect(diskFileName(outputNames(registry.settings, 'azure'), registry.get('azure').disk!)).toBe('flatcar_production_azure_image.vhd');
   });
 
   it('select() parses comma lists, keeps generic apart and rejects unknown ids with the known ones', () => {

@@ -115,7 +115,7 @@ const extract = (vendor: string, bundle: string, member: string, gz: boolean) =>
 const DISKS: DiskCase[] = [
   { vendor: 'qemu_uefi', disk: 'flatcar_production_qemu_uefi_image.img', format: 'qcow2', rootSectors: 12943360, oem: 'qemu', checkable: true },
   { vendor: 'azure', disk: 'flatcar_production_azure_image.vhd', format: 'vpc', rootSectors: 50876416, oem: 'azure', checkable: false },
-  { vendor: 'gce', disk: extract('gce', 'flatcar_production_gce_image.tar.gz', 'disk.raw', true), format: 'raw', rootSectors: 12943360, oem: 'gce', checkable: false },
+  { vendor: 'gce', disk: extract('gce', 'flatcar_production_gce.tar.gz', 'disk.raw', true), format: 'raw', rootSectors: 12943360, oem: 'gce', checkable: false },
   {
     vendor: 'vmware_ova',
     disk: extract('vmware_ova', 'flatcar_production_vmware_ova.ova', 'flatcar_production_vmware_ova_image.vmdk', false),
@@ -245,12 +245,12 @@ describe('vendor extras', () => {
   });
 
   it('gce: a sparse oldgnu tar.gz holding only disk.raw', async () => {
-    const listing = await ok('tar', ['-tvzf', output('gce', 'flatcar_production_gce_image.tar.gz')]);
+    const listing = await ok('tar', ['-tvzf', output('gce', 'flatcar_production_gce.tar.gz')]);
     expect(listing.trim().split('\n')).toHaveLength(1);
     expect(listing).toMatch(/ disk\.raw\n$/);
     expect(listing).toContain(String(grownDiskBytes(12943360)));
     // gzip'd oldgnu: the magic "ustar  \0" at offset 257 of the first header.
-    const header = await ok('sh', ['-c', `gzip -dc '${output('gce', 'flatcar_production_gce_image.tar.gz')}' | head -c 265 | tail -c 8 | od -An -c`]);
+    const header = await ok('sh', ['-c', `gzip -dc '${output('gce', 'flatcar_production_gce.tar.gz')}' | head -c 265 | tail -c 8 | od -An -c`]);
     expect(header.replace(/\s+/g, ' ').trim()).toBe('u s t a r \\0');
   });
 
