@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseBackend } from './bake/backend.js';
+import { parseSize } from './util/size.js';
 import {
   DEFAULT_BAKERY_URL,
   DEFAULT_INSTALL_TO,
@@ -129,6 +130,12 @@ export const SETTINGS = [
     default: 'auto' as const,
     defaultDoc: '`auto`: offline when its tools are present',
     parse: parseBackend,
+  }),
+  value('root-size', 'rootSize', '<size>', BAKE, "grow ROOT (partition and ext4) to this size before the sysexts go in: bytes or `K`/`M`/`G`/`T` (powers of 1024), a multiple of 4 KiB; see [Room for big sysexts](#room-for-big-sysexts)", {
+    default: undefined as number | undefined,
+    defaultDoc: 'ROOT as in the image',
+    // Whole ext4 blocks: resize2fs cannot use a partial one.
+    parse: (raw) => parseSize(raw, '--root-size', 4096),
   }),
   value('retries', 'retries', '<n>', RETRYING, 'retries of a failed download (connection errors, 5xx)', { default: 5, defaultDoc: '`5`', parse: parseRetries }),
   flag('sysupdate', 'sysupdate', BAKE, 'also wire updates: enable `systemd-sysupdate.timer`, install `/etc/sysupdate.d/noop.conf` and a `systemd-sysupdate.service` drop-in per sysext (each needs its `NAME.conf`)'),

@@ -1,8 +1,9 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InputError } from '../errors.js';
 import type { PartitionEditor } from '../image/offline/editor.js';
 import { transferPath } from '../sysupdate/wiring.js';
 import type { InstallTarget } from './inputs.js';
+import { NoRoomError, spaceNeeded } from './room.js';
 
 /** One sysext ready to be written into the image. */
 export interface SysextToInject {
@@ -51,17 +52,30 @@ export async function injectSysexts(editors: PartitionEditors, sysexts: readonly
     if (!editor) throw new Error('internal: the OEM partition must be open for sysexts placed on OEM');
     return editor;
   };
+  // Everything is counted before the first write, as the filesystem spends it: a partition
+  // that cannot hold the batch fails with nothing written, never with ENOSPC half-way.
+  const confSizes = new Map<string, number>();
+  for (const s of sysexts) if (s.sysupdateConf) confSizes.set(s.name, (await stat(s.sysupdateConf)).size);
   for (const partition of ['root', 'oem'] as const) {
     const here = sysexts.filter((s) => s.place.partition === partition);
-    if (here.length === 0) continue;
-    const needed = here.reduce((sum, s) => sum + s.size, 0);
-    // Headroom for directories, symlinks and metadata.
-    const available = await editorFor(here[0]!.place).freeBytes();
-    if (needed + 1024 * 1024 > available) {
-      throw new InputError(
-        `not enough space on ${partition === 'root' ? 'ROOT' : 'OEM'}: the sysexts need ${needed} bytes, ${available} are free`,
-        partition === 'oem' ? 'install to root:/opt/extensions/ instead' : 'bake fewer or smaller sysexts',
-      );
+    // ROOT also holds every /etc/extensions link and sysupdate config, wherever the file lives.
+    const linkedOnly = partition === 'root' ? sysexts.filter((s) => s.place.partition !== 'root') : [];
+    if (here.length === 0 && linkedOnly.length === 0) continue;
+    const editor = partition === 'root' ? editors.root : editorFor(here[0]!.place);
+    const dirs = new Set<string>();
+    for (const s of here) {
+      const parts = s.place.dir.split('/').filter(Boolean);
+      parts.forEach((_, i) => dirs.add(parts.slice(0, i + 1).join('/')));
+    }
+    const conf = (s: SysextToInject) => (partition === 'root' ? confSizes.get(s.name) : undefined);
+    const space = await editor.space();
+    const need = spaceNeeded([...here.map((s) => ({ size: s.size, confSize: conf(s) })), ...linkedOnly.map((s) => ({ size: 0, confSize: conf(s) }))], {
+      blockSize: space.blockSize,
+      longestTarget: Math.max(0, ...sysexts.map((s) => path.posix.join(s.place.bootedDir, s.fileName).length)),
+      newDirs: dirs.size + (partition === 'root' ? 2 : 0),
+    });
+    if (need.bytes > space.freeBytes || need.inodes > space.freeInodes) {
+      throw new NoRoomError(partition === 'root' ? 'ROOT' : 'OEM', need, space, partition === 'oem' ? 'install to root:/opt/extensions/ instead' : 'bake fewer or smaller sysexts');
     }
   }
 

@@ -33,6 +33,7 @@ import { buildManifest, type Manifest, type ManifestOutput, type ManifestSysext 
 import { describeImage, publish, untouchedBasePieces } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
 import { checkSysextCompat, flatcarReleaseHost, hostFromOsRelease } from './compat-stage.js';
+import { checkRootSize, growRoot, injectWithRoom, vendorsThatHold } from './root-stage.js';
 
 interface Sysexts {
   toInject: Array<Omit<SysextToInject, 'place'>>;
@@ -51,7 +52,8 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   // A --release version is checked against each vendor's SDK history now; a channel once it
   // resolves (before the image is downloaded); a local --image once its os-release is read.
   const releaseSpec = parseReleaseSpec(options.release);
-  const selection = (await loadVendorRegistry()).select(options.vendors, options.arch, options.image || releaseSpec.kind !== 'version' ? undefined : releaseSpec.version);
+  const registry = await loadVendorRegistry();
+  const selection = registry.select(options.vendors, options.arch, options.image || releaseSpec.kind !== 'version' ? undefined : releaseSpec.version);
   const vendors = [...(selection.generic ? ['generic'] : []), ...selection.vendors.map((v) => v.id)];
   oemSysextsByName(options.oemSysexts ?? []);
   const localSysexts = options.fetch ? { files: [], recipes: [] } : await planLocalSysexts(args, options.arch);
@@ -118,7 +120,10 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${backend} backend`);
   // The bake writes only these partitions; the digest of every other piece of the image is the
   // base's, hashed while the copy is made and edited (or known from the cache).
-  const changed = placed.some((s) => s.place.partition === 'oem') ? [root, oem] : [root];
+  checkRootSize(table, options.rootSize);
+  // A ROOT that grows takes the disk's new end with it, and the GPT headers change.
+  const rootChanged = options.rootSize !== undefined && options.rootSize > root.sizeBytes ? [{ startByte: 0, sizeBytes: table.firstUsableLba * table.sectorSize }, { startByte: root.startByte, sizeBytes: Infinity }] : [root];
+  const changed = placed.some((s) => s.place.partition === 'oem') ? [...rootChanged, oem] : rootChanged;
   const basePieces = selection.generic ? untouchedBasePieces(base, changed) : undefined;
   basePieces?.catch(() => undefined);
 
@@ -129,18 +134,29 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   // base's piece digests); it is flushed to disk meanwhile.
   base.flush?.().catch(() => undefined);
 
-  // inject
+  // grow (--root-size) + inject; a vendor-only run grows ROOT itself when the sysexts need it
   const fromImage = release ? undefined : await releaseFromImage(ctx, priv, image, table);
   const releaseInfo = release ?? fromImage!.info;
   if (!release && selection.vendors.length) checkLocalImageVendors(ctx, selection.vendors, releaseInfo.version);
   await checkSysextCompat(ctx, sysexts.toInject, fromImage ? hostFromOsRelease(fromImage.osRelease, options.arch) : flatcarReleaseHost(releaseInfo.version, options.arch));
-  const { injected, sysupdate } = await injectStage(ctx, priv, image, table, placed);
+  const grownTable = options.rootSize === undefined ? table : await growRoot(ctx, priv, registry, image, options.rootSize);
+  const growth = { auto: !selection.generic && placed.some((s) => s.place.partition === 'root') && selection.vendors.some((v) => v.kind === 'disk'), genericToo: selection.generic && selection.vendors.length > 0 };
+  const {
+    injected: { injected, sysupdate },
+    table: bakedTable,
+  } = await injectWithRoom(ctx, priv, registry, image, grownTable, (t) => injectStage(ctx, priv, image, t, placed), growth);
   throwIfInterrupted();
 
   // convert: vendor images from the baked image, in parallel; a failed vendor spoils no other
-  const vendorResults = selection.vendors.length
-    ? await writeVendors(ctx, priv, image, selection, resolved ?? resolvedRelease(options.releaseServer, releaseInfo.version, options.arch))
-    : [];
+  const bakedRoot = locateFlatcarPartition(bakedTable, 'ROOT');
+  const held = options.rootSize === undefined ? vendorsThatHold(selection, root.sizeSectors, bakedRoot.sizeSectors, table.sectorSize) : { selection, failed: [] };
+  for (const f of held.failed) report.warn(`vendor ${f.vendor} failed: ${f.error!.message}`);
+  const vendorResults = [
+    ...held.failed,
+    ...(held.selection.vendors.length
+      ? await writeVendors(ctx, priv, image, held.selection, resolved ?? resolvedRelease(options.releaseServer, releaseInfo.version, options.arch), bakedRoot.sizeSectors)
+      : []),
+  ];
   throwIfInterrupted();
 
   // publish

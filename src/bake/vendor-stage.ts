@@ -69,6 +69,8 @@ export async function writeVendors(
   bakedImage: string,
   selection: VendorSelection,
   release: ResolvedRelease,
+  /** ROOT of the baked image, in sectors: no vendor's ROOT ends up smaller (--root-size beyond a layout). */
+  minRootSectors?: number,
 ): Promise<VendorResult[]> {
   if (selection.vendors.length === 0) return [];
   return writeVendorImages({
@@ -80,6 +82,7 @@ export async function writeVendors(
     oemSysexts: oemSysextResolver(ctx, release),
     skipMissingOemSysext: ctx.options.noOemSysext,
     priv,
+    minRootSectors,
     scope: ctx.scope,
     report: ctx.report,
   });

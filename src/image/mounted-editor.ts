@@ -2,7 +2,7 @@ import { lstat, readdir, readFile, readlink, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DiskFormatError } from '../errors.js';
 import type { Privileged } from '../privileged/privileged.js';
-import { splitPartitionPath, type EditablePartition, type EntryInfo, type PartitionEditor } from './offline/editor.js';
+import { ext4GrowthYield, splitPartitionPath, type EditablePartition, type EntryInfo, type PartitionEditor, type PartitionSpace } from './offline/editor.js';
 
 /**
  * The mount backend's PartitionEditor: a partition mounted through a loop device, written as
@@ -84,6 +84,16 @@ export class MountedEditor implements PartitionEditor {
   async freeBytes(): Promise<number> {
     const info = await statfs(this.mountPoint);
     return Number(info.bavail) * Number(info.bsize);
+  }
+
+  async space(): Promise<PartitionSpace> {
+    const info = await statfs(this.mountPoint);
+    const [blocks, bfree, bavail, files, ffree, bsize] = [info.blocks, info.bfree, info.bavail, info.files, info.ffree, info.bsize].map(Number) as [number, number, number, number, number, number];
+    // btrfs reports no inode counts (it makes inodes on demand). statfs does not tell the
+    // inode size: 256 bytes, as Flatcar's ROOT and mkfs.ext4's default have.
+    const inodes = files === 0 ? Infinity : ffree;
+    const growthYield = files === 0 ? 1 : ext4GrowthYield({ blockCount: blocks, blockSize: bsize, inodeCount: files, inodeSize: 256, reservedBlocks: bfree - bavail });
+    return { freeBytes: bavail * bsize, blockSize: bsize, freeInodes: inodes, growthYield };
   }
 
   async commit(): Promise<void> {

@@ -43,6 +43,8 @@ export interface WriteVendorImagesOptions {
   oemSysexts: OemSysextSource;
   /** --no-oem-sysext: a vendor whose OEM sysext cannot be had gets only its grub.cfg on OEM. */
   skipMissingOemSysext?: boolean;
+  /** ROOT sectors no vendor goes below: a baked image grown past a layout (--root-size) keeps its ROOT. */
+  minRootSectors?: number;
   /** Root for loop devices and mounts; undefined = the offline backend (files only, no root). */
   priv: Privileged | undefined;
   /** Scratch directories are registered here too, so a signal removes them. */
@@ -153,7 +155,10 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   const raw = path.join(scratch, 'disk.raw');
   await sparseCopy(options.bakedImage, raw);
   const exactSectors = disk.virtualSizeBytes === undefined ? undefined : disk.virtualSizeBytes / 512;
-  const plan = await growImageToLayout(options.priv, raw, vendor.layout!.rootSectors, ctx.registry.settings.diskAlignmentSectors, exactSectors);
+  const layoutRoot = vendor.layout!.rootSectors;
+  const min = options.minRootSectors;
+  const rootSectors = min !== undefined && (layoutRoot ?? 0) < min ? min : layoutRoot;
+  const plan = await growImageToLayout(options.priv, raw, rootSectors, ctx.registry.settings.diskAlignmentSectors, exactSectors);
   ctx.options.report.step('vendor', `${vendor.id}: layout ${vendor.layout!.name}, ROOT ${plan.rootSectors} sectors, disk ${plan.diskSectors} sectors`);
 
   if (vendor.oem) {

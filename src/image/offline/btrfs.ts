@@ -25,6 +25,7 @@ import {
   type EntryInfo,
   type PartitionEditor,
   type PartitionRange,
+  type PartitionSpace,
 } from './editor.js';
 import { detectOwnershipMode, openOwnershipSession, type OwnershipMode, type OwnershipSession } from './ownership.js';
 import { extractRange, writeRangeBack } from './range.js';
@@ -363,6 +364,11 @@ class BtrfsEditor implements PartitionEditor {
       if (!last.isDirectory()) throw new InputError(`${dir} on ${this.partition} is not a directory`);
     }
     return (await readdir(this.host(parts))).sort();
+  }
+
+  /** btrfs makes inodes on demand; the partition is rebuilt to its own size, never grown. */
+  async space(): Promise<PartitionSpace> {
+    return { freeBytes: await this.freeBytes(), blockSize: this.sb.sectorSize, freeInodes: Infinity, growthYield: 0 };
   }
 
   /** The largest new file that still fits (by mkfs.btrfs' own sizing rule). */

@@ -178,6 +178,7 @@ export interface Ext4Summary {
   freeBlocks: number;
   reservedBlocks: number;
   inodeSize: number;
+  inodeCount: number;
   freeInodes: number;
   features: string[];
   state: string;
@@ -201,6 +202,7 @@ export function parseDumpe2fs(text: string): Ext4Summary {
     freeBlocks: num('Free blocks'),
     reservedBlocks: num('Reserved block count'),
     inodeSize: num('Inode size'),
+    inodeCount: num('Inode count'),
     freeInodes: num('Free inodes'),
     features: field('Filesystem features').split(/\s+/).filter(Boolean),
     state: field('Filesystem state'),

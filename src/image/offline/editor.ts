@@ -33,10 +33,36 @@ export interface PartitionEditor {
   readFile(path: string): Promise<Buffer>;
   list(dir: string): Promise<string[]>;
   freeBytes(): Promise<number>;
+  /** Free bytes, block size and inodes, for checking a batch of writes before the first one. */
+  space(): Promise<PartitionSpace>;
   /** Make every change land in the image file (ext4: nothing left to do; btrfs: rebuild). Idempotent. */
   commit(): Promise<void>;
   /** Release temp files without committing. */
   close(): Promise<void>;
+}
+
+/** What new files may still use on a partition. */
+export interface PartitionSpace {
+  /** As statfs' f_bavail: the blocks reserved for the booted system's root do not count. */
+  freeBytes: number;
+  blockSize: number;
+  /** Infinity where the filesystem makes inodes on demand (btrfs). */
+  freeInodes: number;
+  /**
+   * Of each byte the partition grows by, the part new files could use: ext4 spends the rest
+   * on the new block groups' inode tables and bitmaps and on the reserve, which resize2fs
+   * scales with the filesystem.
+   */
+  growthYield: number;
+}
+
+/** One block group's bitmaps and descriptor, per 32768 blocks (128 MiB of 4 KiB blocks). */
+const GROUP_OVERHEAD_PER_BLOCK = 3 / 32768;
+
+/** growthYield of an ext4 from its superblock counts. Pure. */
+export function ext4GrowthYield(fs: { blockCount: number; blockSize: number; inodeCount: number; inodeSize: number; reservedBlocks: number }): number {
+  const inodeTables = (fs.inodeCount * fs.inodeSize) / (fs.blockCount * fs.blockSize);
+  return Math.max(0, 1 - inodeTables - fs.reservedBlocks / fs.blockCount - GROUP_OVERHEAD_PER_BLOCK);
 }
 
 /** Where the partition lives inside the image file. */

@@ -14,6 +14,7 @@ import {
   checkMode,
   checkRange,
   checkSymlinkTarget,
+  ext4GrowthYield,
   joinComponents,
   nowEpoch,
   PartitionFullError,
@@ -21,6 +22,7 @@ import {
   type EditablePartition,
   type EntryInfo,
   type PartitionEditor,
+  type PartitionSpace,
   type PartitionRange,
 } from './editor.js';
 
@@ -254,6 +256,12 @@ class Ext4Editor implements PartitionEditor {
     const s = await this.summaryNow();
     // Like statfs' f_bavail: the reserved blocks are not for new files.
     return Math.max(0, s.freeBlocks - s.reservedBlocks) * s.blockSize;
+  }
+
+  async space(): Promise<PartitionSpace> {
+    this.assertOpen();
+    const s = await this.summaryNow();
+    return { freeBytes: Math.max(0, s.freeBlocks - s.reservedBlocks) * s.blockSize, blockSize: s.blockSize, freeInodes: s.freeInodes, growthYield: ext4GrowthYield(s) };
   }
 
   async commit(): Promise<void> {
