@@ -1,18 +1,63 @@
 /** Copying a partition's byte range out of an image and back, keeping holes. */
-import { stat, truncate } from 'node:fs/promises';
+import { open, stat, truncate, writeFile } from 'node:fs/promises';
 import { DiskFormatError } from '../../errors.js';
 import { run } from '../../util/exec.js';
+import { dataExtents } from '../../util/extents.js';
 import type { PartitionRange } from './editor.js';
+
+/** Zero runs this long become holes, as with dd bs=1M conv=sparse. */
+const PIECE = 1024 * 1024;
+const ZERO = Buffer.alloc(PIECE);
+
+/**
+ * Copies the data of `source` in [sourceOffset, +size) to `dest` at destOffset, reading only
+ * the extents the kernel maps (a grown 6 GiB ROOT is mostly hole: dd would read all of it)
+ * and writing no all-zero piece. False when there is no extent map: the caller uses dd.
+ */
+async function copyData(source: string, sourceOffset: number, dest: string, destOffset: number, size: number): Promise<boolean> {
+  const extents = await dataExtents(source, (await stat(source)).size);
+  if (!extents) return false;
+  const from = await open(source, 'r');
+  try {
+    const to = await open(dest, 'r+');
+    try {
+      const buf = Buffer.alloc(PIECE);
+      for (const extent of extents) {
+        const end = Math.min(extent.end, sourceOffset + size);
+        // Pieces stay aligned to the range, so zero runs are judged as dd judges them.
+        let pos = Math.max(extent.start, sourceOffset);
+        while (pos < end) {
+          const len = Math.min(PIECE - ((pos - sourceOffset) % PIECE), end - pos);
+          const { bytesRead } = await from.read(buf, 0, len, pos);
+          if (bytesRead !== len) throw new DiskFormatError(`short read from ${source} at byte ${pos}`);
+          const piece = buf.subarray(0, len);
+          if (!piece.equals(ZERO.subarray(0, len))) {
+            let written = 0;
+            while (written < len) written += (await to.write(piece, written, len - written, destOffset + pos - sourceOffset + written)).bytesWritten;
+          }
+          pos += len;
+        }
+      }
+      await to.sync();
+    } finally {
+      await to.close();
+    }
+  } finally {
+    await from.close();
+  }
+  return true;
+}
 
 /** Copies the range into `dest` (created); zero blocks become holes, so a mostly empty partition costs little. */
 export async function extractRange(image: string, range: PartitionRange, dest: string): Promise<void> {
+  await writeFile(dest, '');
+  await truncate(dest, range.size);
+  if (await copyData(image, range.offset, dest, 0, range.size)) return;
   await run(
     'dd',
-    [`if=${image}`, `of=${dest}`, 'bs=1M', `skip=${range.offset}`, `count=${range.size}`, 'iflag=skip_bytes,count_bytes', 'conv=sparse', 'status=none'],
+    [`if=${image}`, `of=${dest}`, 'bs=1M', `skip=${range.offset}`, `count=${range.size}`, 'iflag=skip_bytes,count_bytes', 'conv=sparse,notrunc', 'status=none'],
     { purpose: 'copy a partition out of the image' },
   );
-  // conv=sparse leaves trailing zeros unwritten: give the file its full length.
-  await truncate(dest, range.size);
 }
 
 /**
@@ -29,6 +74,7 @@ export async function writeRangeBack(source: string, image: string, range: Parti
   } catch {
     punched = false;
   }
+  if (punched && (await copyData(source, 0, image, range.offset, range.size))) return;
   await run(
     'dd',
     [`if=${source}`, `of=${image}`, 'bs=1M', `seek=${range.offset}`, 'oflag=seek_bytes', punched ? 'conv=notrunc,sparse,fsync' : 'conv=notrunc,fsync', 'status=none'],
