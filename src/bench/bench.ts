@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { serveStatic } from '../demo/server.js';
 import { buildSyntheticRelease, type SyntheticRelease } from '../demo/synthetic-release.js';
 import { benchBoot, bootTable } from './boot-bench.js';
+import { rootSizeRows } from './root-size.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 const BENCH_DIR = process.env.FLATBAKE_BENCH_DIR ?? '/var/tmp/flatbake-bench';
@@ -92,6 +93,11 @@ async function fullRelease(): Promise<SyntheticRelease> {
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
 
+function printRows(rows: Array<[string, string, string]>): void {
+  const width = Math.max(...rows.map((r) => r[0].length));
+  for (const [what, value, ratio] of rows) process.stdout.write(`  ${what.padEnd(width)}  ${value.padStart(9)}  ${ratio}\n`);
+}
+
 async function main(): Promise<void> {
   const release = await fullRelease();
   const work = path.join(BENCH_DIR, 'run');
@@ -137,6 +143,31 @@ async function main(): Promise<void> {
       if (dir !== cache) await rm(path.join(work, dir), { recursive: true, force: true });
       return t;
     };
+    // ROOT growth: a 1 GiB set of local sysexts (FLATBAKE_BENCH_ONLY=root-size runs only these rows).
+    const root = async () =>
+      rootSizeRows({
+        bake: (label, output, cache, extra) => {
+          log(label);
+          const serverArgs = args(path.join(work, output)).slice(1, -1).filter((a) => a !== '--fetch');
+          return timed(process.execPath, [CLI, ...serverArgs, '--cache-dir', path.join(work, cache), '--backend', 'offline', ...extra]);
+        },
+        shell: (label, command) => {
+          log(label);
+          return timed('sh', ['-c', command]);
+        },
+        best,
+        work,
+        setDir: path.join(BENCH_DIR, 'big-set'),
+        baseAllocated: (await stat(release.imagePath)).blocks * 512,
+        log,
+      });
+    if (process.env.FLATBAKE_BENCH_ONLY === 'root-size') {
+      const r = await root();
+      process.stdout.write(`\nflatbake bench, ROOT growth only (${new Date().toISOString()}, ${(await execa('nproc')).stdout.trim()} cores)\n`);
+      printRows(r.rows);
+      process.stdout.write(`\n${JSON.stringify(r.json)}\n`);
+      return;
+    }
     const cold = await best(COLD_RUNS, coldRun('offline', 'cache'));
     const warm = await best(WARM_RUNS, () => bake('warm bake, offline backend (same release, cached)', 'warm', 'cache', ['--backend', 'offline']));
     const warmFull = await bake('warm bake with --full-digest (plain SHA-256 of the 8 GiB output too)', 'warm-full', 'cache', ['--backend', 'offline', '--full-digest']);
@@ -161,6 +192,7 @@ async function main(): Promise<void> {
       await rm(path.join(work, `one-${vendor}`), { recursive: true, force: true });
     }
 
+    const rootRows = await root();
     const rows: Array<[string, string, string]> = [
       ['bzip2 -dc > plain file (shell tool)', `${plain.seconds.toFixed(1)} s`, `${(plain.seconds / floor.seconds).toFixed(2)}x floor`],
       ['lbzip2 -dc | sparse file (floor, best of 2)', `${floor.seconds.toFixed(1)} s`, '1.00x floor'],
@@ -176,15 +208,15 @@ async function main(): Promise<void> {
       ['qemu_uefi conversion inside flatbake', `${convertSeconds.toFixed(1)} s`, `${(convertSeconds / qemuImg.seconds).toFixed(2)}x qemu-img alone (target <= 1.1x)`],
       ['qemu_uefi vendor work in all (warm bake + qemu_uefi, minus warm bake)', `${(qemuWarm.seconds - warm.seconds).toFixed(1)} s`, 'layout growth, OEM, conversion, firmware, digests'],
       [`3 vendors in one cold run`, `${together.seconds.toFixed(1)} s`, `${(together.seconds / separately).toFixed(2)}x of 3 separate cold runs, ${separately.toFixed(1)} s (target < 0.5x)`],
+      ...rootRows.rows,
     ];
     const boots = await benchBoot(path.join(work, 'boot'), log);
     rows.push(...bootTable(boots));
-    const width = Math.max(...rows.map((r) => r[0].length));
     process.stdout.write(`\nflatbake bench (${new Date().toISOString()}, ${(await execa('nproc')).stdout.trim()} cores)\n`);
-    for (const [what, value, ratio] of rows) process.stdout.write(`  ${what.padEnd(width)}  ${value.padStart(9)}  ${ratio}\n`);
+    printRows(rows);
     const strip = ({ stderr: _stderr, ...t }: Timed & { stderr?: string }) => t;
     process.stdout.write(
-      `\n${JSON.stringify({ plain: strip(plain), floor: strip(floor), cold: strip(cold), warm: strip(warm), warmFull: strip(warmFull), coldMount: strip(coldMount), warmMount: strip(warmMount), qemuWarm: strip(qemuWarm), qemuImg: strip(qemuImg), convertSeconds, together: strip(together), separately, boots, outAllocated, baseAllocated, bz2Size })}\n`,
+      `\n${JSON.stringify({ plain: strip(plain), floor: strip(floor), cold: strip(cold), warm: strip(warm), warmFull: strip(warmFull), coldMount: strip(coldMount), warmMount: strip(warmMount), qemuWarm: strip(qemuWarm), qemuImg: strip(qemuImg), convertSeconds, together: strip(together), separately, boots, outAllocated, baseAllocated, bz2Size, ...rootRows.json })}\n`,
     );
   } finally {
     await server.close();
