@@ -75,8 +75,8 @@ describe('debugfs output', () => {
   });
 
   it('parses dumpe2fs -h', () => {
-    const text = 'Filesystem state:         clean\nFilesystem features:      has_journal ext_attr extent\nInode size:\t          256\nBlock count:              16384\nReserved block count:     819\nFree blocks:              14312\nFree inodes:              16360\nBlock size:               4096\n';
-    expect(parseDumpe2fs(text)).toMatchObject({ blockSize: 4096, blockCount: 16384, freeBlocks: 14312, reservedBlocks: 819, inodeSize: 256, state: 'clean' });
+    const text = 'Filesystem state:         clean\nFilesystem features:      has_journal ext_attr extent\nInode count:              16384\nInode size:\t          256\nBlock count:              16384\nReserved block count:     819\nFree blocks:              14312\nFree inodes:              16360\nBlock size:               4096\n';
+    expect(parseDumpe2fs(text)).toMatchObject({ blockSize: 4096, blockCount: 16384, freeBlocks: 14312, reservedBlocks: 819, inodeSize: 256, inodeCount: 16384, state: 'clean' });
   });
 
   it('counts extent-tree blocks only beyond the four extents an inode holds', () => {
