@@ -60,7 +60,7 @@ async function sysexts(total: number, tag: string): Promise<SysextToInject[]> {
   for (const [i, size] of [Math.floor(total / 2), Math.ceil(total / 2)].entries()) {
     const source = path.join(scratch, `${tag}-${i}.raw`);
     await writeFile(source, randomBytes(size));
-    out.push({ name: `s${i}`, source, fileName: `s${i}.raw`, size });
+    out.push({ name: `s${i}`, source, fileName: `s${i}.raw`, size, place: target });
   }
   return out;
 }
@@ -87,11 +87,11 @@ describe('the space check before injection, on real ext4', () => {
       const total = await largestThatFits(editor);
       expect(total).toBeGreaterThan(20 * MiB);
       const tooMany = await sysexts(total + 8192, 'over');
-      await expect(injectSysexts({ root: editor }, target, tooMany)).rejects.toThrow(NoRoomError);
+      await expect(injectSysexts({ root: editor }, tooMany)).rejects.toThrow(NoRoomError);
       expect((await execa('debugfs', ['-R', 'ls -l /opt', img], { reject: false })).stderr).toMatch(/File not found/);
 
       const batch = await sysexts(total, 'fit');
-      const injected = await injectSysexts({ root: editor }, target, batch);
+      const injected = await injectSysexts({ root: editor }, batch);
       expect(injected.map((s) => s.installedTo)).toEqual(['root:/opt/extensions/s0.raw', 'root:/opt/extensions/s1.raw']);
     } finally {
       await editor.close();
@@ -110,7 +110,7 @@ describe('the space check before injection, on real ext4', () => {
       const editor = new MountedEditor('ROOT', priv, dir);
       const total = await largestThatFits(editor);
       expect(total).toBeGreaterThan(20 * MiB);
-      await injectSysexts({ root: editor }, target, await sysexts(total, 'mfit'));
+      await injectSysexts({ root: editor }, await sysexts(total, 'mfit'));
     } finally {
       await scope.release();
     }
