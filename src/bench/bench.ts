@@ -98,6 +98,26 @@ function printRows(rows: Array<[string, string, string]>): void {
   for (const [what, value, ratio] of rows) process.stdout.write(`  ${what.padEnd(width)}  ${value.padStart(9)}  ${ratio}\n`);
 }
 
+/** The ROOT growth rows (src/bench/root-size.ts) against the served release, with local sysexts. */
+async function rootBench(release: SyntheticRelease, url: string, work: string) {
+  return rootSizeRows({
+    bake: (label, output, cache, extra) => {
+      log(label);
+      const server = ['--release-server', `${url}/{channel}`, '--releases-json', `${url}/releases.json`, '--signing-key', `${url}/key.asc`];
+      return timed(process.execPath, [CLI, ...server, '--output', path.join(work, output), '--cache-dir', path.join(work, cache), '--backend', 'offline', ...extra]);
+    },
+    shell: (label, command) => {
+      log(label);
+      return timed('sh', ['-c', command]);
+    },
+    best,
+    work,
+    setDir: path.join(BENCH_DIR, 'big-set'),
+    baseAllocated: (await stat(release.imagePath)).blocks * 512,
+    log,
+  });
+}
+
 async function main(): Promise<void> {
   const release = await fullRelease();
   const work = path.join(BENCH_DIR, 'run');
@@ -106,6 +126,21 @@ async function main(): Promise<void> {
   const compressed = release.files.imageBz2;
   const bz2Size = (await stat(compressed)).size;
   log(`image: ${mib(bz2Size)} compressed, ${mib(release.diskBytes)} raw`);
+
+  // FLATBAKE_BENCH_ONLY=root-size: only the ROOT growth rows.
+  if (process.env.FLATBAKE_BENCH_ONLY === 'root-size') {
+    const server = await serveStatic(release.root);
+    try {
+      const r = await rootBench(release, server.url, work);
+      process.stdout.write(`\nflatbake bench, ROOT growth only (${new Date().toISOString()}, ${(await execa('nproc')).stdout.trim()} cores)\n`);
+      printRows(r.rows);
+      process.stdout.write(`\n${JSON.stringify(r.json)}\n`);
+    } finally {
+      await server.close();
+      await rm(work, { recursive: true, force: true });
+    }
+    return;
+  }
 
   // Warm the page cache for the compressed file so the first measurement is not penalised.
   await execa('cat', [compressed], { stdout: 'ignore' });
@@ -143,31 +178,7 @@ async function main(): Promise<void> {
       if (dir !== cache) await rm(path.join(work, dir), { recursive: true, force: true });
       return t;
     };
-    // ROOT growth: a 1 GiB set of local sysexts (FLATBAKE_BENCH_ONLY=root-size runs only these rows).
-    const root = async () =>
-      rootSizeRows({
-        bake: (label, output, cache, extra) => {
-          log(label);
-          const serverArgs = args(path.join(work, output)).slice(1, -1).filter((a) => a !== '--fetch');
-          return timed(process.execPath, [CLI, ...serverArgs, '--cache-dir', path.join(work, cache), '--backend', 'offline', ...extra]);
-        },
-        shell: (label, command) => {
-          log(label);
-          return timed('sh', ['-c', command]);
-        },
-        best,
-        work,
-        setDir: path.join(BENCH_DIR, 'big-set'),
-        baseAllocated: (await stat(release.imagePath)).blocks * 512,
-        log,
-      });
-    if (process.env.FLATBAKE_BENCH_ONLY === 'root-size') {
-      const r = await root();
-      process.stdout.write(`\nflatbake bench, ROOT growth only (${new Date().toISOString()}, ${(await execa('nproc')).stdout.trim()} cores)\n`);
-      printRows(r.rows);
-      process.stdout.write(`\n${JSON.stringify(r.json)}\n`);
-      return;
-    }
+    const root = () => rootBench(release, server.url, work);
     const cold = await best(COLD_RUNS, coldRun('offline', 'cache'));
     const warm = await best(WARM_RUNS, () => bake('warm bake, offline backend (same release, cached)', 'warm', 'cache', ['--backend', 'offline']));
     const warmFull = await bake('warm bake with --full-digest (plain SHA-256 of the 8 GiB output too)', 'warm-full', 'cache', ['--backend', 'offline', '--full-digest']);
