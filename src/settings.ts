@@ -49,6 +49,10 @@ export interface Setting<F extends string = string, V = unknown> {
   isPath?: boolean;
   /** Hidden alternative spellings, accepted on the command line and in config files. */
   aliases?: readonly string[];
+  /** The value is a list joined with this (`--vendor a,b`); a config file may give a YAML list. */
+  listSeparator?: string;
+  /** Only on the command line, not a config-file key (`--config` itself). */
+  cliOnly?: boolean;
   /** A different default for some commands, as typed on the command line (parsed like it). */
   commandDefaults?: Partial<Record<SettingCommand, string>>;
   /** Turns one given value (a string, or true for a flag) into the typed value. */
@@ -65,7 +69,7 @@ function value<F extends string, V>(
   arg: string,
   commands: readonly SettingCommand[],
   help: string,
-  spec: { default: V; parse: (raw: string, ctx: ParseContext) => V; defaultDoc?: string; isPath?: boolean; aliases?: readonly string[]; commandDefaults?: Partial<Record<SettingCommand, string>> },
+  spec: { default: V; parse: (raw: string, ctx: ParseContext) => V; defaultDoc?: string; isPath?: boolean; cliOnly?: boolean; listSeparator?: string; aliases?: readonly string[]; commandDefaults?: Partial<Record<SettingCommand, string>> },
 ): Setting<F, V> {
   return { key, field, arg, help, commands, ...spec };
 }
@@ -92,10 +96,18 @@ const DOWNLOADERS = ['bake', 'sysext build', 'release', 'oci-rootfs'] as const;
 const RETRYING = ['bake', 'sysext build', 'release'] as const;
 
 export const SETTINGS = [
+  value('config', 'config', '<file.yaml>', BAKE, 'bake settings as YAML: every long option here is a key of the same name, sysexts under `sysexts:`; paths are relative to the file, the command line overrides it (see [Config file](#config-file))', {
+    default: undefined as string | undefined,
+    defaultDoc: 'none',
+    cliOnly: true,
+    isPath: true,
+    parse: localPath,
+  }),
   flag('fetch', 'fetch', BAKE, "FILE is a bakery file name: download it and `NAME.conf`; each `.raw` is checked against the bakery's `SHA256SUMS`", { defaultDoc: 'off: FILE is a local path' }),
   value('vendor', 'vendors', '<list>', BAKE, 'comma-separated vendor ids (`flatbake vendors` lists them); `generic` is the plain image', {
     default: ['generic'],
     defaultDoc: '`generic`',
+    listSeparator: ',',
     parse: (raw) => raw.split(',').map((v) => v.trim()).filter(Boolean),
   }),
   repeatable('oem-sysext', 'oemSysexts', '<file>', BAKE, "a vendor's OEM sysext `oem-<id>.raw` (repeatable)", {

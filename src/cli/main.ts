@@ -1,14 +1,34 @@
 import { Command, CommanderError } from 'commander';
 import type { BakeOptions } from '../bake/context.js';
-import { FlatbakeError, fromSystemError } from '../errors.js';
+import { FlatbakeError, fromSystemError, UsageError } from '../errors.js';
+import { nearest } from '../util/suggest.js';
 import { stderrReporter } from '../util/report.js';
 import { VERSION } from '../version.js';
 import { commanderOptions, resolveSettings } from './options.js';
 import { registerOtherCommands } from './commands.js';
+import { configSysexts, loadConfigFile } from './config-file.js';
 
-/** The bake's options from the parsed command line (settings: command line, then defaults). */
-export function toBakeOptions(sysexts: string[], command: Command): BakeOptions {
-  return { ...resolveSettings(command, 'bake'), sysexts };
+/**
+ * The bake's options: the command line, then `--config`'s file, then the declared defaults.
+ * NAME:FILE arguments on the command line replace the file's `sysexts:`.
+ */
+export async function toBakeOptions(args: string[], command: Command): Promise<BakeOptions> {
+  if (args[0] !== undefined && !args[0].includes(':')) throw unknownCommand(args[0], command.parent ?? command);
+  const { config: configPath } = resolveSettings(command, 'bake');
+  const config = configPath ? await loadConfigFile(configPath) : undefined;
+  const settings = resolveSettings(command, 'bake', config?.settings);
+  const sysexts = args.length > 0 || !config ? args : configSysexts(config, settings.fetch);
+  return { ...settings, sysexts };
+}
+
+/** `flatbake inpsect x` reaches the default command with a first argument that is no NAME:FILE. */
+function unknownCommand(word: string, program: Command): UsageError {
+  const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+  const guess = nearest(word, names);
+  return new UsageError(
+    `unknown command '${word}'${guess ? ` (did you mean ${guess}?)` : ''}`,
+    'run `flatbake --help` for the commands; sysexts to bake are written NAME:FILE',
+  );
 }
 
 const BAKE_EXAMPLES = `
@@ -35,18 +55,15 @@ export function buildProgram(): Command {
   const program = new Command('flatbake');
   program
     .description('Bake systemd-sysext extensions into Flatcar Container Linux images and write vendor images')
-    .version(VERSION, '--version', 'print the version')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .version(VERSION, '--version', 'print the version');
 
   const bakeCommand = new Command('bake')
     .description('bake sysexts into a Flatcar OS image (the default command)')
-    .argument('<NAME:FILE...>', 'sysexts to bake: NAME becomes /etc/extensions/NAME.raw; FILE is a path (with --fetch, a bakery file name)')
+    .argument('[NAME:FILE...]', 'sysexts to bake: NAME becomes /etc/extensions/NAME.raw; FILE is a path (with --fetch, a bakery file name); default: the --config file\'s sysexts')
     .addHelpText('after', BAKE_EXAMPLES)
     .exitOverride()
     .action(async (sysexts: string[], _raw: unknown, command: Command) => {
-      const options = toBakeOptions(sysexts, command);
+      const options = await toBakeOptions(sysexts, command);
       const report = stderrReporter({ json: options.json });
       const { bake } = await import('../bake/pipeline.js');
       const { manifest } = await bake(options, report);
@@ -55,7 +72,24 @@ export function buildProgram(): Command {
   for (const option of commanderOptions('bake')) bakeCommand.addOption(option);
   program.addCommand(bakeCommand, { isDefault: true });
   registerOtherCommands(program);
+  forEachCommand(program, (command) => command.exitOverride().configureOutput(PARSER_OUTPUT));
   return program;
+}
+
+/** commander's own errors (unknown option, missing argument) in our format: `flatbake: error:` and a hint. */
+const PARSER_OUTPUT = {
+  writeErr: (text: string) => process.stderr.write(text),
+  outputError: (text: string, write: (text: string) => void) => {
+    // one line: commander puts its "(Did you mean --release?)" on a second one
+    const message = text.trim().replace(/^error: /, '').split('\n').map((line) => line.trim()).filter(Boolean).join(' ');
+    write(`flatbake: error: ${message.replace('(Did you mean', '(did you mean')}\n`);
+    write('flatbake: hint: run `flatbake --help`, or `flatbake COMMAND --help`, for the options\n');
+  },
+};
+
+function forEachCommand(command: Command, visit: (command: Command) => void): void {
+  visit(command);
+  for (const sub of command.commands) forEachCommand(sub, visit);
 }
 
 export function reportError(error: unknown): number {
@@ -80,6 +114,12 @@ export function reportError(error: unknown): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0) {
+    // bare `flatbake` is a usage error, not a bake of nothing
+    process.stderr.write(buildProgram().helpInformation());
+    process.stderr.write('flatbake: error: no command and no sysexts given\nflatbake: hint: `flatbake demo` bakes offline; `flatbake --fetch NAME:FILE` bakes from the bakery\n');
+    return 2;
+  }
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     // A command that reports failure without throwing (doctor, boot) sets process.exitCode.

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import path from 'node:path';
 import { openCache } from '../cache/cache.js';
-import { InputError, UsageError } from '../errors.js';
+import { FlatbakeError, InputError, UsageError } from '../errors.js';
+import { nearest } from '../util/suggest.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
 import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
@@ -111,7 +112,8 @@ export function registerSysext(program: Command): void {
   build.action(async (recipe: string, version: string, options: BuildCommandOptions, command: Command) => {
       const net = resolveSettings(command, 'sysext build');
       const report = stderrReporter({ json: options.json });
-      const { buildRecipe } = await import('../recipes/index.js');
+      const { buildRecipe, getRecipe, listRecipes } = await import('../recipes/index.js');
+      knownRecipe(recipe, getRecipe, listRecipes().flatMap((r) => [r.name, ...(r.aliases ?? [])]));
       const result = await buildRecipe({
         recipe,
         version,
@@ -138,6 +140,17 @@ interface BuildCommandOptions {
   onlyContainerd?: boolean;
   option: string[];
   json?: boolean;
+}
+
+/** An unknown recipe is a usage error (exit 2), like an unknown vendor, with the nearest name. */
+function knownRecipe(name: string, getRecipe: (name: string) => unknown, names: string[]): void {
+  try {
+    getRecipe(name);
+  } catch (error) {
+    if (!(error instanceof FlatbakeError)) throw error;
+    const guess = nearest(name, names);
+    throw new UsageError(`${error.message}${guess ? ` (did you mean ${guess}?)` : ''}`, error.hint);
+  }
 }
 
 function buildVariant(options: BuildCommandOptions): string | undefined {
