@@ -405,7 +405,7 @@ export const FIXTURES: Record<string, Fixture> = {
   // The .sha256sum holds one `<hex>  cri-o.<arch>.v1.31.1.tar.gz` line (sha256sum run next to it).
   crio: {
     async publish(up, arch) {
-      const version = 'v1.31.1';
+      const version = '1.31.1';
       const a = A.goarch(arch);
       const unit = '[Unit]\nDescription=Container Runtime Interface for OCI (CRI-O)\nDocumentation=https://github.com/cri-o/cri-o\nWants=network-online.target\nBefore=kubelet.service\nAfter=network-online.target\n\n[Service]\nType=notify\nEnvironmentFile=-/etc/sysconfig/crio\nEnvironment=GOTRACEBACK=crash\nExecStart=/usr/local/bin/crio \\\n          $CRIO_CONFIG_OPTIONS \\\n          $CRIO_RUNTIME_OPTIONS\nExecReload=/bin/kill -s HUP $MAINPID\nTasksMax=infinity\nLimitNOFILE=1048576\nLimitNPROC=1048576\nLimitCORE=infinity\nOOMScoreAdjust=-999\nTimeoutStartSec=0\nRestart=on-failure\nRestartSec=10\n\n[Install]\nWantedBy=multi-user.target\nAlias=cri-o.service\n';
       const install = `#/usr/bin/env sh
@@ -462,7 +462,7 @@ if ! command -v runc; then
     install $SELINUX -D -m 755 -t "$DESTDIR$BINDIR" bin/runc
 fi
 `;
-      const url = `https://storage.googleapis.com/cri-o/artifacts/cri-o.${a}.${version}.tar.gz`;
+      const url = `https://storage.googleapis.com/cri-o/artifacts/cri-o.${a}.v${version}.tar.gz`;
       const crioBin = elf(arch, 'crio');
       const runc = elf(arch, 'runc');
       const tarball = await up.tar(url, 'gz', {
@@ -482,7 +482,7 @@ fi
         'cri-o/completions/bash/crio': '# completion\n', 'cri-o/completions/fish/crio.fish': '# fish\n', 'cri-o/completions/zsh/_crio': '#compdef crio\n',
         'cri-o/man/crio.8': '.TH crio 8\n', 'cri-o/man/crio.conf.5': '.TH crio.conf 5\n',
       });
-      await up.sums(`${url}.sha256sum`, { [`cri-o.${a}.${version}.tar.gz`]: tarball });
+      await up.sums(`${url}.sha256sum`, { [`cri-o.${a}.v${version}.tar.gz`]: tarball });
       return {
         version, os: '_any', reload: true,
         files: {
@@ -499,12 +499,12 @@ fi
       };
     },
   },
-  // The bakery's own spelling: a version without the v (its create.sh adds one).
-  'crio@plain-version': {
+  // The bakery's tag spelling, v1.31.1 (its create.sh adds the v when it is missing).
+  'crio@v-tag': {
     arches: ['arm64'],
     async publish(up, arch) {
       // The same release files as the crio fixture (published again, consistently).
-      return { ...(await FIXTURES.crio!.publish(up, arch)), version: '1.31.1' };
+      return { ...(await FIXTURES.crio!.publish(up, arch)), version: 'v1.31.1' };
     },
   },
 
