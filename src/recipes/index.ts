@@ -1,6 +1,7 @@
 /**
  * The recipe registry and the public API of recipes: list them, find one by name, build one.
  */
+import path from 'node:path';
 import { InputError } from '../errors.js';
 import { buildRecipeWith, type BuildRecipeOptions, type BuildRecipeResult } from './build.js';
 import { containerd } from './catalog/containerd.js';
@@ -20,27 +21,59 @@ import { wasmcloud } from './catalog/wasmcloud.js';
 import { wasmedge } from './catalog/wasmedge.js';
 import { wasmtime } from './catalog/wasmtime.js';
 import type { Recipe } from './recipe.js';
+import { BUILTIN_RECIPE_DIR, loadRecipeDir } from './recipe-file.js';
 
 export { recipeCacheKey, type BuildRecipeOptions, type BuildRecipeResult } from './build.js';
 export { parseRecipeFileName, recipeFileName, type ParsedRecipeFileName } from './names.js';
 export type { Arch, ArchiveKind, ChecksumSource, Recipe, RecipeDownload, RecipeInput, RecipeOption } from './recipe.js';
 export type { RecipeContext } from './context.js';
+export { parseRecipeFile, BUILTIN_RECIPE_DIR, SCHEMA_FILE } from './recipe-file.js';
 
-const RECIPES: readonly Recipe[] = [
+/** The recipes that need code; the others are recipe files in <checkout>/recipes. */
+const CODE_RECIPES: readonly Recipe[] = [
   containerd, crio, docker, dockerCompose, falco, k3s, keepalived, kubernetes,
   llamaedge, nvidiaRuntime, ollama, rke2, tailscale, wasmcloud, wasmedge, wasmtime,
-].sort((a, b) => a.name.localeCompare(b.name));
+];
 
-/** Every recipe, sorted by name. */
+const byName = (a: Recipe, b: Recipe) => a.name.localeCompare(b.name);
+let builtins: readonly Recipe[] | undefined;
+let catalog: readonly Recipe[] | undefined;
+
+/** The recipes that ship with flatbake: TypeScript ones and recipe files. */
+export function builtinRecipes(): readonly Recipe[] {
+  builtins ??= [...CODE_RECIPES, ...loadRecipeDir(BUILTIN_RECIPE_DIR)].sort(byName);
+  return builtins;
+}
+
+const answersTo = (r: Recipe, name: string) => r.name === name || (r.aliases ?? []).includes(name);
+
+/**
+ * Add the recipe files of DIRS (in order; a later one wins) to the catalogue of this run. A user
+ * recipe called like a built-in one (or one of its aliases) replaces it, with a notice: a team
+ * can carry its own fix of a recipe until flatbake ships it.
+ */
+export function useRecipeDirs(dirs: readonly string[], notice: (text: string) => void): void {
+  let recipes = [...builtinRecipes()];
+  for (const dir of dirs) {
+    for (const recipe of loadRecipeDir(path.resolve(dir))) {
+      const replaced = recipes.filter((r) => answersTo(r, recipe.name) || (recipe.aliases ?? []).some((a) => answersTo(r, a)));
+      for (const old of replaced) notice(`recipe ${recipe.name} from ${recipe.file} overrides ${old.file ? `the recipe from ${old.file}` : `the built-in ${old.name}`}`);
+      recipes = [...recipes.filter((r) => !replaced.includes(r)), recipe];
+    }
+  }
+  catalog = recipes.sort(byName);
+}
+
+/** Every recipe, sorted by name (built-ins plus those of useRecipeDirs()). */
 export function listRecipes(): readonly Recipe[] {
-  return RECIPES;
+  return catalog ?? builtinRecipes();
 }
 
 /** The recipe called NAME (or one of its aliases); InputError listing the known ones otherwise. */
 export function getRecipe(name: string): Recipe {
-  const found = RECIPES.find((r) => r.name === name || (r.aliases ?? []).includes(name));
+  const found = listRecipes().find((r) => answersTo(r, name));
   if (!found) {
-    throw new InputError(`unknown recipe "${name}"`, `known recipes: ${RECIPES.map((r) => r.name).join(', ')} (\`flatbake sysext recipes\` describes them)`);
+    throw new InputError(`unknown recipe "${name}"`, `known recipes: ${listRecipes().map((r) => r.name).join(', ')} (\`flatbake sysext recipes\` describes them; --recipes-dir adds your own)`);
   }
   return found;
 }

@@ -19,9 +19,10 @@ export interface ChecksumSource {
   url: string;
   /**
    * `sha256sum`: lines of `<hex>  <name>` (or `<hex> *<name>`), the entry is looked up by name;
-   * `bare`: the file's first word is the digest (Kubernetes' `.sha256` files).
+   * `bare`: the file's first word is the digest (Kubernetes' `.sha256` files);
+   * `github-release`: the GitHub API's JSON of a release, whose assets carry `digest: sha256:<hex>`.
    */
-  format: 'sha256sum' | 'bare';
+  format: 'sha256sum' | 'bare' | 'github-release';
   /** The name to look up in a `sha256sum` file; default: the last path segment of the download URL. */
   entry?: string;
 }
@@ -81,8 +82,12 @@ export interface Recipe {
   /** Named variants (e.g. docker's only-docker); each with a description. */
   variants?: Readonly<Record<string, string>>;
   options?: Readonly<Record<string, RecipeOption>>;
-  /** `import.meta.url` of the recipe's module: its content is part of the build cache key. */
+  /** `import.meta.url` of the recipe's module (or its recipe file): its content is part of the build cache key. */
   source: string;
+  /** The recipe file of a recipe written as data (`sysext recipes --show` prints it). */
+  file?: string;
+  /** Versions the recipe is known to handle (documentation: the README's recipe table). */
+  knownVersions?: readonly string[];
   /** Look up values the download list depends on (pinned dependency versions, "latest"). */
   resolve?(input: Omit<RecipeInput, 'params'>, fetchText: FetchText): Promise<Record<string, string>>;
   downloads(input: RecipeInput): RecipeDownload[];
