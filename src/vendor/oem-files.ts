@@ -23,14 +23,21 @@ export function renderGrubCfg(grub: GrubSettings): string {
     consoleLines.push(`serial ${port} --speed=${grub.serial.speed} --word=8 --parity=no --stop=1`);
     consoleLines.push(`terminal_input serial_${port}`, `terminal_output serial_${port}`);
   }
+  const arm64 = grub.linuxConsoleArm64 ? `set linux_console=${grubQuote(grub.linuxConsoleArm64)}` : undefined;
   if (consoleLines.length > 0) {
     lines.push('');
     if (grub.consolePlatform) {
       lines.push(`if [ "$grub_platform" = ${grubQuote(grub.consolePlatform)} ]; then`, ...consoleLines.map((l) => `  ${l}`), 'fi');
+    } else if (arm64 && grub.linuxConsole) {
+      // One file for both CPUs, as the SDK's: the console line depends on $grub_cpu.
+      consoleLines.shift();
+      lines.push(...consoleLines, `if [ "$grub_cpu" = arm64 ]; then`, `  ${arm64}`, 'else', `  set linux_console=${grubQuote(grub.linuxConsole)}`, 'fi');
+      return lines.join('\n') + '\n';
     } else {
       lines.push(...consoleLines);
     }
   }
+  if (arm64) lines.push(`if [ "$grub_cpu" = arm64 ]; then`, `  ${arm64}`, 'fi');
   return lines.join('\n') + '\n';
 }
 

@@ -209,7 +209,7 @@ function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; l
 
 function parseGrub(c: Checker, value: Json, where: string): GrubSettings {
   const g = c.object(value, where);
-  c.noExtraKeys(g, where, ['oemId', 'linuxAppend', 'linuxConsole', 'serial', 'consolePlatform']);
+  c.noExtraKeys(g, where, ['oemId', 'linuxAppend', 'linuxConsole', 'serial', 'consolePlatform', 'linuxConsoleArm64']);
   const grub: GrubSettings = { oemId: c.string(g.oemId, `${where}.oemId`, OEM_ID) };
   const append = c.optionalString(g.linuxAppend, `${where}.linuxAppend`);
   if (append !== undefined) grub.linuxAppend = append;
@@ -221,6 +221,8 @@ function parseGrub(c: Checker, value: Json, where: string): GrubSettings {
     if (typeof unit !== 'number' || !Number.isSafeInteger(unit) || unit < 0) c.fail(`${where}.serial.unit`, 'must be a serial port number (0 = com0)');
     grub.serial = { unit, speed: c.positiveInt(s.speed, `${where}.serial.speed`) };
   }
+  const arm64Console = c.optionalString(g.linuxConsoleArm64, `${where}.linuxConsoleArm64`);
+  if (arm64Console !== undefined) grub.linuxConsoleArm64 = arm64Console;
   const platform = c.optionalString(g.consolePlatform, `${where}.consolePlatform`);
   if (platform !== undefined) grub.consolePlatform = c.string(platform, `${where}.consolePlatform`, /^[a-z0-9-]+$/);
   return grub;

@@ -21,6 +21,8 @@ export interface GrubSettings {
   serial?: { unit: number; speed: number };
   /** Console settings apply only on this grub platform (`$grub_platform`, e.g. `pc`). */
   consolePlatform?: string;
+  /** `set linux_console="..."` when `$grub_cpu` is arm64 (it replaces linuxConsole there, as oem/azure/grub.cfg does). */
+  linuxConsoleArm64?: string;
 }
 
 export interface OemSpec {

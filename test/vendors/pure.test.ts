@@ -32,6 +32,16 @@ describe('grub.cfg', () => {
     expect(text).not.toContain('grub_platform');
   });
 
+  it('picks the console by $grub_cpu as oem/azure/grub.cfg 11-15 does, and adds ami\'s arm64 console (oem/ami/grub.cfg 15-17)', () => {
+    const azure = renderGrubCfg({ oemId: 'azure', linuxConsole: 'console=tty1 console=ttyS0,115200n8', linuxConsoleArm64: 'console=tty1 console=ttyAMA0,115200n8', serial: { unit: 0, speed: 115200 } });
+    expect(azure).toMatch(
+      /terminal_output serial_com0\nif \[ "\$grub_cpu" = arm64 \]; then\n  set linux_console="console=tty1 console=ttyAMA0,115200n8"\nelse\n  set linux_console="console=tty1 console=ttyS0,115200n8"\nfi\n$/,
+    );
+    expect(azure.match(/linux_console/g)).toHaveLength(2);
+    const ami = renderGrubCfg({ oemId: 'ec2', linuxConsole: 'console=ttyS0,115200n8', serial: { unit: 0, speed: 115200 }, consolePlatform: 'pc', linuxConsoleArm64: 'console=tty1 console=ttyS0,115200n8 earlycon' });
+    expect(ami).toMatch(/\nfi\nif \[ "\$grub_cpu" = arm64 \]; then\n  set linux_console="console=tty1 console=ttyS0,115200n8 earlycon"\nfi\n$/);
+  });
+
   it('limits console settings to one platform (ami on pc)', () => {
     const text = renderGrubCfg({ oemId: 'ec2', linuxAppend: 'a b', linuxConsole: 'console=ttyS0,115200n8', serial: { unit: 0, speed: 115200 }, consolePlatform: 'pc' });
     expect(text).toMatch(/set linux_append="a b"\n\nif \[ "\$grub_platform" = "pc" \]; then\n  set linux_console="console=ttyS0,115200n8"\n  serial com0 [^\n]+\n  terminal_input serial_com0\n  terminal_output serial_com0\nfi\n$/);

@@ -111,11 +111,17 @@ describe('vendor registry against flatcar/scripts vm_image_util.sh', async () =>
     expect(ami).toMatchObject({ linuxConsole: 'console=ttyS0,115200n8', serial: { unit: 0, speed: 115200 }, consolePlatform: 'pc' });
     for (const id of ['azure', 'gce']) {
       const grub = registry.get(id).oem!.grub;
-      expect(grub.linuxConsole).toMatch(/^console=ttyS0,115200n8/);
+      expect(grub.linuxConsole).toMatch(/^(console=tty1 )?console=ttyS0,115200n8/);
       expect(grub.serial).toEqual({ unit: 0, speed: 115200 });
       expect(grub.consolePlatform).toBeUndefined();
     }
     expect(registry.get('scaleway').oem!.grub.linuxConsole).toBe('console=ttyS0,115200n8 earlycon=ttyS0,115200');
+    // oem/azure/grub.cfg 11-15 (main, mid 2026): per $grub_cpu; oem/ami/grub.cfg 15-17: arm64.
+    expect(registry.get('azure').oem!.grub).toMatchObject({
+      linuxConsole: 'console=tty1 console=ttyS0,115200n8 earlyprintk=ttyS0,115200',
+      linuxConsoleArm64: 'console=tty1 console=ttyAMA0,115200n8 earlycon=pl011,0xeffec000',
+    });
+    expect(ami.linuxConsoleArm64).toBe('console=tty1 console=ttyS0,115200n8 earlycon');
     expect(registry.get('scaleway').oem!.grub.serial).toBeUndefined();
   });
 
