@@ -20,7 +20,7 @@ import { normalizeArch } from './release/arch.js';
  */
 
 /** The commands that take settings from this table. */
-export const SETTING_COMMANDS = ['bake', 'demo', 'sysext build', 'release', 'oci-rootfs'] as const;
+export const SETTING_COMMANDS = ['bake', 'demo', 'sysext build', 'sysext recipes', 'release', 'oci-rootfs'] as const;
 export type SettingCommand = (typeof SETTING_COMMANDS)[number];
 
 /** What a parser knows besides the text: relative paths are relative to `base` (cwd, or the config file's dir). */
@@ -94,6 +94,8 @@ const BAKE = ['bake'] as const;
 const BAKE_DEMO = ['bake', 'demo'] as const;
 const DOWNLOADERS = ['bake', 'sysext build', 'release', 'oci-rootfs'] as const;
 const RETRYING = ['bake', 'sysext build', 'release'] as const;
+/** The commands that look recipes up by name. */
+const RECIPE_USERS = ['bake', 'sysext build', 'sysext recipes', 'release'] as const;
 
 export const SETTINGS = [
   value('config', 'config', '<file.yaml>', BAKE, 'bake settings as YAML: every long option here is a key of the same name, sysexts under `sysexts:`; paths are relative to the file, the command line overrides it (see [Config file](#config-file))', {
@@ -138,6 +140,11 @@ export const SETTINGS = [
     parse: localPath,
   }),
   flag('no-cache', 'cache', DOWNLOADERS, 'neither read nor write the cache', { negated: true, defaultDoc: 'the cache is used' }),
+  repeatable('recipes-dir', 'recipesDirs', '<dir>', RECIPE_USERS, 'add the recipe files (`<name>.yaml`) of this directory to the recipes (repeatable); one named like a built-in recipe replaces it, with a notice. See [Recipe files](#recipe-files)', {
+    defaultDoc: 'the built-in recipes only',
+    isPath: true,
+    parse: localPath,
+  }),
   value('backend', 'backend', '<backend>', BAKE, 'how partitions are edited: `offline` (e2fsprogs/btrfs-progs on the image file, no root), `mount` (loop devices and mounts, root or sudo), `auto`', {
     default: 'auto' as const,
     defaultDoc: '`auto`: offline when its tools are present',

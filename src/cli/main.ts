@@ -4,7 +4,7 @@ import { FlatbakeError, fromSystemError, UsageError } from '../errors.js';
 import { nearest } from '../util/suggest.js';
 import { stderrReporter } from '../util/report.js';
 import { VERSION } from '../version.js';
-import { commanderOptions, resolveSettings } from './options.js';
+import { commanderOptions, resolveSettings, useRecipesDirs } from './options.js';
 import { registerOtherCommands } from './commands.js';
 import { configSysexts, loadConfigFile } from './config-file.js';
 
@@ -64,6 +64,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .action(async (sysexts: string[], _raw: unknown, command: Command) => {
       const options = await toBakeOptions(sysexts, command);
+      await useRecipesDirs(options.recipesDirs);
       const report = stderrReporter({ json: options.json });
       const { bake } = await import('../bake/pipeline.js');
       const { manifest } = await bake(options, report);

@@ -67,3 +67,10 @@ export function resolveSettings(command: Command, which: SettingCommand, fromFil
   }
   return settings as Settings;
 }
+
+/** Load the --recipes-dir directories into this run's recipe catalogue (a notice for each override). */
+export async function useRecipesDirs(dirs: readonly string[]): Promise<void> {
+  if (dirs.length === 0) return;
+  const { useRecipeDirs } = await import('../recipes/index.js');
+  useRecipeDirs(dirs, (text) => process.stderr.write(`flatbake: notice: ${text}\n`));
+}

@@ -4,7 +4,7 @@ import { openCache } from '../cache/cache.js';
 import { UsageError } from '../errors.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
-import { commanderOptions, resolveSettings } from './options.js';
+import { commanderOptions, resolveSettings, useRecipesDirs } from './options.js';
 
 export function registerRelease(program: Command): void {
   const release = program
@@ -25,6 +25,7 @@ export function registerRelease(program: Command): void {
       if (!o.versions && !o.discover) throw new UsageError('give --versions <file>, --discover, or both');
       const jobs = o.jobs === undefined ? undefined : Number(o.jobs);
       if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UsageError(`--jobs must be a positive whole number, got '${o.jobs}'`);
+      await useRecipesDirs(net.recipesDirs);
       const { buildRelease } = await import('../release-build/index.js');
       const result = await buildRelease({
         versionsFile: o.versions ? path.resolve(o.versions) : undefined,

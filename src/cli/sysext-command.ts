@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openCache } from '../cache/cache.js';
 import { FlatbakeError, InputError, UsageError } from '../errors.js';
@@ -6,7 +7,7 @@ import { nearest } from '../util/suggest.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
 import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
-import { commanderOptions, resolveSettings } from './options.js';
+import { commanderOptions, resolveSettings, useRecipesDirs } from './options.js';
 
 export function registerSysext(program: Command): void {
   const sysext = program.command('sysext').description('build and check sysext images');
@@ -66,33 +67,74 @@ export function registerSysext(program: Command): void {
       if (!result.ok) throw new InputError(`${file} failed the sysext check`, 'fix the errors listed above');
     });
 
-  sysext
+  const recipes = sysext
     .command('recipes')
     .description('list the recipes `sysext build` knows, with their architectures, variants and options')
-    .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
-      const { listRecipes } = await import('../recipes/index.js');
-      const recipes = listRecipes().map((r) => ({
+    .option('--show <name>', 'print the recipe file of one recipe (a start for your own)')
+    .option('--json', 'print JSON');
+  for (const option of commanderOptions('sysext recipes')) recipes.addOption(option);
+  recipes.action(async (options: { show?: string; json?: boolean }, command: Command) => {
+      await useRecipesDirs(resolveSettings(command, 'sysext recipes').recipesDirs);
+      const { getRecipe, listRecipes } = await import('../recipes/index.js');
+      if (options.show !== undefined) {
+        const recipe = getRecipe(options.show);
+        if (!recipe.file) {
+          throw new InputError(`recipe ${recipe.name} is written in TypeScript (it needs code), not as a recipe file`, `its source is src/recipes/catalog in flatbake's repository; recipe files to start from: ${listRecipes().filter((r) => r.file).map((r) => r.name).join(', ')}`);
+        }
+        process.stdout.write(await readFile(recipe.file, 'utf8'));
+        return;
+      }
+      const rows = listRecipes().map((r) => ({
         name: r.name,
         aliases: r.aliases ?? [],
         description: r.description,
         arches: Object.keys(r.arches),
         versionExample: r.versionExample,
+        knownVersions: r.knownVersions ?? [],
         variants: Object.keys(r.variants ?? {}),
         options: Object.keys(r.options ?? {}),
+        file: r.file ?? null,
       }));
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(recipes, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;
       }
-      const width = Math.max(...recipes.map((r) => r.name.length));
-      for (const r of recipes) {
+      const width = Math.max(...rows.map((r) => r.name.length));
+      for (const r of rows) {
         const extras = [
           r.variants.length ? `variants: ${r.variants.join(', ')}` : '',
           r.options.length ? `options: ${r.options.join(', ')}` : '',
         ].filter(Boolean);
         process.stdout.write(`${r.name.padEnd(width)}  ${r.description} (${r.arches.join(', ')}; e.g. ${r.versionExample})${extras.length ? `; ${extras.join('; ')}` : ''}\n`);
       }
+    });
+
+  sysext
+    .command('recipe')
+    .description('work with recipe files')
+    .command('new')
+    .description('write NAME.yaml, a commented recipe file to start from')
+    .argument('<name>', 'the recipe (and extension) name, e.g. my-tool')
+    .option('--output <dir>', 'where NAME.yaml is written', '.')
+    .option('--force', 'replace an existing NAME.yaml')
+    .addHelpText('after', '\nThen: flatbake sysext build --recipes-dir <dir> NAME VERSION')
+    .action(async (name: string, options: { output: string; force?: boolean }) => {
+      const [{ recipeSkeleton }, { parseRecipeFile }] = await Promise.all([import('../recipes/skeleton.js'), import('../recipes/recipe-file.js')]);
+      const file = path.join(path.resolve(options.output), `${name}.yaml`);
+      const text = recipeSkeleton(name);
+      try {
+        parseRecipeFile(text, file);
+      } catch {
+        throw new InputError(`"${name}" is not a valid recipe name`, 'use lower-case letters, digits and _, and - only before a letter (e.g. my-tool): NAME-VERSION-ARCH.raw must split');
+      }
+      await mkdir(path.dirname(file), { recursive: true });
+      try {
+        await writeFile(file, text, { flag: options.force ? 'w' : 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new InputError(`${file} exists`, 'pass --force to replace it, or choose another --output');
+        throw err;
+      }
+      process.stdout.write(`${file}\n`);
     });
 
   const build = sysext
@@ -111,6 +153,7 @@ export function registerSysext(program: Command): void {
   for (const option of commanderOptions('sysext build')) build.addOption(option);
   build.action(async (recipe: string, version: string, options: BuildCommandOptions, command: Command) => {
       const net = resolveSettings(command, 'sysext build');
+      await useRecipesDirs(net.recipesDirs);
       const report = stderrReporter({ json: options.json });
       const { buildRecipe, getRecipe, listRecipes } = await import('../recipes/index.js');
       knownRecipe(recipe, getRecipe, listRecipes().flatMap((r) => [r.name, ...(r.aliases ?? [])]));
