@@ -13,6 +13,7 @@ PACKAGES=(
   gnupg                           # signature checks
   lbzip2 bzip2                    # parallel and plain bzip2
   binutils file cpio xz-utils zstd
+  unzip                           # recipes whose upstream ships zips (consul, nomad, vault)
   ovmf xorriso isolinux syslinux-common   # vendor images: qemu_uefi firmware, the iso vendor
   patchelf bubblewrap                     # flix, flatwrap, oci-rootfs --run
   fakeroot                                # the offline backend as non-root: rebuilt btrfs stays root-owned
@@ -22,6 +23,7 @@ PACKAGES=(
   grub-common grub-efi-amd64-bin          # the bootable synthetic release's UEFI GRUB (grub-mkimage, modules)
   # tests only: a real registry, a busybox rootfs, jq for flix, xmllint for OVFs, arm64 cross builds
   docker-registry busybox-static jq libxml2-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  zip                             # tests only: HashiCorp-shaped zip fixtures
 )
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi

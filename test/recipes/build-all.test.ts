@@ -10,9 +10,12 @@ import { Cache } from '../../src/cache/cache.js';
 import { serveStatic, type StaticServer } from '../../src/demo/server.js';
 import { buildRecipe, getRecipe, listRecipes } from '../../src/recipes/index.js';
 import { quietReporter } from '../../src/util/report.js';
-import { FIXTURES, recipeOfFixture, type Expectation } from './fixtures.js';
+import { FIXTURES as CODE_FIXTURES, recipeOfFixture, type Expectation } from './fixtures.js';
+import { BAKERY_FIXTURES } from './fixtures-bakery.js';
 import { ARCHES, Upstream, type Arch } from './upstream.js';
 import { verifyImage } from './verify.js';
+
+const FIXTURES = { ...CODE_FIXTURES, ...BAKERY_FIXTURES };
 
 let work: string;
 let upstream: Upstream;

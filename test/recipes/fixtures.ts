@@ -17,6 +17,8 @@ export interface Expectation {
   lines?: Record<string, string[]>;
   /** Paths that must not be in the image. */
   absent?: string[];
+  /** The image's top-level directories; default just usr. */
+  tops?: string[];
   /** [target, unit]: usr/lib/systemd/system/TARGET.d/10-BASE.conf with Upholds=UNIT. */
   upholds?: Array<[string, string]>;
 }

@@ -23,11 +23,12 @@ afterAll(async () => {
 });
 
 describe('registry', () => {
-  it('lists the sixteen recipes, sorted, each offering x86-64 and arm64', () => {
+  it('lists the recipes (TypeScript and recipe files), sorted, each offering x86-64 and arm64', () => {
     const names = listRecipes().map((r) => r.name);
     expect(names).toEqual([
-      'containerd', 'crio', 'docker', 'docker-compose', 'falco', 'k3s', 'keepalived', 'kubernetes',
-      'llamaedge', 'nvidia-runtime', 'ollama', 'rke2', 'tailscale', 'wasmcloud', 'wasmedge', 'wasmtime',
+      'cilium', 'cloud-hypervisor', 'coder', 'consul', 'containerd', 'crio', 'dataplaneapi', 'docker', 'docker-buildx',
+      'docker-compose', 'falco', 'ig', 'k3s', 'kata-containers', 'keepalived', 'kubernetes', 'llamaedge', 'nebula', 'nerdctl',
+      'nomad', 'nvidia-runtime', 'ollama', 'opkssh', 'rke2', 'tailscale', 'vault', 'wasmcloud', 'wasmedge', 'wasmtime',
     ]);
     for (const r of listRecipes()) {
       expect(Object.keys(r.arches).sort(), r.name).toEqual(['arm64', 'x86-64']);

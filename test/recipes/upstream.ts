@@ -104,6 +104,15 @@ export class Upstream {
     return this.file(url, await readFile(out));
   }
 
+  /** A zip archive of TREE, made by Info-ZIP's zip (HashiCorp ships zips). */
+  async zip(url: string, tree: Tree): Promise<Buffer> {
+    const stage = await this.scratch();
+    await writeTree(stage, tree);
+    const out = path.join(await this.scratch(), 'archive.zip');
+    await execa('zip', ['-q', '-r', '-X', out, ...(await readdir(stage)).sort()], { cwd: stage });
+    return this.file(url, await readFile(out));
+  }
+
   private readonly shared = new Map<string, Map<string, string>>();
 
   /** Add NAME to the sha256sum list at URL (lists shared by several architectures grow). */

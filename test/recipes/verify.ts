@@ -22,7 +22,7 @@ export async function verifyImage(file: string, name: string, arch: Arch, exp: E
   const image = await openSysextImage(file);
   try {
     const paths = image.entries.map((e) => e.path);
-    expect(paths.filter((p) => !p.includes('/')).sort()).toEqual(['usr']);
+    expect(paths.filter((p) => !p.includes('/')).sort()).toEqual(exp.tops ?? ['usr']);
     expect((await image.readFile(`usr/lib/extension-release.d/extension-release.${name}`)).toString()).toBe(expectedRelease(exp.os, arch, exp.reload));
 
     for (const [p, mode] of Object.entries(exp.files)) {
