@@ -35,7 +35,7 @@ describe('settings declared once', () => {
   });
 
   it('each command that takes a setting shows the same help for it', () => {
-    const where: Record<SettingCommand, string[]> = { bake: ['bake'], demo: ['demo'], 'sysext build': ['sysext', 'build'], release: ['release'], 'oci-rootfs': ['oci-rootfs'] };
+    const where: Record<SettingCommand, string[]> = { bake: ['bake'], demo: ['demo'], 'sysext build': ['sysext', 'build'], 'sysext recipes': ['sysext', 'recipes'], release: ['release'], 'oci-rootfs': ['oci-rootfs'] };
     for (const setting of SETTINGS) {
       for (const which of setting.commands) {
         const option = commandOf(...where[which]).options.find((o) => o.long === `--${setting.key}`);
@@ -64,6 +64,7 @@ describe('settings declared once', () => {
     expect(s).toMatchObject({ vendors: ['qemu_uefi', 'azure'], arch: 'arm64', cache: false, installTo: 'oem:/sysexts', oemSysexts: ['/work/dir/a.raw', '/b.raw'], retries: 0, cacheDir: '/work/dir/c', signingKey: '/work/dir/k.asc', image: '/work/dir/base.bin', fetch: true });
     expect(parse('bake', ['--signing-key', 'https://example.org/k.asc']).signingKey).toBe('https://example.org/k.asc');
     expect(parse('bake', ['--no-oem-sysext'])).toMatchObject({ noOemSysext: true, oemSysexts: [] });
+    expect(parse('bake', ['--recipes-dir', 'mine', '--recipes-dir', '/team']).recipesDirs).toEqual(['/work/dir/mine', '/team']);
   });
 
   it('bad values are usage errors with a hint', () => {
