@@ -21,6 +21,7 @@ PACKAGES=(
   build-essential                         # recipes that build from source (keepalived)
   qemu-system-x86                         # flatbake boot (and its tests, under TCG)
   grub-common grub-efi-amd64-bin          # the bootable synthetic release's UEFI GRUB (grub-mkimage, modules)
+  groff-base                              # tests only: groff checks the man page (flatbake man)
   # tests only: a real registry, a busybox rootfs, jq for flix, xmllint for OVFs, arm64 cross builds
   docker-registry busybox-static jq libxml2-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   zip                             # tests only: HashiCorp-shaped zip fixtures

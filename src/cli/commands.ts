@@ -71,4 +71,20 @@ export function registerOtherCommands(program: Command): void {
   registerWrapCommands(program);
 
   registerRelease(program);
+
+  program
+    .command('completion')
+    .description('print shell completion for bash, zsh or fish, made from the command tree')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./completion.js');
+      process.stdout.write(completionScript(program, shell));
+    });
+  program
+    .command('man')
+    .description('print the flatbake(1) man page (roff): flatbake man | man -l -')
+    .action(async () => {
+      const { manPage } = await import('./man.js');
+      process.stdout.write(manPage(program));
+    });
 }
