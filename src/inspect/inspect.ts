@@ -30,6 +30,10 @@ import { MountedEditor } from '../image/mounted-editor.js';
 import { openBtrfsEditor, openExt4Editor, type PartitionEditor } from '../image/offline/index.js';
 import { readUsrOsReleaseOffline } from '../image/os-release.js';
 import os from 'node:os';
+import { run } from '../util/exec.js';
+
+/** Bumped when a field of `flatbake inspect --json` changes meaning or goes (schemas/inspect.schema.json). */
+export const INSPECT_SCHEMA_VERSION = 1;
 
 export interface InspectedPartition {
   number: number;
@@ -41,7 +45,8 @@ export interface InspectedPartition {
   firstLba: number;
   lastLba: number;
   startByte: number;
-  sizeBytes: number;
+  /** Bytes, as everywhere in flatbake's JSON. */
+  size: number;
   filesystem: string;
 }
 
@@ -56,15 +61,35 @@ export interface InspectedSysext {
   sysupdateConf?: string;
 }
 
+/** A vendor's OEM sysext as image_to_vm installs it: /oem/sysext/oem-<id>-<version>.raw. */
+export interface InspectedOemSysext {
+  /** In-partition path on OEM. */
+  file: string;
+  /** The vendor's OEM id (`oem-<id>-...`). */
+  id: string;
+  /** Flatcar merges it (through its own OEM logic, not /etc/extensions) when this marker exists. */
+  active: boolean;
+}
+
 export interface InspectReport {
+  schemaVersion: typeof INSPECT_SCHEMA_VERSION;
   image: string;
-  sizeBytes: number;
-  allocatedBytes: number;
+  /** qcow2, vpc (VHD), vmdk, vhdx, raw: vendor outputs are read through a temporary raw copy. */
+  format: string;
+  /** Bytes of the (raw) disk; for other formats, the virtual size. */
+  size: number;
+  /** Bytes the image file takes on disk. */
+  allocated: number;
   diskGuid: string;
   partitions: InspectedPartition[];
   release: Record<string, string>;
   sysexts: InspectedSysext[];
-  /** .raw files in the usual install dirs that no /etc/extensions link points to. */
+  /** Vendor OEM sysexts on OEM: linked by Flatcar's OEM logic, not from /etc/extensions. */
+  oemSysexts: InspectedOemSysext[];
+  /**
+   * Other .raw files in the usual install dirs that no /etc/extensions link points to (e.g.
+   * older versions systemd-sysupdate keeps).
+   */
   unlinkedFiles: string[];
   /** How the partitions were read: mounted read-only, or offline from the image file. */
   backend: Backend;
@@ -93,10 +118,37 @@ async function partitionFs(file: string, partition: GptPartition): Promise<strin
 
 
 /** Partitions, release and baked sysexts of an image; ROOT, OEM and USR-A are mounted read-only. */
-export async function inspectImage(file: string, choice: BackendChoice = 'auto'): Promise<InspectReport> {
-  const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) throw new InputError(`${file} not found`, 'give the path of a flatcar_production_image.bin');
-  if (file.endsWith('.bz2')) throw new InputError(`${file} is compressed`, 'decompress it first (lbzip2 -dk FILE) or inspect a baked .bin');
+export async function inspectImage(image: string, choice: BackendChoice = 'auto'): Promise<InspectReport> {
+  const info = await stat(image).catch(() => undefined);
+  if (!info?.isFile()) throw new InputError(`${image} not found`, 'give the path of a flatcar_production_image.bin or a vendor image (qcow2, VHD, VMDK, VHDX)');
+  if (image.endsWith('.bz2')) throw new InputError(`${image} is compressed`, 'decompress it first (lbzip2 -dk FILE) or inspect a baked .bin');
+  const outer = new ResourceScope();
+  try {
+    const { format, raw } = await asRawImage(image, outer);
+    return await inspectRaw(raw, { image, format, allocated: info.blocks * 512 }, choice);
+  } finally {
+    await outer.release();
+  }
+}
+
+/**
+ * Vendor images (qcow2, VHD, VMDK, VHDX) are read through a sparse raw copy that
+ * `qemu-img convert` writes to a temp dir: no root, no qemu-nbd, and the holes cost nothing.
+ * qemu-img also says which format a file is, so a raw image is read in place.
+ */
+async function asRawImage(image: string, scope: ResourceScope): Promise<{ format: string; raw: string }> {
+  const probed = await run('qemu-img', ['info', '--output=json', image], { purpose: `read the disk format of ${image}` });
+  const format = String((JSON.parse(probed.stdout) as { format?: unknown }).format ?? 'raw');
+  if (format === 'raw') return { format, raw: image };
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-inspect-raw-'));
+  scope.defer(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  const raw = path.join(dir, 'disk.raw');
+  await run('qemu-img', ['convert', '-f', format, '-O', 'raw', image, raw], { purpose: `read the ${format} image ${image} as raw` });
+  return { format, raw };
+}
+
+async function inspectRaw(file: string, shown: { image: string; format: string; allocated: number }, choice: BackendChoice): Promise<InspectReport> {
+  const info = await stat(file);
   const table: GptTable = await readGptFromFile(file);
   const partitions: InspectedPartition[] = [];
   for (const p of table.partitions) {
@@ -109,7 +161,7 @@ export async function inspectImage(file: string, choice: BackendChoice = 'auto')
       firstLba: p.firstLba,
       lastLba: p.lastLba,
       startByte: p.startByte,
-      sizeBytes: p.sizeBytes,
+      size: p.sizeBytes,
       filesystem: await partitionFs(file, p),
     });
   }
@@ -164,6 +216,13 @@ export async function inspectImage(file: string, choice: BackendChoice = 'auto')
         sysupdateConf: (await root.lstat(conf)) ? conf : undefined,
       });
     }
+    const oemSysexts: InspectedOemSysext[] = [];
+    for (const f of await listRaw(oem, '/sysext', 1)) {
+      const id = /^oem-(.+?)-\d[^/]*\.raw$/.exec(path.posix.basename(f))?.[1];
+      if (!id || linked.has(`oem:${f}`)) continue;
+      oemSysexts.push({ file: f, id, active: (await oem.lstat(`/sysext/active-oem-${id}`)) !== undefined });
+      linked.add(`oem:${f}`);
+    }
     const unlinkedFiles: string[] = [];
     for (const [label, editor, dir] of [['root', root, '/opt/extensions'], ['oem', oem, '/']] as const) {
       for (const f of await listRaw(editor, dir)) {
@@ -171,13 +230,16 @@ export async function inspectImage(file: string, choice: BackendChoice = 'auto')
       }
     }
     return {
-      image: path.resolve(file),
-      sizeBytes: info.size,
-      allocatedBytes: info.blocks * 512,
+      schemaVersion: INSPECT_SCHEMA_VERSION,
+      image: path.resolve(shown.image),
+      format: shown.format,
+      size: info.size,
+      allocated: shown.allocated,
       diskGuid: table.diskGuid,
       partitions,
       release,
       sysexts,
+      oemSysexts,
       unlinkedFiles,
       backend,
     };
@@ -200,11 +262,11 @@ async function listRaw(editor: PartitionEditor, dir: string, depth = 2): Promise
 }
 
 export function formatInspect(report: InspectReport): string {
-  const lines = [`image ${report.image}: ${report.sizeBytes} bytes (${report.allocatedBytes} allocated), disk GUID ${report.diskGuid}`, ''];
+  const lines = [`image ${report.image}: ${report.format}, ${report.size} bytes (${report.allocated} allocated), disk GUID ${report.diskGuid}`, ''];
   lines.push(' #  label        fs        start byte      size bytes  type');
   for (const p of report.partitions) {
     lines.push(
-      `${String(p.number).padStart(2)}  ${p.label.padEnd(11)}  ${p.filesystem.padEnd(8)}  ${String(p.startByte).padStart(12)}  ${String(p.sizeBytes).padStart(14)}  ${p.typeGuid}${p.typeName ? ` (${p.typeName})` : ''}`,
+      `${String(p.number).padStart(2)}  ${p.label.padEnd(11)}  ${p.filesystem.padEnd(8)}  ${String(p.startByte).padStart(12)}  ${String(p.size).padStart(14)}  ${p.typeGuid}${p.typeName ? ` (${p.typeName})` : ''}`,
     );
   }
   lines.push('');
@@ -215,6 +277,7 @@ export function formatInspect(report: InspectReport): string {
   for (const s of report.sysexts) {
     lines.push(`sysext ${s.name}: ${s.symlink} -> ${s.target} (${s.partition}, ${s.present ? `${s.size} bytes` : 'MISSING'})${s.sysupdateConf ? `, sysupdate ${s.sysupdateConf}` : ''}`);
   }
-  for (const f of report.unlinkedFiles) lines.push(`unlinked: ${f}`);
+  for (const o of report.oemSysexts) lines.push(`OEM sysext ${o.id}: oem:${o.file}${o.active ? ' (active)' : ' (not active: no active-oem marker)'}`);
+  for (const f of report.unlinkedFiles) lines.push(`not linked from /etc/extensions: ${f}`);
   return lines.join('\n');
 }
