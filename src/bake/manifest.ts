@@ -1,3 +1,4 @@
+import { FlatbakeError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { InjectedSysext } from './inject.js';
 import type { SysupdateWiring } from './sysupdate-stage.js';
@@ -20,8 +21,15 @@ export interface ManifestSysext extends InjectedSysext {
   sysupdateConfSha256?: string;
 }
 
+/**
+ * Bumped when a field changes meaning or goes; new optional fields keep it. The JSON Schema of
+ * this version is schemas/manifest.schema.json (the tests validate every manifest they make).
+ */
+export const MANIFEST_SCHEMA_VERSION = 1;
+
 /** flatbake-manifest.json: what was baked from what, with digests, so a result can be audited. */
 export interface Manifest {
+  schemaVersion: typeof MANIFEST_SCHEMA_VERSION;
   tool: { name: 'flatbake'; version: string };
   createdAt: string;
   release: {
@@ -50,6 +58,27 @@ export interface Manifest {
   outputs: ManifestOutput[];
 }
 
-export function buildManifest(fields: Omit<Manifest, 'tool' | 'createdAt'>, now = new Date()): Manifest {
-  return { tool: { name: 'flatbake', version: VERSION }, createdAt: now.toISOString(), ...fields };
+export function buildManifest(fields: Omit<Manifest, 'schemaVersion' | 'tool' | 'createdAt'>, now = new Date()): Manifest {
+  return { schemaVersion: MANIFEST_SCHEMA_VERSION, tool: { name: 'flatbake', version: VERSION }, createdAt: now.toISOString(), ...fields };
 }
+
+/** A bake that failed after publishing something (a failed vendor): the manifest says what is there. */
+export class PartialBakeError extends FlatbakeError {
+  constructor(
+    message: string,
+    hint: string | undefined,
+    readonly manifest: Manifest,
+  ) {
+    super(message, hint);
+  }
+}
+
+/** Bumped with schemas/error.schema.json. */
+export const ERROR_SCHEMA_VERSION = 1;
+
+/** What `--json` prints on stdout when a command fails with nothing to describe. */
+export interface JsonError {
+  schemaVersion: typeof ERROR_SCHEMA_VERSION;
+  error: { message: string; hint?: string; exitCode: number };
+}
+

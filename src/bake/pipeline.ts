@@ -10,7 +10,7 @@ import { mountPartition } from '../image/loop.js';
 import { readUsrOsRelease, readUsrOsReleaseOffline } from '../image/os-release.js';
 import { acquirePrivileges } from '../privileged/privileged.js';
 import { boardFor } from '../release/arch.js';
-import { parseReleaseSpec, resolvedRelease, type ResolvedRelease, type VersionInfo } from '../release/resolve.js';
+import { channelOfVersion, isVersion, parseReleaseSpec, resolvedRelease, type ResolvedRelease, type VersionInfo } from '../release/resolve.js';
 import { sha256File, sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
@@ -29,7 +29,7 @@ import type { Privileged } from '../privileged/privileged.js';
 import { parseInstallTarget, parseSysextArgs, type InstallTarget } from './inputs.js';
 import { checkSysextImage, planLocalSysexts, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
 import { buildRecipe } from '../recipes/index.js';
-import { buildManifest, type Manifest, type ManifestOutput, type ManifestSysext } from './manifest.js';
+import { buildManifest, PartialBakeError, type Manifest, type ManifestOutput, type ManifestSysext } from './manifest.js';
 import { describeImage, publish, untouchedBasePieces } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
 import { checkSysextCompat, flatcarReleaseHost, hostFromOsRelease } from './compat-stage.js';
@@ -183,9 +183,10 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   });
   const files = outputs.length ? await publish(ctx, outputs, manifest) : [];
   if (failed.length) {
-    throw new FlatbakeError(
+    throw new PartialBakeError(
       `${failed.length} of ${vendors.length} vendor image(s) failed: ${failed.map((f) => `${f.vendor} (${f.error})`).join('; ')}`,
       files.length ? `the others were written: ${files.map((f) => path.basename(f)).join(', ')}` : undefined,
+      manifest,
     );
   }
   report.step('done', `${files.join(', ')}`);
@@ -308,7 +309,16 @@ async function releaseFromImage(ctx: BakeContext, priv: Privileged | undefined, 
   try {
     const osRelease = priv ? await readUsrOsRelease(priv, inner, image, table) : await readUsrOsReleaseOffline(image, table, ctx.workDir);
     const version = osRelease.VERSION_ID ?? osRelease.VERSION ?? 'unknown';
-    return { info: { version, board: boardFor(ctx.options.arch), arch: ctx.options.arch, build: osRelease.BUILD_ID }, osRelease };
+    // os-release's BUILD_ID is a build date; the release's build (version.txt's FLATCAR_BUILD)
+    // is the version's first number, and the middle one names the channel (FLATCAR.md).
+    const known = isVersion(version);
+    const info: ReleaseInfo = {
+      version,
+      ...(known ? { channel: channelOfVersion(version), build: version.split('.')[0] } : {}),
+      board: boardFor(ctx.options.arch),
+      arch: ctx.options.arch,
+    };
+    return { info, osRelease };
   } finally {
     await inner.release();
   }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import type { BakeOptions } from '../bake/context.js';
 import { FlatbakeError, fromSystemError, UsageError } from '../errors.js';
 import { nearest } from '../util/suggest.js';
+import { ERROR_SCHEMA_VERSION, PartialBakeError, type JsonError, type Manifest } from '../bake/manifest.js';
 import { stderrReporter } from '../util/report.js';
 import { VERSION } from '../version.js';
 import { commanderOptions, resolveSettings, useRecipesDirs } from './options.js';
@@ -63,12 +64,20 @@ export function buildProgram(): Command {
     .addHelpText('after', BAKE_EXAMPLES)
     .exitOverride()
     .action(async (sysexts: string[], _raw: unknown, command: Command) => {
-      const options = await toBakeOptions(sysexts, command);
-      await useRecipesDirs(options.recipesDirs);
-      const report = stderrReporter({ json: options.json });
-      const { bake } = await import('../bake/pipeline.js');
-      const { manifest } = await bake(options, report);
-      if (options.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+      const json = Boolean((command.opts() as { json?: boolean }).json);
+      try {
+        const options = await toBakeOptions(sysexts, command);
+        await useRecipesDirs(options.recipesDirs);
+        const report = stderrReporter({ json: options.json });
+        const { bake } = await import('../bake/pipeline.js');
+        const { manifest } = await bake(options, report);
+        if (options.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+      } catch (error) {
+        // A pipeline reads stdout: on failure it gets the manifest of what was written (a failed
+        // vendor), else a JSON error object; stderr and the exit status stay as without --json.
+        if (json) process.stdout.write(`${JSON.stringify(jsonFailure(error), null, 2)}\n`);
+        throw error;
+      }
     });
   for (const option of commanderOptions('bake')) bakeCommand.addOption(option);
   program.addCommand(bakeCommand, { isDefault: true });
@@ -91,6 +100,16 @@ const PARSER_OUTPUT = {
 function forEachCommand(command: Command, visit: (command: Command) => void): void {
   visit(command);
   for (const sub of command.commands) forEachCommand(sub, visit);
+}
+
+/** What `--json` prints for a failure: the manifest when something was published, else an error object. */
+export function jsonFailure(error: unknown): Manifest | JsonError {
+  if (error instanceof PartialBakeError) return error.manifest;
+  const known = error instanceof FlatbakeError ? error : fromSystemError(error);
+  const message = (known ?? (error instanceof Error ? error : new Error(String(error)))).message.split('\n')[0]!;
+  const exitCode = known ? known.exitCode : 1;
+  const hint = known?.hint;
+  return { schemaVersion: ERROR_SCHEMA_VERSION, error: { message, ...(hint ? { hint } : {}), exitCode } };
 }
 
 export function reportError(error: unknown): number {

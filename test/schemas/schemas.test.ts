@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { buildManifest, PartialBakeError, type Manifest } from '../../src/bake/manifest.js';
+import { UsageError } from '../../src/errors.js';
+import { jsonFailure } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
+import { schemaErrors } from '../helpers/schemas.js';
+
+const sha = (c: string) => c.repeat(64);
+
+/** A manifest of the shape a --fetch bake of stable 4230.2.1 with one bakery sysext writes. */
+function sampleManifest(): Manifest {
+  return buildManifest(
+    {
+      release: { version: '4230.2.1', channel: 'stable', board: 'amd64-usr', arch: 'x86-64', build: '4230', sdkVersion: '4230.2.0' },
+      base: {
+        source: 'https://stable.release.flatcar-linux.net/amd64-usr/4230.2.1/flatcar_production_image.bin.bz2',
+        sha256: sha('a'),
+        size: 491_012_345,
+        signature: { verified: true, fingerprint: 'F88CFEDEFF29A5B4D9523864E25D9AED0593B34A' },
+      },
+      installTo: 'root:/opt/extensions',
+      sysexts: [
+        {
+          name: 'wasmtime',
+          fileName: 'wasmtime-24.0.0-x86-64.raw',
+          installedTo: 'root:/opt/extensions/wasmtime/wasmtime-24.0.0-x86-64.raw',
+          bootedPath: '/opt/extensions/wasmtime/wasmtime-24.0.0-x86-64.raw',
+          symlink: '/etc/extensions/wasmtime.raw',
+          sysupdateConf: '/etc/sysupdate.wasmtime.d/wasmtime.conf',
+          replaced: false,
+          source: 'https://extensions.flatcar.org/extensions/wasmtime-24.0.0-x86-64.raw',
+          sha256: sha('b'),
+          size: 12_582_912,
+          sysupdateConfSha256: sha('c'),
+        },
+      ],
+      vendors: ['generic'],
+      backend: 'offline',
+      outputs: [{ vendor: 'generic', file: 'flatcar_production_image.bin', chunkedSha256: sha('d'), size: 8_589_934_592 }],
+    },
+    new Date('2026-12-01T23:00:00.000Z'),
+  );
+}
+
+describe('JSON Schemas in schemas/', () => {
+  it('a manifest as the bake builds it is valid, with schemaVersion 1', () => {
+    const manifest = sampleManifest();
+    expect(manifest.schemaVersion).toBe(1);
+    expect(schemaErrors('manifest', manifest)).toEqual([]);
+  });
+
+  it('catches what it is there for: a missing schemaVersion, a renamed size, a bad digest, an unknown field', () => {
+    const { schemaVersion: _v, ...unversioned } = sampleManifest();
+    expect(schemaErrors('manifest', unversioned).join('\n')).toMatch(/schemaVersion/);
+    const renamed = sampleManifest() as unknown as { outputs: Array<Record<string, unknown>> };
+    renamed.outputs[0] = { ...renamed.outputs[0], sizeBytes: renamed.outputs[0]!.size };
+    delete renamed.outputs[0]!.size;
+    expect(schemaErrors('manifest', renamed).join('\n')).toMatch(/size/);
+    expect(schemaErrors('manifest', { ...sampleManifest(), base: { ...sampleManifest().base, sha256: 'ABC' } })).not.toEqual([]);
+    expect(schemaErrors('manifest', { ...sampleManifest(), extra: 1 }).join('\n')).toMatch(/additional/);
+    expect(schemaErrors('manifest', { ...sampleManifest(), release: { ...sampleManifest().release, build: '2024-10-14-2212' } }).join('\n')).toMatch(/build/);
+  });
+
+  it('--json failures: the manifest when something was published, else an error object', () => {
+    const manifest = { ...sampleManifest(), failedVendors: [{ vendor: 'azure', error: 'vendor azure needs the OEM sysext oem-azure.raw' }] };
+    const partial = jsonFailure(new PartialBakeError('1 of 2 vendor image(s) failed', undefined, manifest));
+    expect(partial).toBe(manifest);
+    expect(schemaErrors('manifest', partial)).toEqual([]);
+    const usage = jsonFailure(new UsageError('bad sysext name', 'a NAME starts with a letter'));
+    expect(usage).toEqual({ schemaVersion: 1, error: { message: 'bad sysext name', hint: 'a NAME starts with a letter', exitCode: 2 } });
+    expect(schemaErrors('error', usage)).toEqual([]);
+    expect(schemaErrors('error', jsonFailure(new Error('boom\nstack')))).toEqual([]);
+  });
+
+  it('flatbake --json prints the error object on stdout and the error line on stderr', async () => {
+    const r = await runCli(['--json', '--no-cache', '--image', '/nonexistent/flatcar_production_image.bin', 'x:/nonexistent/x.raw']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^flatbake: error: /m);
+    const printed = JSON.parse(r.stdout) as { error: { message: string } };
+    expect(schemaErrors('error', printed)).toEqual([]);
+    expect(r.stderr).toContain(printed.error.message);
+  });
+});
