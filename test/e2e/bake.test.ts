@@ -10,6 +10,7 @@ import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js
 import type { Manifest } from '../../src/bake/manifest.js';
 import { openCache } from '../../src/cache/cache.js';
 import { parse as parseYaml } from 'yaml';
+import { schemaErrors } from '../helpers/schemas.js';
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
@@ -44,6 +45,7 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     // --json prints the manifest on stdout, and it is the file written
     const manifest = JSON.parse(result.stdout) as Manifest;
     expect(await readJson(path.join(output, 'flatbake-manifest.json'))).toEqual(manifest);
+    expect(schemaErrors('manifest', manifest)).toEqual([]);
     expect(manifest.release).toMatchObject({ version: release.version, channel: 'stable', board: 'amd64-usr', arch: 'x86-64' });
     expect(manifest.base.signature).toEqual({ verified: true, fingerprint: release.fingerprint });
     expect(manifest.base.sha256).toBe(await sha256(release.files.imageBz2));
@@ -161,6 +163,8 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     const inspected = await runCli(['inspect', '--json', image]);
     expect(inspected.exitCode, inspected.stderr).toBe(0);
     const report = JSON.parse(inspected.stdout);
+    expect(schemaErrors('inspect', report)).toEqual([]);
+    expect(report).toMatchObject({ format: 'raw', size: (await stat(image)).size, unlinkedFiles: [], oemSysexts: [] });
     expect(report.partitions.map((p: { number: number; label: string; filesystem: string }) => [p.number, p.label, p.filesystem])).toEqual([
       [1, 'EFI-SYSTEM', 'vfat'],
       [2, 'BIOS-BOOT', 'none'],
@@ -178,7 +182,10 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     expect(text.stdout).toContain('sysext hello: /etc/extensions/hello.raw ->');
     const manifest = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
     expect(manifest.base.signature.verified).toBe(false);
-    expect(manifest.release.version).toBe(served.release.version);
+    // From the image's os-release: the build is the version's first number, the channel its middle one.
+    const [major] = served.release.version.split('.');
+    expect(manifest.release).toMatchObject({ version: served.release.version, build: major, channel: 'stable' });
+    expect(schemaErrors('manifest', manifest)).toEqual([]);
   });
 
   it('--sysupdate wires updates into the image, the manifest records it, and butane --for-image repeats it for an existing image', async () => {
@@ -187,6 +194,7 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     const result = await runCli(['--fetch', '--sysupdate', '--json', ...served.args({ output, cacheDir: path.join(scratch, 'cache') }), `hello:${path.basename(hello.file)}`]);
     expect(result.exitCode, result.stderr).toBe(0);
     const manifest = JSON.parse(result.stdout) as Manifest;
+    expect(schemaErrors('manifest', manifest)).toEqual([]);
     const dropinDir = '/etc/systemd/system/systemd-sysupdate.service.d';
     expect(manifest.sysupdate).toEqual({
       sysexts: ['hello'],

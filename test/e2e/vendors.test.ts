@@ -7,6 +7,7 @@ import { isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
 import { coreutilsChunkedSha256, leftovers } from '../helpers/disk.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import type { Manifest } from '../../src/bake/manifest.js';
+import { schemaErrors } from '../helpers/schemas.js';
 
 describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () => {
   let served: ServedRelease;
@@ -58,10 +59,29 @@ describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () =>
     expect(await leftovers(scratch)).toEqual({ loops: [], mounts: [] });
   });
 
+  it('inspect reads the qcow2 written above; the OEM sysext is named as such, not "unlinked"', async () => {
+    const output = path.join(scratch, 'ok');
+    const inspected = await runCli(['inspect', '--json', path.join(output, 'flatcar_production_qemu_uefi_image.img')]);
+    expect(inspected.exitCode, inspected.stderr).toBe(0);
+    const report = JSON.parse(inspected.stdout);
+    expect(schemaErrors('inspect', report)).toEqual([]);
+    expect(report.format).toBe('qcow2');
+    expect(report.sysexts.map((s: { name: string; present: boolean }) => [s.name, s.present])).toEqual([['hello', true]]);
+    expect(report.oemSysexts).toEqual([{ file: expect.stringMatching(/^\/sysext\/oem-qemu-.+\.raw$/), id: 'qemu', active: true }]);
+    expect(report.unlinkedFiles).toEqual([]);
+    const text = await runCli(['inspect', path.join(output, 'flatcar_production_qemu_uefi_image.img')]);
+    expect(text.stdout).toMatch(/^OEM sysext qemu: oem:\/sysext\/oem-qemu-.+\.raw \(active\)$/m);
+    expect(text.stdout).not.toMatch(/unlinked|not linked/);
+  }, 240_000);
+
   it('a vendor whose OEM sysext is missing fails alone: the others are written, the exit status names it', async () => {
     const output = path.join(scratch, 'partial');
-    const r = await runCli([...served.args({ output }), '--fetch', '--vendor', 'qemu_uefi,azure', `hello:${hello}`]);
+    const r = await runCli([...served.args({ output }), '--json', '--fetch', '--vendor', 'qemu_uefi,azure', `hello:${hello}`]);
     expect(r.exitCode).toBe(1);
+    // --json: the manifest of what was written is on stdout too, not only on disk.
+    const printed = JSON.parse(r.stdout) as Manifest;
+    expect(schemaErrors('manifest', printed)).toEqual([]);
+    expect(printed.failedVendors).toEqual([{ vendor: 'azure', error: expect.stringMatching(/oem-azure\.raw/) }]);
     expect(r.stderr).toMatch(/flatbake: error: 1 of 2 vendor image\(s\) failed: azure \(vendor azure needs the OEM sysext oem-azure\.raw/);
     const files = await readdir(output);
     expect(files).toContain('flatcar_production_qemu_uefi_image.img');
