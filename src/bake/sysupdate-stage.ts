@@ -7,10 +7,12 @@ import { placementFromTransfer } from '../sysupdate/transfer.js';
 import { DROPIN_DIR, NOOP_CONF_PATH, noopConf, sysupdateDropins, TIMER_WANTS_LINK } from '../sysupdate/wiring.js';
 import type { Reporter } from '../util/report.js';
 import type { SysextToInject } from './inject.js';
-import type { InstallTarget } from './inputs.js';
+import { DEFAULT_INSTALL_TO } from '../defaults.js';
+import { parseInstallTarget, type InstallTarget } from './inputs.js';
 
 /**
- * Where each sysext goes. Without a sysupdate transfer: --install-to. With one: where the
+ * Where each sysext goes. Without a sysupdate transfer, or with an explicit --install-to:
+ * --install-to. With one and the default --install-to: where the
  * transfer's [Target] looks for installed versions (the bakery's says /opt/extensions/NAME),
  * because a file anywhere else is invisible to systemd-sysupdate, which would then download the
  * same version again and leave the baked file orphaned. A transfer whose Target cannot be
@@ -24,12 +26,23 @@ export async function placeSysexts(
   report: Reporter,
 ): Promise<SysextToInject[]> {
   const placed: SysextToInject[] = [];
+  // An --install-to other than the default is the user's explicit choice (e.g. OEM, which
+  // survives flatcar-reset): it is kept, with a warning when the transfer looks elsewhere.
+  const def = parseInstallTarget(DEFAULT_INSTALL_TO);
+  const explicit = target.partition !== def.partition || target.dir !== def.dir;
   for (const sysext of sysexts) {
     if (!sysext.sysupdateConf) {
       placed.push({ ...sysext, place: target });
       continue;
     }
     const plan = placementFromTransfer(sysext.name, sysext.fileName, await readFile(sysext.sysupdateConf, 'utf8'), arch);
+    if (explicit) {
+      if (!('unusable' in plan) && plan.bootedDir !== target.bootedDir) {
+        report.warn(`--install-to keeps ${sysext.name} in ${target.bootedDir}, but ${sysext.name}.conf looks in ${plan.bootedDir}: systemd-sysupdate will not see the baked version and will download one`);
+      }
+      placed.push({ ...sysext, place: target });
+      continue;
+    }
     if ('unusable' in plan) {
       report.warn(`${sysext.name}.conf cannot place ${sysext.fileName}: ${plan.unusable}; it goes to --install-to ${target.partition}:${target.dir}, where systemd-sysupdate will not find it`);
       placed.push({ ...sysext, place: target });
