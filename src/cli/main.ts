@@ -26,8 +26,9 @@ export async function toBakeOptions(args: string[], command: Command): Promise<B
 function unknownCommand(word: string, program: Command): UsageError {
   const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
   const guess = nearest(word, names);
+  // Near a command name: a typo. Otherwise it may as well be a sysext without its NAME: say both.
   return new UsageError(
-    `unknown command '${word}'${guess ? ` (did you mean ${guess}?)` : ''}`,
+    guess ? `unknown command '${word}' (did you mean ${guess}?)` : `'${word}' is not a command, nor a sysext NAME:FILE`,
     'run `flatbake --help` for the commands; sysexts to bake are written NAME:FILE',
   );
 }

@@ -211,7 +211,11 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
     await truncate(big, 0).catch(() => undefined);
     await writeFile(big, '');
     await truncate(big, 200 * 1024 * 1024);
-    await execa('mkfs.ext4', ['-q', '-F', big]);
+    // A sysext systemd-sysext would merge (ID=_any), so that only its size is wrong.
+    const tree = path.join(scratch, 'big-tree');
+    await mkdir(path.join(tree, 'usr/lib/extension-release.d'), { recursive: true });
+    await writeFile(path.join(tree, 'usr/lib/extension-release.d/extension-release.big'), 'ID=_any\n');
+    await execa('mkfs.ext4', ['-q', '-F', '-d', tree, big]);
     const output = out();
     const r = await runCli(['--image', served.release.imagePath, '--no-cache', '--output', output, `big:${big}`]);
     expect(r.exitCode).toBe(1);
@@ -230,7 +234,7 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
     [['--release', 'current', 'x:y.raw'], /unknown release 'current'/],
     [['--install-to', 'usr:/x', 'x:y.raw'], /unsupported partition 'usr'/],
     [['--install-to', 'root:/opt/../etc', 'x:y.raw'], /contains '\.' or '\.\.'/],
-    [['noname'], /'noname' is not NAME:FILE/],
+    [['noname'], /'noname' is not a command, nor a sysext NAME:FILE/],
   ])('usage error for %j: exit 2, one clear line, no request made', async (args, message) => {
     const before = served.server.requests.length;
     const output = out();
