@@ -17,7 +17,7 @@ describe('completion and man page from the declarations', () => {
     expect(await complete(['flatbake', 'ins'])).toContain('inspect');
     expect(await complete(['flatbake', 'sysext', 'bu'])).toContain('build');
     expect(await complete(['flatbake', '--rel'])).toEqual(['--release', '--release-server', '--releases-json']);
-    expect(await complete(['flatbake', 'sysext', 'build', '--re'])).toEqual(['--retries']);
+    expect(await complete(['flatbake', 'sysext', 'build', '--re'])).toEqual(['--recipes-dir', '--retries']);
     const bake = await complete(['flatbake', 'bake', '--']);
     for (const s of settingsFor('bake')) expect(bake).toContain(`--${s.key}`);
   });
