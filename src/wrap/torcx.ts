@@ -41,10 +41,16 @@ export interface ConvertTorcxResult {
   leftAlone: string[];
 }
 
-/** Top-level directories of a Torcx image and where they go in the sysext. */
+/**
+ * Top-level directories of a Torcx image and where they go in the sysext. sbin/ joins bin/:
+ * Flatcar's /usr/sbin is a symlink to /usr/bin, which a usr/sbin directory in a sysext would
+ * shadow (so `sysext create` refuses one). The bakery's tools/convert_torcx_image.sh moves only
+ * bin/ and lib/ under usr/, which leaves an sbin/ outside /usr where systemd-sysext never merges it;
+ * merging it into usr/bin keeps its programs reachable under both paths.
+ */
 export const TORCX_TOP_LEVEL_MOVES: Readonly<Record<string, string>> = {
   bin: 'usr/bin',
-  sbin: 'usr/sbin',
+  sbin: 'usr/bin',
   lib: 'usr/lib',
   lib64: 'usr/lib64',
 };
@@ -142,6 +148,13 @@ export async function convertTorcx(options: ConvertTorcxOptions): Promise<Conver
         await rm(p, { recursive: true, force: true });
         leftAlone.push(`${entry}: a sysext holds only /usr and /opt; not included`);
       }
+    }
+
+    // An image that already had usr/sbin/: same reason as sbin/ above.
+    const usrSbin = path.join(staging, 'usr/sbin');
+    if ((await lstat(usrSbin).catch(() => undefined))?.isDirectory()) {
+      await moveMerge(usrSbin, path.join(staging, 'usr/bin'), 'usr/sbin');
+      changed.push('moved usr/sbin/ to /usr/bin/ (Flatcar\'s /usr/sbin is a symlink to /usr/bin)');
     }
 
     for (const dir of ['usr/bin', 'usr/sbin', 'usr/lib', 'usr/lib64', 'usr/lib/systemd', SYSTEM_UNIT_DIR]) {

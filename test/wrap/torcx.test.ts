@@ -191,6 +191,35 @@ describe('convertTorcx refuses hostile archives and writes nothing', () => {
   });
 });
 
+describe('convertTorcx and sbin', () => {
+  it('merges sbin/ and usr/sbin/ into usr/bin: Flatcar\'s /usr/sbin is a symlink a sysext must not shadow', async () => {
+    const dir = await tempDir();
+    const image = path.join(dir, 'net.torcx.tgz');
+    await writeFile(image, tarGz([
+      { name: 'bin/ipset', content: '#!/bin/sh\n', mode: 0o755 },
+      { name: 'sbin/iptables', content: '#!/bin/sh\n', mode: 0o755 },
+      { name: 'usr/sbin/conntrack', content: '#!/bin/sh\n', mode: 0o755 },
+      { name: 'lib/systemd/system/x.service', content: '[Service]\nExecStart=/usr/sbin/conntrack\n' },
+    ]));
+    const r = await convertTorcx({ tarball: image, name: 'net', outputDir: await tempDir() });
+    expect(r.changed).toEqual(expect.arrayContaining(['moved sbin/ to /usr/bin/', "moved usr/sbin/ to /usr/bin/ (Flatcar's /usr/sbin is a symlink to /usr/bin)"]));
+    const x = await unsquash(r.sysext.path, path.join(await tempDir(), 'x'));
+    expect((await readdir(path.join(x, 'usr'))).sort()).toEqual(['bin', 'lib']);
+    expect((await readdir(path.join(x, 'usr/bin'))).sort()).toEqual(['conntrack', 'ipset', 'iptables']);
+  });
+
+  it('refuses a program that is in both sbin/ and bin/ instead of dropping one', async () => {
+    const dir = await tempDir();
+    const image = path.join(dir, 'dup.torcx.tgz');
+    await writeFile(image, tarGz([{ name: 'bin/tool', content: 'a', mode: 0o755 }, { name: 'sbin/tool', content: 'b', mode: 0o755 }]));
+    const output = await tempDir();
+    const err = await convertTorcx({ tarball: image, name: 'dup', outputDir: output }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/tool/);
+    expect(await readdir(output)).toEqual([]);
+  });
+});
+
 describe('Torcx manifest helpers', () => {
   it('parses image-manifest-v0 lists and rejects other JSON', () => {
     expect(parseTorcxManifest(MANIFEST)?.units).toHaveLength(3);
@@ -204,5 +233,6 @@ describe('Torcx manifest helpers', () => {
     expect(movedPath('/lib/systemd/system/docker.service')).toBe('usr/lib/systemd/system/docker.service');
     expect(movedPath('/usr/share/x')).toBe('usr/share/x');
     expect(movedPath('/binary')).toBe('binary');
+    expect(movedPath('/sbin/iptables')).toBe('usr/bin/iptables');
   });
 });
