@@ -3,7 +3,7 @@ import path from 'node:path';
 import { InputError } from '../errors.js';
 import { detectFilesystemKind, FS_MAGIC_PROBE_BYTES, type FilesystemKind } from '../image/fsmagic.js';
 import type { Arch } from '../release/arch.js';
-import { listRecipes, parseRecipeFileName } from '../recipes/index.js';
+import { findRecipe, parseRecipeFileName } from '../recipes/index.js';
 import { refuseUsrSbinImage } from '../sysext/check.js';
 import { validateRequest } from '../recipes/recipe.js';
 import { sha256File } from '../util/hash.js';
@@ -59,7 +59,8 @@ export interface RecipeSysext {
 
 /**
  * When FILE does not exist, is not --fetch'ed, and reads `<recipe>-<version>-<arch>.raw` for a
- * known recipe, the bake builds it first. The request is checked now (recipe, version pattern,
+ * known recipe (or an alias of one: `docker_compose-2.29.7-x86-64.raw` builds docker-compose), the
+ * bake builds it first. The request is checked now (recipe, version pattern,
  * arch offered, arch matching the image), so a bad one fails before anything is touched.
  */
 async function recipeFor(arg: SysextArg, imageArch: Arch): Promise<RecipeSysext | undefined> {
@@ -68,12 +69,20 @@ async function recipeFor(arg: SysextArg, imageArch: Arch): Promise<RecipeSysext 
   const fileName = path.basename(arg.file);
   const parsed = parseRecipeFileName(fileName);
   if (!parsed) return undefined;
-  const recipe = listRecipes().find((r) => r.name === parsed.recipe);
+  const recipe = findRecipe(parsed.recipe);
   if (!recipe) return undefined;
   if (parsed.arch !== imageArch) {
     throw new InputError(
       `${fileName} is built for ${parsed.arch}, but the image is ${imageArch}`,
       `name ${parsed.recipe}-${parsed.version}-${imageArch}.raw, or pass --arch ${parsed.arch}`,
+    );
+  }
+  // The image's extension-release carries the recipe's name; systemd-sysext merges it only under that name.
+  if (arg.name !== recipe.name) {
+    const called = parsed.recipe === recipe.name ? '' : ` (${parsed.recipe} is its old name)`;
+    throw new InputError(
+      `${fileName} would be built by the ${recipe.name} recipe${called}, whose image systemd-sysext merges only as '${recipe.name}', not '${arg.name}'`,
+      `name it ${recipe.name}:${arg.file}`,
     );
   }
   validateRequest(recipe, { version: parsed.version, arch: parsed.arch }, (a) => a as Arch);

@@ -69,9 +69,17 @@ export function listRecipes(): readonly Recipe[] {
   return catalog ?? builtinRecipes();
 }
 
+/**
+ * The recipe called NAME or answering to it as an alias (`docker_compose` is docker-compose), or
+ * undefined: the one resolver for every place a user names a recipe.
+ */
+export function findRecipe(name: string): Recipe | undefined {
+  return listRecipes().find((r) => answersTo(r, name));
+}
+
 /** The recipe called NAME (or one of its aliases); InputError listing the known ones otherwise. */
 export function getRecipe(name: string): Recipe {
-  const found = listRecipes().find((r) => answersTo(r, name));
+  const found = findRecipe(name);
   if (!found) {
     throw new InputError(`unknown recipe "${name}"`, `known recipes: ${listRecipes().map((r) => r.name).join(', ')} (\`flatbake sysext recipes\` describes them; --recipes-dir adds your own)`);
   }
