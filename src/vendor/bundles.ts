@@ -10,6 +10,7 @@ import path from 'node:path';
 import { MissingToolError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { diskAdapter, renderBoxMetadata, renderOvaManifest, renderOvf, renderVagrantfile } from './descriptors.js';
+import { renderVmwareOvf } from './ovf-vmware.js';
 import type { DiskSpec, UefiFirmware, VendorRecord } from './types.js';
 
 export async function sha1File(file: string): Promise<string> {
@@ -47,39 +48,43 @@ export interface OvfDiskInfo {
   capacityBytes: number;
 }
 
+/** The OVF of a VMDK: VMware's template for `vmx-*` systems, VirtualBox's for `virtualbox-*`. */
 export async function ovfText(info: OvfDiskInfo): Promise<string> {
   const disk = info.vendor.disk!;
-  return renderOvf({
+  const common = {
     name: info.name,
     system: info.system,
     diskFile: info.vmdkName,
     diskFileBytes: (await stat(info.vmdk)).size,
     capacityBytes: info.capacityBytes,
-    vmdkSubformat: vmdkSubformat(disk),
-    adapter: diskAdapter(disk.options),
     memoryMiB: info.vendor.vm.memoryMiB,
     cpus: info.vendor.vm.cpus,
-  });
+  };
+  if (info.system.startsWith('vmx-')) return renderVmwareOvf(common);
+  return renderOvf({ ...common, vmdkSubformat: vmdkSubformat(disk), adapter: diskAdapter(disk.options) });
+}
+
+export interface OvaMembers {
+  /** The directory holding the OVF and the VMDK (they stay there: the SDK publishes both beside the OVA, V:1038). */
+  dir: string;
+  ovf: string;
+  vmdk: string;
 }
 
 /**
- * An OVA: a ustar archive with the OVF first, then the manifest (SHA1 of the
- * OVF and the disk), then the disk, the order the OVF spec asks for.
+ * An OVA: a ustar archive of the OVF, the manifest (SHA1 of the VMDK, then of
+ * the OVF, as vm_image_util.sh _write_ova_bundle writes it) and the VMDK, in
+ * the order the OVF spec asks for (descriptor first).
  */
-export async function writeOva(info: OvfDiskInfo, output: string, scratchDir: string): Promise<void> {
-  const dir = path.join(scratchDir, 'ova');
-  await mkdir(dir, { recursive: true });
-  const ovfName = `${info.name}.ovf`;
-  const mfName = `${info.name}.mf`;
-  await rename(info.vmdk, path.join(dir, info.vmdkName));
-  const inDir = { ...info, vmdk: path.join(dir, info.vmdkName) };
-  await writeFile(path.join(dir, ovfName), await ovfText(inDir));
+export async function writeOva(members: OvaMembers, output: string, scratchDir: string): Promise<void> {
+  const mfName = `${path.basename(members.ovf, '.ovf')}.mf`;
   const manifest = renderOvaManifest([
-    { name: ovfName, sha1: await sha1File(path.join(dir, ovfName)) },
-    { name: info.vmdkName, sha1: await sha1File(inDir.vmdk) },
+    { name: members.vmdk, sha1: await sha1File(path.join(members.dir, members.vmdk)) },
+    { name: members.ovf, sha1: await sha1File(path.join(members.dir, members.ovf)) },
   ]);
-  await writeFile(path.join(dir, mfName), manifest);
-  await run('tar', ['--format=ustar', '-cf', output, '-C', dir, ovfName, mfName, info.vmdkName], { purpose: 'write the OVA' });
+  await writeFile(path.join(scratchDir, mfName), manifest);
+  const args = ['--format=ustar', '-cf', output, '-C', members.dir, members.ovf, '-C', scratchDir, mfName, '-C', members.dir, members.vmdk];
+  await run('tar', args, { purpose: 'write the OVA' });
 }
 
 /** A Vagrant box for an OVF provider (VirtualBox): box.ovf + box-disk1.vmdk + Vagrantfile + metadata.json, gzip'd tar. */

@@ -43,6 +43,8 @@ const OEM_ID = /^[a-z0-9][a-z0-9_-]*$/;
 /** Extensions and file-name pieces must stay plain names: they become output file names. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
 /** qemu-img -o values must not smuggle in another option (`,`) or a second assignment. */
+/** OVF VirtualSystemTypes flatbake writes a descriptor for: VMware's template (vmx-N) and VirtualBox's (virtualbox-N.N). */
+const OVF_SYSTEM = /^(vmx-\d+|virtualbox-\d+\.\d+)$/;
 const QEMU_OPTION_KEY = /^[a-z][a-z0-9_]*$/;
 const QEMU_OPTION_VALUE = /^[A-Za-z0-9_.+-]+$/;
 
@@ -266,7 +268,7 @@ function parseConfig(c: Checker, value: Json, where: string): ConfigSpec {
   const config: ConfigSpec = { kind: c.oneOf(d.kind, `${where}.kind`, CONFIG_KINDS), extension: c.string(d.extension, `${where}.extension`, SAFE_NAME) };
   if (config.kind === 'qemu-launch') config.boot = c.oneOf(d.boot, `${where}.boot`, LAUNCH_BOOTS);
   else if (d.boot !== undefined) c.fail(`${where}.boot`, 'only qemu-launch configs have a boot mode');
-  if (config.kind === 'ovf') config.system = c.string(d.system, `${where}.system`, SAFE_NAME);
+  if (config.kind === 'ovf') config.system = c.string(d.system, `${where}.system`, OVF_SYSTEM);
   else if (d.system !== undefined) c.fail(`${where}.system`, 'only ovf configs name a virtual system type');
   return config;
 }
@@ -278,7 +280,7 @@ function parseBundle(c: Checker, value: Json, where: string): BundleSpec {
   if (bundle.kind === 'box') bundle.provider = c.oneOf(d.provider, `${where}.provider`, ['virtualbox', 'parallels'] as const);
   else if (d.provider !== undefined) c.fail(`${where}.provider`, 'only box bundles have a provider');
   const system = c.optionalString(d.system, `${where}.system`);
-  if (system !== undefined) bundle.system = c.string(system, `${where}.system`, SAFE_NAME);
+  if (system !== undefined) bundle.system = c.string(system, `${where}.system`, OVF_SYSTEM);
   return bundle;
 }
 
@@ -328,7 +330,8 @@ function checkCombination(c: Checker, v: VendorRecord): void {
     const wants = v.bundle.provider === 'parallels' ? 'parallels' : 'vmdk';
     if (format !== wants) c.fail(`${where}.bundle`, `a ${v.bundle.provider} box carries a ${wants} disk, not ${format}`);
   }
-  if ((v.bundle?.kind === 'ova' || (v.bundle?.kind === 'box' && v.bundle.provider === 'virtualbox')) && !v.bundle.system) {
+  if (v.bundle?.kind === 'ova' && v.config?.kind !== 'ovf') c.fail(`${where}.bundle`, 'an OVA bundles the vendor\'s OVF: set config to an ovf config');
+  if (v.bundle?.kind === 'box' && v.bundle.provider === 'virtualbox' && !v.bundle.system) {
     c.fail(`${where}.bundle.system`, 'the bundled OVF needs a virtual system type');
   }
   if (v.disk?.archive && v.bundle) c.fail(where, 'a disk is either archived or bundled, not both');

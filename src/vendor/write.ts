@@ -168,7 +168,8 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
 
   const capacityBytes = (await stat(raw)).size;
   const diskName = diskFileName(names, disk);
-  const bundled = vendor.bundle !== null;
+  // An OVA leaves its VMDK (and OVF) beside it, as the SDK publishes them (vm_image_util.sh _write_ova_bundle, V:1038); box and pvm bundles take the disk in.
+  const bundled = vendor.bundle !== null && vendor.bundle.kind !== 'ova';
   const converted = bundled ? path.join(scratch, diskName) : path.join(ctx.dir, diskName);
   const convertStart = Date.now();
   await convertDisk(raw, disk, converted, scratch);
@@ -210,7 +211,7 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
     const bundleFile = path.join(ctx.dir, names.companion(vendor.bundle.extension));
     const info = { vendor, name: names.machine, system: vendor.bundle.system ?? '', vmdk: converted, vmdkName: diskName, capacityBytes };
     const arch = ctx.registry.settings.architectures[options.arch];
-    if (vendor.bundle.kind === 'ova') await writeOva(info, bundleFile, scratch);
+    if (vendor.bundle.kind === 'ova') await writeOva({ dir: ctx.dir, ovf: names.companion(vendor.config!.extension), vmdk: diskName }, bundleFile, scratch);
     else if (vendor.bundle.kind === 'box' && vendor.bundle.provider === 'virtualbox') await writeOvfBox(info, 'virtualbox', arch.vagrantArchitecture, bundleFile, scratch);
     // Parallels boxes and pvm bundles carry a Parallels disk, refused above.
     else throw new NotImplementedError(`${vendor.bundle.kind} bundles for ${vendor.bundle.provider ?? 'Parallels'}`);

@@ -88,3 +88,18 @@ export async function mountsUnder(root: string): Promise<string[]> {
   const { readFile } = await import('node:fs/promises');
   return (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.split(' ')[1]?.startsWith(root));
 }
+
+/**
+ * xmllint --xpath on a file (a real XML parser, not ours). Namespaced names are
+ * matched with local-name() by the caller, e.g. `//*[local-name()='Property']`.
+ */
+export async function xpath(file: string, expression: string): Promise<string> {
+  return (await ok('xmllint', ['--xpath', expression, file])).trim();
+}
+
+/** The values of attribute `attr` (local name) on elements `element` (local name), in document order. */
+export async function xmlAttributeValues(file: string, element: string, attr: string): Promise<string[]> {
+  const out = await tool('xmllint', ['--xpath', `//*[local-name()='${element}']/@*[local-name()='${attr}']`, file]);
+  if (out.exitCode !== 0) return [];
+  return [...out.stdout.matchAll(/="([^"]*)"/g)].map((m) => m[1]!);
+}

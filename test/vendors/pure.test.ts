@@ -9,6 +9,7 @@ import { readGptFromFile } from '../../src/gpt/file.js';
 import type { GptTable } from '../../src/gpt/types.js';
 import { diskAdapter, renderBoxMetadata, renderIsolinuxCfg, renderOvaManifest, renderOvf, renderVagrantfile, renderVmx, renderXlConfig } from '../../src/vendor/descriptors.js';
 import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/vendor/formats.js';
+import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/vendor/ovf-vmware.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/vendor/launch-script.js';
 import { planLayoutGrowth } from '../../src/vendor/layout.js';
 import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from '../../src/vendor/oem-files.js';
@@ -99,6 +100,10 @@ describe('qemu-img arguments', () => {
     expect(qemuImgConvertArgs(registry.get('ami').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'raw', 'in', 'out']);
     expect(qemuImgConvertArgs(registry.get('azure').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', 'in', 'out']);
     expect(qemuImgConvertArgs(registry.get('vagrant').disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'adapter_type=ide', 'in', 'out']);
+    // V:522-530 `_write_vmdk_stream_disk` (vmware_ova, ami_vmdk): adapter_type=lsilogic; streamOptimized by qemu-img, as Debian 12 has no vmdk-convert.
+    for (const id of ['vmware_ova', 'ami_vmdk']) {
+      expect(qemuImgConvertArgs(registry.get(id).disk!, 'in', 'out')).toEqual(['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'adapter_type=lsilogic,subformat=streamOptimized', 'in', 'out']);
+    }
     expect(() => qemuImgConvertArgs(registry.get('parallels').disk!, 'in', 'out')).toThrow(DiskFormatError);
   });
 
@@ -176,6 +181,33 @@ describe('descriptors', () => {
     expect(vbox).toContain('<rasd:ResourceType>5</rasd:ResourceType>');
     expect(vbox).toContain('vmdk.html#sparse');
     expect(vbox).toContain('<rasd:ResourceSubType>E1000</rasd:ResourceSubType>');
+  });
+
+  it('writes the vmware_ova OVF as the SDK fills template_vmware.ovf (same canonical XML)', async () => {
+    const input = { name: 'flatcar_production_vmware_ova', system: 'vmx-13', diskFile: 'flatcar_production_vmware_ova_image.vmdk', diskFileBytes: 123456, capacityBytes: 8589934592, memoryMiB: 2048, cpus: 2 };
+    // vm_image_util.sh _write_ovf_vmware_conf (V:950-957) fills these placeholders with sed.
+    const filled = (await readFile(path.join(import.meta.dirname, '../fixtures/flatcar-sdk/template_vmware.ovf'), 'utf8'))
+      .replaceAll('@@NAME@@', input.name)
+      .replaceAll('@@VMDK_FILE_NAME@@', input.diskFile)
+      .replaceAll('@@VMDK_FILE_SIZE@@', String(input.diskFileBytes))
+      .replaceAll('@@VMDK_CAPACITY@@', String(input.capacityBytes))
+      .replaceAll('@@NUM_CPUS@@', String(input.cpus))
+      .replaceAll('@@MEM_SIZE@@', String(input.memoryMiB));
+    const canonical = async (name: string, text: string) => {
+      await writeFile(path.join(dir, name), text);
+      const c14n = await execa('xmllint', ['--c14n', path.join(dir, name)]);
+      await writeFile(path.join(dir, `${name}.c14n`), c14n.stdout);
+      // Indentation differs (whitespace-only text nodes): reformat both the same way before comparing.
+      return (await execa('xmllint', ['--noblanks', '--format', path.join(dir, `${name}.c14n`)])).stdout;
+    };
+    const ours = renderVmwareOvf(input);
+    expect(await xmllint(ours)).toEqual({ exitCode: 0, stderr: '' });
+    const sdk = await canonical('sdk.ovf', filled);
+    expect(sdk).toContain('<VirtualHardwareSection ovf:transport="com.vmware.guestInfo">');
+    expect(await canonical('ours.ovf', ours)).toBe(sdk);
+    expect(VMWARE_GUESTINFO_KEYS.slice(0, 4)).toEqual(['guestinfo.hostname', 'guestinfo.ignition.config.data', 'guestinfo.ignition.config.data.encoding', 'guestinfo.ignition.config.url']);
+    // Names are escaped, not pasted into the XML as sed would.
+    expect(renderVmwareOvf({ ...input, name: 'a<b&c' })).toContain('<Name>a&lt;b&amp;c</Name>');
   });
 
   it('writes manifest lines as SHA1(name)= digest', () => {

@@ -32,7 +32,8 @@ interface Row {
 const TABLE: Record<string, Row> = {
   qemu_uefi: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'qemu', grubOemId: 'qemu', config: 'qemu-launch:sh' },
   ami: { format: 'raw', ext: 'bin', layout: 'vm', oem: 'ami', grubOemId: 'ec2' },
-  ami_vmdk: { format: 'vmdk', options: { subformat: 'streamOptimized' }, ext: 'vmdk', layout: 'vm', oem: 'ami', grubOemId: 'ec2' },
+  // V:522-530 `_write_vmdk_stream_disk`: adapter_type=lsilogic, streamOptimized (vmdk-convert is not in Debian 12: qemu-img writes it).
+  ami_vmdk: { format: 'vmdk', options: { adapter_type: 'lsilogic', subformat: 'streamOptimized' }, ext: 'vmdk', layout: 'vm', oem: 'ami', grubOemId: 'ec2' },
   azure: { format: 'vpc', options: { subformat: 'fixed', force_size: true }, ext: 'vhd', layout: 'azure', oem: 'azure', grubOemId: 'azure' },
   gce: { format: 'raw', ext: 'tar.gz', archive: 'disk.raw', layout: 'vm', oem: 'gce', grubOemId: 'gce' },
   openstack: { format: 'qcow2', options: { compat: '0.10' }, compressed: true, ext: 'img', layout: 'vm', oem: 'openstack', grubOemId: 'openstack' },
@@ -54,7 +55,8 @@ const TABLE: Record<string, Row> = {
   hyperv_vhdx: { format: 'vhdx', options: { subformat: 'dynamic' }, ext: 'vhdx', layout: 'base', oem: 'hyperv', grubOemId: 'hyperv' },
   vmware: { format: 'vmdk', options: { adapter_type: 'lsilogic' }, ext: 'vmdk', layout: 'vm', oem: 'vmware', grubOemId: 'vmware', config: 'vmx:vmx' },
   vmware_raw: { format: 'raw', ext: 'bin', layout: 'base', oem: 'vmware', grubOemId: 'vmware' },
-  vmware_ova: { format: 'vmdk', options: { subformat: 'streamOptimized' }, ext: 'vmdk', layout: 'vm', oem: 'vmware', grubOemId: 'vmware', bundle: 'ova:ova' },
+  // V:127-132: vmdk_stream disk, ovf_vmware conf (template_vmware.ovf), ova bundle.
+  vmware_ova: { format: 'vmdk', options: { adapter_type: 'lsilogic', subformat: 'streamOptimized' }, ext: 'vmdk', layout: 'vm', oem: 'vmware', grubOemId: 'vmware', config: 'ovf:ovf', bundle: 'ova:ova' },
   virtualbox: { format: 'vmdk', options: { adapter_type: 'ide' }, ext: 'vmdk', layout: 'vm', oem: 'virtualbox', grubOemId: 'virtualbox', config: 'ovf:ovf' },
   vagrant: { format: 'vmdk', options: { adapter_type: 'ide' }, ext: 'vmdk', layout: 'vagrant', oem: 'vagrant', grubOemId: 'vagrant', bundle: 'box:box' },
   vagrant_parallels: { format: 'parallels', ext: 'hdd', layout: 'vagrant', oem: 'vagrant', grubOemId: 'vagrant', bundle: 'box:box' },

@@ -17,7 +17,7 @@ import { quietReporter } from '../../src/util/report.js';
 import { ResourceScope } from '../../src/util/scope.js';
 import { InsufficientSpaceError } from '../../src/vendor/space.js';
 import { writeVendorImages, type VendorResult, type WriteVendorImagesOptions } from '../../src/vendor/write.js';
-import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber, qemuInfo, SECTOR, tool, withReadOnlyMount } from './helpers.js';
+import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber, qemuInfo, SECTOR, tool, withReadOnlyMount, xmlAttributeValues, xpath } from './helpers.js';
 
 // A release whose SDK writes every vendor here with its OEM sysext (vendors.json releases: 4722 and later).
 const VERSION = '4790.0.0';
@@ -118,7 +118,7 @@ const DISKS: DiskCase[] = [
   { vendor: 'gce', disk: extract('gce', 'flatcar_production_gce.tar.gz', 'disk.raw', true), format: 'raw', rootSectors: 12943360, oem: 'gce', checkable: false },
   {
     vendor: 'vmware_ova',
-    disk: extract('vmware_ova', 'flatcar_production_vmware_ova.ova', 'flatcar_production_vmware_ova_image.vmdk', false),
+    disk: 'flatcar_production_vmware_ova_image.vmdk',
     format: 'vmdk',
     rootSectors: 12943360,
     oem: 'vmware',
@@ -254,21 +254,46 @@ describe('vendor extras', () => {
     expect(header.replace(/\s+/g, ' ').trim()).toBe('u s t a r \\0');
   });
 
-  it('vmware_ova: OVF, manifest with SHA1 lines, then the streamOptimized VMDK', async () => {
+  // flatcar/scripts build_library/vm_image_util.sh (main 2026-08; the same at stable-4593.2.5 and lts-4081.3.10):
+  // _write_ova_bundle (V:1025-1039) tars OVF, .mf, VMDK and publishes the OVA, the .ovf and the VMDK;
+  // _write_ovf_vmware_conf (V:943-960) fills build_library/template_vmware.ovf.
+  it('vmware_ova: the OVA of the SDK (OVF, manifest, VMDK), with the OVF and VMDK beside it', async () => {
+    const names = ['flatcar_production_vmware_ova.ovf', 'flatcar_production_vmware_ova.mf', 'flatcar_production_vmware_ova_image.vmdk'];
     const ova = output('vmware_ova', 'flatcar_production_vmware_ova.ova');
-    const members = (await ok('tar', ['-tf', ova])).trim().split('\n');
-    expect(members).toEqual(['flatcar_production_vmware_ova.ovf', 'flatcar_production_vmware_ova.mf', 'flatcar_production_vmware_ova_image.vmdk']);
+    expect(results.get('vmware_ova')!.outputs.map((o) => o.file).sort()).toEqual([names[2], names[0], 'flatcar_production_vmware_ova.ova'].sort());
+    expect((await ok('tar', ['-tf', ova])).trim().split('\n')).toEqual(names);
     const dir = await mkdtemp(path.join(root, 'ova-'));
     await ok('tar', ['-xf', ova, '-C', dir]);
-    const mf = await readFile(path.join(dir, members[1]!), 'utf8');
-    expect(mf).toBe(`SHA1(${members[0]})= ${await sha(path.join(dir, members[0]!), 'sha1')}\nSHA1(${members[2]})= ${await sha(path.join(dir, members[2]!), 'sha1')}\n`);
-    expect((await tool('xmllint', ['--noout', path.join(dir, members[0]!)])).exitCode).toBe(0);
-    const ovf = await readFile(path.join(dir, members[0]!), 'utf8');
-    expect(ovf).toContain(`ovf:href="${members[2]}"`);
-    expect(ovf).toContain(`ovf:size="${(await stat(path.join(dir, members[2]!))).size}"`);
-    expect(ovf).toContain(`ovf:capacity="${grownDiskBytes(12943360)}"`);
-    expect(ovf).toContain('<vssd:VirtualSystemType>vmx-11</vssd:VirtualSystemType>');
-    expect((await qemuInfo(path.join(dir, members[2]!)))['format-specific']?.data['create-type']).toBe('streamOptimized');
+    const [ovf, mf, vmdk] = names.map((n) => path.join(dir, n)) as [string, string, string];
+    // V:1033-1034: the VMDK's line first, then the OVF's.
+    expect(await readFile(mf, 'utf8')).toBe(`SHA1(${names[2]})= ${await sha(vmdk, 'sha1')}\nSHA1(${names[0]})= ${await sha(ovf, 'sha1')}\n`);
+    expect(await sha(ovf)).toBe(await sha(output('vmware_ova', names[0]!)));
+    expect(await sha(vmdk)).toBe(await sha(output('vmware_ova', names[2]!)));
+    expect((await tool('xmllint', ['--noout', ovf])).exitCode).toBe(0);
+    expect(await xmlAttributeValues(ovf, 'File', 'href')).toEqual([names[2]]);
+    expect(await xmlAttributeValues(ovf, 'File', 'size')).toEqual([String((await stat(vmdk)).size)]);
+    expect(await xmlAttributeValues(ovf, 'Disk', 'capacity')).toEqual([String(grownDiskBytes(12943360))]);
+    // template_vmware.ovf 19-40: user-configurable guestinfo properties Ignition reads at deploy time.
+    const keys = await xmlAttributeValues(ovf, 'Property', 'key');
+    expect(keys.slice(0, 4)).toEqual(['guestinfo.hostname', 'guestinfo.ignition.config.data', 'guestinfo.ignition.config.data.encoding', 'guestinfo.ignition.config.url']);
+    expect(keys).toHaveLength(23); // template lines 21-135
+    expect(new Set(await xmlAttributeValues(ovf, 'Property', 'userConfigurable'))).toEqual(new Set(['true']));
+    expect(await xpath(ovf, "string(//*[local-name()='ProductSection']/@*[local-name()='required'])")).toBe('false');
+    // Line 140: the properties reach the guest through VMware's guestinfo; 146: vmx-13; 137: the OS id.
+    expect(await xmlAttributeValues(ovf, 'VirtualHardwareSection', 'transport')).toEqual(['com.vmware.guestInfo']);
+    expect(await xpath(ovf, "string(//*[local-name()='VirtualSystemType'])")).toBe('vmx-13');
+    expect(await xmlAttributeValues(ovf, 'OperatingSystemSection', 'id')).toEqual(['100']);
+    expect(await xmlAttributeValues(ovf, 'OperatingSystemSection', 'osType')).toEqual(['other3xLinux64Guest']);
+    // Lines 164-171 and 215-223: the disk hangs off the paravirtual SCSI controller, not IDE.
+    const item = (cond: string, field: string) => xpath(ovf, `string(//*[local-name()='Item'][${cond}]/*[local-name()='${field}'])`);
+    const scsi = await item("*[local-name()='ResourceSubType']='VirtualSCSI'", 'InstanceID');
+    expect(await item("*[local-name()='InstanceID']=" + scsi, 'ResourceType')).toBe('6');
+    expect(await item("*[local-name()='ResourceType']='17'", 'Parent')).toBe(scsi);
+    expect(await item("*[local-name()='ResourceType']='17'", 'HostResource')).toBe('ovf:/disk/vmdisk1');
+    expect(await item("*[local-name()='ResourceType']='10'", 'ResourceSubType')).toBe('VmxNet3');
+    // V:522-530: adapter_type=lsilogic, streamOptimized.
+    expect((await qemuInfo(vmdk))['format-specific']?.data['create-type']).toBe('streamOptimized');
+    expect(await ok('sh', ['-c', `head -c 4096 '${vmdk}' | strings`])).toContain('ddb.adapterType = "lsilogic"');
   });
 
   it('vagrant: a box with metadata.json, Vagrantfile, OVF and the IDE VMDK', async () => {
