@@ -5,7 +5,7 @@ import { decompressBz2ToSparse } from '../image/decompress.js';
 import { followGrowingFile } from '../image/follow.js';
 import { DIGEST_CHUNK } from '../util/chunked-digest.js';
 import { run } from '../util/exec.js';
-import { parseVersionTxt, type VersionInfo } from '../release/resolve.js';
+import { parseVersionTxt, type VersionInfo } from '../flatcar-release/resolve.js';
 import { SignatureVerifier } from '../verify/gpg.js';
 import type { BakeContext } from './context.js';
 import { RELEASE_NAMESPACE, type FetchedFile, type ReleaseFiles } from './fetch-stage.js';

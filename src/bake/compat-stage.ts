@@ -1,5 +1,5 @@
 import { InputError } from '../errors.js';
-import type { Arch } from '../release/arch.js';
+import type { Arch } from '../flatcar-release/arch.js';
 import { readExtensionReleaseFields, sysextIncompatibility, type HostRelease } from '../sysext/compat.js';
 import type { BakeContext } from './context.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { InputError } from '../errors.js';
 import { downloadAll, type DownloadRequest } from '../net/download.js';
 import { IMAGE_BZ2_FILE, VERSION_FILE } from '../defaults.js';
-import type { ResolvedRelease } from '../release/resolve.js';
+import type { ResolvedRelease } from '../flatcar-release/resolve.js';
 import { parseSha256Sums } from '../verify/sha256sums.js';
 import type { BakeContext } from './context.js';
 import type { SysextArg } from './inputs.js';

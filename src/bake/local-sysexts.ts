@@ -2,7 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { detectFilesystemKind, FS_MAGIC_PROBE_BYTES, type FilesystemKind } from '../image/fsmagic.js';
-import type { Arch } from '../release/arch.js';
+import type { Arch } from '../flatcar-release/arch.js';
 import { findRecipe, parseRecipeFileName } from '../recipes/index.js';
 import { refuseUsrSbinImage } from '../sysext/check.js';
 import { validateRequest } from '../recipes/recipe.js';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, NetworkError } from '../errors.js';
 import { download } from '../net/download.js';
-import { latestVersionOf, listedVersions, parseReleaseSpec, resolvedRelease, type ResolvedRelease } from '../release/resolve.js';
+import { latestVersionOf, listedVersions, parseReleaseSpec, resolvedRelease, type ResolvedRelease } from '../flatcar-release/resolve.js';
 import type { BakeContext } from './context.js';
 
 /**

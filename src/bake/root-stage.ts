@@ -1,7 +1,7 @@
 /**
  * Growing ROOT before the sysexts go in: to `--root-size`, or (a run that writes only vendor
  * images) to what the sysexts need, each vendor's layout then growing it further. Growth is
- * the vendor layouts' own (src/vendor/layout.ts): only ROOT and the backup GPT move, every
+ * the vendor layouts' own (src/platforms/layout.ts): only ROOT and the backup GPT move, every
  * other partition keeps its bytes, and the new space stays a hole.
  */
 import { UsageError, InputError } from '../errors.js';
@@ -10,8 +10,8 @@ import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
 import type { Privileged } from '../privileged/privileged.js';
 import { formatSizeArg, mib } from '../util/size.js';
-import { growImageToLayout } from '../vendor/layout.js';
-import type { VendorRegistry, VendorResult, VendorSelection } from '../vendor/index.js';
+import { growImageToLayout } from '../platforms/layout.js';
+import type { VendorRegistry, VendorResult, VendorSelection } from '../platforms/index.js';
 import type { BakeContext } from './context.js';
 import { NoRoomError, rootSizeHint, suggestRootBytes } from './room.js';
 

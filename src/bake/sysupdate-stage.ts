@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import type { PartitionEditor } from '../image/offline/editor.js';
-import type { Arch } from '../release/arch.js';
+import type { Arch } from '../flatcar-release/arch.js';
 import { placementFromTransfer } from '../sysupdate/transfer.js';
 import { DROPIN_DIR, NOOP_CONF_PATH, noopConf, sysupdateDropins, TIMER_WANTS_LINK } from '../sysupdate/wiring.js';
 import type { Reporter } from '../util/report.js';

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import type { Privileged } from '../privileged/privileged.js';
-import type { ResolvedRelease } from '../release/resolve.js';
+import type { ResolvedRelease } from '../flatcar-release/resolve.js';
 import { SignatureVerifier } from '../verify/gpg.js';
-import { writeVendorImages, type VendorResult, type VendorSelection } from '../vendor/index.js';
+import { writeVendorImages, type VendorResult, type VendorSelection } from '../platforms/index.js';
 import type { BakeContext } from './context.js';
 import { fetchFiles, fetchSigningKey, RELEASE_NAMESPACE } from './fetch-stage.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DiskFormatError, FlatbakeError } from '../errors.js';
 import { GptError, locateFlatcarPartition } from '../gpt/index.js';
 import { openExt4Editor, type PartitionEditor } from '../image/offline/index.js';
-import { openSysextImage } from '../sysext/inspect.js';
+import { openSysextImage } from '../sysext/image-reader.js';
 import { parseExtensionRelease } from '../sysext/extension-release.js';
 import { copyRangeIn, copyRangeOut, readOverlayGpt } from './overlay.js';
 import { UNIT_NAME, verdictUnit } from './guest.js';

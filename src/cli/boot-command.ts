@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { normalizeArch } from '../release/arch.js';
+import { normalizeArch } from '../flatcar-release/arch.js';
 import { stderrReporter } from '../util/report.js';
 
 function positiveInt(flag: string, value: string, max: number): number {

@@ -13,8 +13,8 @@ export function registerOtherCommands(program: Command): void {
     .description('list the vendor ids --vendor accepts: layout, OEM, disk format, files, and the Flatcar majors (per architecture) that have each')
     .option('--json', 'print JSON (the full vendor records)')
     .action(async (options: { json?: boolean }) => {
-      const { diskFileName, loadVendorRegistry, outputNames } = await import('../vendor/index.js');
-      const { supportedReleases } = await import('../vendor/releases.js');
+      const { diskFileName, loadVendorRegistry, outputNames } = await import('../platforms/index.js');
+      const { supportedReleases } = await import('../platforms/releases.js');
       const registry = await loadVendorRegistry();
       const records = registry.ids.map((id) => registry.get(id));
       // Per architecture, the Flatcar majors whose SDK writes the vendor as flatbake does.

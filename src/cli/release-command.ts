@@ -26,7 +26,7 @@ export function registerRelease(program: Command): void {
       const jobs = o.jobs === undefined ? undefined : Number(o.jobs);
       if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UsageError(`--jobs must be a positive whole number, got '${o.jobs}'`);
       await useRecipesDirs(net.recipesDirs);
-      const { buildRelease } = await import('../release-build/index.js');
+      const { buildRelease } = await import('../bakery-release/index.js');
       const result = await buildRelease({
         versionsFile: o.versions ? path.resolve(o.versions) : undefined,
         discover: o.discover,

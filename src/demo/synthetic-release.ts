@@ -4,8 +4,8 @@
  * Tests, `flatbake demo` and the benchmark serve it on 127.0.0.1 instead of
  * downloading hundreds of megabytes from the Internet.
  */
-import { boardFor } from '../release/arch.js';
-import { channelOfVersion, compareVersions } from '../release/resolve.js';
+import { boardFor } from '../flatcar-release/arch.js';
+import { channelOfVersion, compareVersions } from '../flatcar-release/resolve.js';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dir as tmpDir } from 'tmp-promise';
@@ -19,8 +19,8 @@ import { prepareBootParts } from './bootable/index.js';
 export { makeSyntheticSysext, sysupdateTransfer, type MakeSyntheticSysextOptions, type SyntheticSysext } from './synthetic-sysext.js';
 export { computeLayout, writePartitionTable, type DiskLayout, type PartitionLayoutEntry, type SyntheticArch, type SyntheticScale } from './synthetic-disk.js';
 
-export type { Channel } from '../release/resolve.js';
-import type { Channel } from '../release/resolve.js';
+export type { Channel } from '../flatcar-release/resolve.js';
+import type { Channel } from '../flatcar-release/resolve.js';
 
 export interface SyntheticSysextSpec {
   name: string;

@@ -2,7 +2,7 @@
  * Small but real systemd-sysext images (squashfs), as the sysext bakery and
  * Flatcar's OEM sysexts publish them.
  */
-import { sysupdateTransfer as releaseTransfer } from '../release-build/sysupdate.js';
+import { sysupdateTransfer as releaseTransfer } from '../bakery-release/sysupdate.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';

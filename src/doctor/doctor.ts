@@ -1,6 +1,6 @@
 import { access, constants } from 'node:fs/promises';
 import { which } from '../util/exec.js';
-import { VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../vendor/index.js';
+import { VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../platforms/index.js';
 import { BOOT_HOST_FILES, BOOT_HOST_TOOLS } from '../boot/tools.js';
 import { HOST_TOOLS, type HostTool } from './tools.js';
 

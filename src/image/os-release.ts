@@ -6,7 +6,7 @@ import { DiskFormatError } from '../errors.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
 import type { Privileged } from '../privileged/privileged.js';
-import { parseShellVars } from '../release/resolve.js';
+import { parseShellVars } from '../flatcar-release/resolve.js';
 import type { ResourceScope } from '../util/scope.js';
 import { mountPartition } from './loop.js';
 

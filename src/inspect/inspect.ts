@@ -23,7 +23,7 @@ const TYPE_NAMES: Record<string, string> = {
 import type { GptPartition, GptTable } from '../gpt/types.js';
 import { mountPartition } from '../image/loop.js';
 import { acquirePrivileges } from '../privileged/privileged.js';
-import { parseShellVars } from '../release/resolve.js';
+import { parseShellVars } from '../flatcar-release/resolve.js';
 import { ResourceScope } from '../util/scope.js';
 import { chooseBackend, type Backend, type BackendChoice } from '../bake/backend.js';
 import { MountedEditor } from '../image/mounted-editor.js';

@@ -16,7 +16,7 @@ import { InputError } from '../errors.js';
 import { download, downloadAll, type DownloadRequest } from '../net/download.js';
 import { createSysext } from '../sysext/create.js';
 import { normalizeArch } from '../sysext/extension-release.js';
-import { makeTempDir } from '../sysext/tempdir.js';
+import { makeTempDir } from '../util/tempdir.js';
 import type { Reporter } from '../util/report.js';
 import { sha256File } from '../util/hash.js';
 import { extractArchive } from './archive.js';

@@ -8,7 +8,7 @@ import { InputError } from '../errors.js';
 import { parseElfHeader } from './elf.js';
 import { parseExtensionRelease, SYSTEMD_ARCHITECTURES, validateExtensionRelease } from './extension-release.js';
 import { finding, type Finding } from './findings.js';
-import { detectFilesystemOfFile, openSysextImage, resolveInImage, type FilesystemFormat, type ImageEntry, type SysextImage } from './inspect.js';
+import { detectFilesystemOfFile, openSysextImage, resolveInImage, type FilesystemFormat, type ImageEntry, type SysextImage } from './image-reader.js';
 import { parseUnit, SYSTEM_UNIT_DIR, unitValues, isUnitName } from './units.js';
 
 export type { Finding, Severity } from './findings.js';

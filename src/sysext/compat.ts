@@ -1,5 +1,5 @@
 import { parseExtensionRelease } from './extension-release.js';
-import { openSysextImage } from './inspect.js';
+import { openSysextImage } from './image-reader.js';
 
 /** The fields of the image's /usr/lib/os-release that systemd-sysext matches a sysext against. */
 export interface HostRelease {

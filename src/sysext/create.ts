@@ -15,8 +15,8 @@ import { CommandError, InputError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { checkSysext, formatFindings, USR_SBIN_HINT, USR_SBIN_PROBLEM, type Finding } from './check.js';
 import { renderExtensionRelease, validateSysextName } from './extension-release.js';
-import { listExt4 } from './inspect.js';
-import { makeTempDir } from './tempdir.js';
+import { listExt4 } from './image-reader.js';
+import { makeTempDir } from '../util/tempdir.js';
 
 import { SYSEXT_FORMATS, type SysextFormat } from './formats.js';
 

@@ -7,7 +7,7 @@
  * bake's `--sysupdate` all read it. Pure.
  */
 import { UsageError } from '../errors.js';
-import { noopTransfer } from '../release-build/sysupdate.js';
+import { noopTransfer } from '../bakery-release/sysupdate.js';
 
 export const SYSUPDATE_TIMER = 'systemd-sysupdate.timer';
 export const SYSUPDATE_SERVICE = 'systemd-sysupdate.service';

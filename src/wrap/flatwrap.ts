@@ -11,7 +11,7 @@ import path from 'node:path';
 import { InputError } from '../errors.js';
 import { createSysext, type CreateSysextResult, type SysextFormat } from '../sysext/create.js';
 import { validateSysextName } from '../sysext/extension-release.js';
-import { makeTempDir } from '../sysext/tempdir.js';
+import { makeTempDir } from '../util/tempdir.js';
 import { installUnit } from '../sysext/units.js';
 import { parsePathSpec, refuseDuplicateDestinations, type PathSpec } from './paths.js';
 import { hostPath, resolveInRoot } from './root-path.js';

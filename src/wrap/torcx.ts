@@ -16,7 +16,7 @@ import { InputError } from '../errors.js';
 import { extractArchive } from '../recipes/archive.js';
 import { createSysext, type CreateSysextResult, type SysextFormat } from '../sysext/create.js';
 import { validateSysextName } from '../sysext/extension-release.js';
-import { makeTempDir } from '../sysext/tempdir.js';
+import { makeTempDir } from '../util/tempdir.js';
 import { isUnitName, SYSTEM_UNIT_DIR, upholdsDropIn } from '../sysext/units.js';
 import { readElfHeader } from './libraries.js';
 import { flatcarArch } from './stage.js';

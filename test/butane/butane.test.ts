@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic, type StaticServer } from '../../src/demo/server.js';
-import { noopTransfer, sysupdateTransfer } from '../../src/release-build/sysupdate.js';
+import { noopTransfer, sysupdateTransfer } from '../../src/bakery-release/sysupdate.js';
 import { parse as parseYaml } from 'yaml';
 import {
   buildProvisioningConfig,

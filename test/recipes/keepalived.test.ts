@@ -13,7 +13,7 @@ import { serveStatic, type StaticServer } from '../../src/demo/server.js';
 import { MissingToolError } from '../../src/errors.js';
 import { buildRecipe } from '../../src/recipes/index.js';
 import { hostArch } from '../../src/recipes/toolchain.js';
-import { openSysextImage } from '../../src/sysext/inspect.js';
+import { openSysextImage } from '../../src/sysext/image-reader.js';
 import { staticElfProblem } from '../../src/recipes/toolchain.js';
 import { quietReporter } from '../../src/util/report.js';
 import { Upstream, type Arch } from './upstream.js';

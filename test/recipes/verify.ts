@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import { run } from '../../src/util/exec.js';
 import { checkSysext } from '../../src/sysext/check.js';
-import { openSysextImage } from '../../src/sysext/inspect.js';
+import { openSysextImage } from '../../src/sysext/image-reader.js';
 import type { Expectation } from './fixtures.js';
 import type { Arch } from './upstream.js';
 

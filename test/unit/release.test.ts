@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError, NetworkError, UsageError } from '../../src/errors.js';
-import { boardFor, normalizeArch } from '../../src/release/arch.js';
+import { boardFor, normalizeArch } from '../../src/flatcar-release/arch.js';
 import {
   channelOfVersion,
   compareVersions,
@@ -9,7 +9,7 @@ import {
   parseShellVars,
   parseVersionTxt,
   releaseBaseUrl,
-} from '../../src/release/resolve.js';
+} from '../../src/flatcar-release/resolve.js';
 
 describe('architectures', () => {
   it.each([

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { loadVendorRegistry } from '../../src/vendor/registry.js';
-import { eraOf, majorOf, refuseUnsupportedVendors, releaseRefusal, supportedReleases } from '../../src/vendor/releases.js';
+import { loadVendorRegistry } from '../../src/platforms/registry.js';
+import { eraOf, majorOf, refuseUnsupportedVendors, releaseRefusal, supportedReleases } from '../../src/platforms/releases.js';
 
 const registry = await loadVendorRegistry();
 const v = (id: string) => registry.get(id);

@@ -10,7 +10,7 @@ import {
   sysupdateTransfer,
   transfersFor,
   type ReleaseImage,
-} from '../../src/release-build/index.js';
+} from '../../src/bakery-release/index.js';
 import { parseSha256Sums } from '../../src/verify/sha256sums.js';
 import { matching, parseIni, patternRegExp } from './helpers.js';
 

@@ -12,7 +12,7 @@ import { InputError } from '../errors.js';
 import { download } from '../net/download.js';
 import type { ProgressSink } from '../net/progress.js';
 import { parseRecipeFileName } from '../recipes/index.js';
-import { makeTempDir } from '../sysext/tempdir.js';
+import { makeTempDir } from '../util/tempdir.js';
 import { sha256File } from '../util/hash.js';
 import { parseSha256Sums } from '../verify/sha256sums.js';
 import { fetchText, type FetchOptions } from './fetch-text.js';

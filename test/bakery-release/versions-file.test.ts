@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { listRecipes } from '../../src/recipes/index.js';
-import { mergeVersionEntries, parseVersionsFile } from '../../src/release-build/index.js';
+import { mergeVersionEntries, parseVersionsFile } from '../../src/bakery-release/index.js';
 
 const parse = (text: string) => parseVersionsFile(text, listRecipes(), 'versions.txt');
 const pairs = (text: string) => parse(text).map((e) => `${e.recipe} ${e.version}`);

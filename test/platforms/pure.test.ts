@@ -7,14 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskFormatError } from '../../src/errors.js';
 import { readGptFromFile } from '../../src/gpt/file.js';
 import type { GptTable } from '../../src/gpt/types.js';
-import { diskAdapter, renderBoxMetadata, renderIsolinuxCfg, renderOvaManifest, renderOvf, renderVagrantfile, renderVmx, renderXlConfig } from '../../src/vendor/descriptors.js';
-import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/vendor/formats.js';
-import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/vendor/ovf-vmware.js';
-import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/vendor/launch-script.js';
-import { planLayoutGrowth } from '../../src/vendor/layout.js';
-import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from '../../src/vendor/oem-files.js';
-import { loadVendorRegistry } from '../../src/vendor/registry.js';
-import { estimateVendorBytes } from '../../src/vendor/space.js';
+import { diskAdapter, renderBoxMetadata, renderIsolinuxCfg, renderOvaManifest, renderOvf, renderVagrantfile, renderVmx, renderXlConfig } from '../../src/platforms/descriptors.js';
+import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/platforms/formats.js';
+import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/platforms/ovf-vmware.js';
+import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/platforms/launch-script.js';
+import { planLayoutGrowth } from '../../src/platforms/layout.js';
+import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from '../../src/platforms/oem-files.js';
+import { loadVendorRegistry } from '../../src/platforms/registry.js';
+import { estimateVendorBytes } from '../../src/platforms/space.js';
 import { FLATCAR_LAYOUT, makeFlatcarImage } from '../gpt/helpers.js';
 
 describe('grub.cfg', () => {

@@ -11,7 +11,7 @@ import { mountPartition } from '../image/loop.js';
 import type { Privileged } from '../privileged/privileged.js';
 import { openBtrfsEditor } from '../image/offline/btrfs.js';
 import { parseExtensionRelease } from '../sysext/extension-release.js';
-import { readSysextFile } from '../sysext/inspect.js';
+import { readSysextFile } from '../sysext/image-reader.js';
 import { ResourceScope } from '../util/scope.js';
 import { withBtrfsMountLock } from './mount-lock.js';
 import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from './oem-files.js';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, UsageError } from '../../src/errors.js';
-import { buildVendorRegistry, diskFileName, loadVendorRegistry, mergeRecords, outputNames, renderTemplate, vendorsDir } from '../../src/vendor/registry.js';
+import { buildVendorRegistry, diskFileName, loadVendorRegistry, mergeRecords, outputNames, renderTemplate, vendorsDir } from '../../src/platforms/registry.js';
 /** The vendor ids Flatcar's image_to_vm.sh knows (flatcar/scripts build_library/vm_image_util.sh VALID_IMG_TYPES), in our table's order. */
 const FLATCAR_VENDOR_IDS = [
   'qemu_uefi', 'ami', 'ami_vmdk', 'azure', 'gce', 'openstack', 'openstack_mini', 'oraclecloud', 'proxmoxve', 'nutanix',

@@ -1,7 +1,7 @@
 /** --discover's parsing: the Kubernetes release schedule and GitHub release lists. */
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { GITHUB_PROJECTS, latestReleasePerMinor, parseGithubReleases, parseKubernetesSchedule, type DiscoverProject } from '../../src/release-build/index.js';
+import { GITHUB_PROJECTS, latestReleasePerMinor, parseGithubReleases, parseKubernetesSchedule, type DiscoverProject } from '../../src/bakery-release/index.js';
 import { CRIO_RELEASES, K3S_RELEASES, NOW, RKE2_RELEASES, SCHEDULE_YAML } from './discover-fixtures.js';
 
 const project = (recipe: string): DiscoverProject => GITHUB_PROJECTS.find((p) => p.recipe === recipe)!;

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { download } from '../net/download.js';
-import { makeTempDir } from '../sysext/tempdir.js';
+import { makeTempDir } from '../util/tempdir.js';
 
 export interface FetchOptions {
   mirror?: string;

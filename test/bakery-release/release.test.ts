@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache } from '../../src/cache/cache.js';
 import { serveStatic, type StaticServer } from '../../src/demo/server.js';
 import { InputError } from '../../src/errors.js';
-import { buildRelease, ReleaseBuildError, type BuildReleaseOptions, type VersionEntry } from '../../src/release-build/index.js';
+import { buildRelease, ReleaseBuildError, type BuildReleaseOptions, type VersionEntry } from '../../src/bakery-release/index.js';
 import { run } from '../../src/util/exec.js';
 import type { Reporter } from '../../src/util/report.js';
 import { silentProgress } from '../../src/net/progress.js';

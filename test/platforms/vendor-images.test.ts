@@ -15,8 +15,8 @@ import { acquirePrivileges } from '../../src/privileged/privileged.js';
 import { which } from '../../src/util/exec.js';
 import { quietReporter } from '../../src/util/report.js';
 import { ResourceScope } from '../../src/util/scope.js';
-import { InsufficientSpaceError } from '../../src/vendor/space.js';
-import { writeVendorImages, type VendorResult, type WriteVendorImagesOptions } from '../../src/vendor/write.js';
+import { InsufficientSpaceError } from '../../src/platforms/space.js';
+import { writeVendorImages, type VendorResult, type WriteVendorImagesOptions } from '../../src/platforms/write.js';
 import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber, qemuInfo, SECTOR, tool, withReadOnlyMount, xmlAttributeValues, xpath } from './helpers.js';
 
 // A release whose SDK writes every vendor here with its OEM sysext (vendors.json releases: 4722 and later).

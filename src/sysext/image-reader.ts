@@ -6,7 +6,7 @@ import { lstat, mkdir, open, readdir, readFile, readlink } from 'node:fs/promise
 import path from 'node:path';
 import { DiskFormatError, InputError } from '../errors.js';
 import { run, runBinary } from '../util/exec.js';
-import { makeTempDir, type TempDir } from './tempdir.js';
+import { makeTempDir, type TempDir } from '../util/tempdir.js';
 
 export type FilesystemFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
 

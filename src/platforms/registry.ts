@@ -455,7 +455,7 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
   };
 }
 
-/** `vendors/` at the package root: two levels above this module both in src/vendor and dist/vendor. */
+/** `vendors/` at the package root: two levels above this module both in src/platforms and dist/platforms. */
 export function vendorsDir(): string {
   return fileURLToPath(new URL('../../vendors/', import.meta.url));
 }

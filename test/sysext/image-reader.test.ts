@@ -9,7 +9,7 @@ import {
   permissionsFromString,
   resolveInImage,
   type ImageEntry,
-} from '../../src/sysext/inspect.js';
+} from '../../src/sysext/image-reader.js';
 import { elfHeader } from './helpers.js';
 
 function withMagic(offset: number, bytes: number[]): Buffer {
