@@ -7,7 +7,7 @@ const root = new URL('..', import.meta.url).pathname;
  * mounted loop device's backing file and fails with "could not check mount status" when another
  * test has one mounted from a root-only temp dir at that moment.
  */
-const UNPRIVILEGED_BTRFS = ['test/offline/editors.test.ts', 'test/e2e/rootless.test.ts'];
+const UNPRIVILEGED_BTRFS = ['test/image/offline/editors.test.ts', 'test/e2e/rootless.test.ts'];
 
 const shared = {
   root,

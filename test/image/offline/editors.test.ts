@@ -11,16 +11,16 @@ import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, s
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSyntheticRelease } from '../../src/demo/synthetic-release.js';
-import { DiskFormatError, InputError } from '../../src/errors.js';
-import { readGptFromFile } from '../../src/gpt/file.js';
-import { locateFlatcarPartition } from '../../src/gpt/locate.js';
-import { openBtrfsEditor } from '../../src/image/offline/btrfs.js';
-import { PartitionFullError, type PartitionEditor, type PartitionRange } from '../../src/image/offline/editor.js';
-import { assertStepsOk, runDebugfs } from '../../src/image/offline/debugfs.js';
-import { openExt4Editor } from '../../src/image/offline/ext4.js';
-import { REPO } from '../helpers/cli.js';
-import { rangesEqual, withReadOnlyPartition } from '../helpers/disk.js';
+import { buildSyntheticRelease } from '../../../src/demo/synthetic-release.js';
+import { DiskFormatError, InputError } from '../../../src/errors.js';
+import { readGptFromFile } from '../../../src/gpt/file.js';
+import { locateFlatcarPartition } from '../../../src/gpt/locate.js';
+import { openBtrfsEditor } from '../../../src/image/offline/btrfs.js';
+import { PartitionFullError, type PartitionEditor, type PartitionRange } from '../../../src/image/offline/editor.js';
+import { assertStepsOk, runDebugfs } from '../../../src/image/offline/debugfs.js';
+import { openExt4Editor } from '../../../src/image/offline/ext4.js';
+import { REPO } from '../../helpers/cli.js';
+import { rangesEqual, withReadOnlyPartition } from '../../helpers/disk.js';
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
