@@ -50,6 +50,7 @@ export type StepData = { when?: When } & (
   | { unit: string; content: string }
   | { dropin: string; content: string }
   | { upholds: string; target?: string }
+  | { remove: string }
 );
 
 /** Placeholder names a recipe may use; option.X and var.X must name a declared option or var. */
@@ -119,6 +120,7 @@ async function runStep(data: RecipeData, step: StepData, ctx: RecipeContext): Pr
     const [unit, file] = f(step.dropin).split('/') as [string, string];
     return ctx.unitDropIn(unit, file, f(step.content));
   }
+  if ('remove' in step) return ctx.remove(f(step.remove));
   return ctx.upholds(step.target ?? 'multi-user.target', f(step.upholds));
 }
 

@@ -7,19 +7,11 @@ import { buildRecipeWith, type BuildRecipeOptions, type BuildRecipeResult } from
 import { containerd } from './catalog/containerd.js';
 import { crio } from './catalog/crio.js';
 import { docker } from './catalog/docker.js';
-import { dockerCompose } from './catalog/docker-compose.js';
-import { falco } from './catalog/falco.js';
-import { k3s } from './catalog/k3s.js';
 import { keepalived } from './catalog/keepalived.js';
 import { kubernetes } from './catalog/kubernetes.js';
-import { llamaedge } from './catalog/llamaedge.js';
 import { nvidiaRuntime } from './catalog/nvidia-runtime.js';
-import { ollama } from './catalog/ollama.js';
-import { rke2 } from './catalog/rke2.js';
 import { tailscale } from './catalog/tailscale.js';
 import { wasmcloud } from './catalog/wasmcloud.js';
-import { wasmedge } from './catalog/wasmedge.js';
-import { wasmtime } from './catalog/wasmtime.js';
 import type { Recipe } from './recipe.js';
 import { BUILTIN_RECIPE_DIR, loadRecipeDir } from './recipe-file.js';
 
@@ -30,10 +22,7 @@ export type { RecipeContext } from './context.js';
 export { parseRecipeFile, BUILTIN_RECIPE_DIR, SCHEMA_FILE } from './recipe-file.js';
 
 /** The recipes that need code; the others are recipe files in <checkout>/recipes. */
-const CODE_RECIPES: readonly Recipe[] = [
-  containerd, crio, docker, dockerCompose, falco, k3s, keepalived, kubernetes,
-  llamaedge, nvidiaRuntime, ollama, rke2, tailscale, wasmcloud, wasmedge, wasmtime,
-];
+const CODE_RECIPES: readonly Recipe[] = [containerd, crio, docker, keepalived, kubernetes, nvidiaRuntime, tailscale, wasmcloud];
 
 const byName = (a: Recipe, b: Recipe) => a.name.localeCompare(b.name);
 let builtins: readonly Recipe[] | undefined;

@@ -67,7 +67,7 @@ function describe(e: ErrorObject): string | undefined {
     case 'additionalProperties':
       return `${where} has an unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
     case 'oneOf':
-      return `${where} must have exactly one of copy, tree, link, write, unit, dropin, upholds`;
+      return `${where} must have exactly one of copy, tree, link, write, unit, dropin, upholds, remove`;
     case 'enum':
       return `${where} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     default:

@@ -80,5 +80,7 @@ install:
       WantedBy=multi-user.target
   # upholds: start the unit whenever multi-user.target (or target: ...) is active.
   - upholds: ${name}.service
+  # remove: leave out something an earlier step put in (e.g. an uninstall script from a tree).
+  #- remove: usr/bin/${name}-uninstall.sh
 `;
 }
