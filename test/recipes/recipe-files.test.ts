@@ -73,7 +73,7 @@ describe('recipe files', () => {
     expect(problems(VALID.replace('reload: false', 'reload: maybe'))).toBe('invalid recipe file r.yaml:5: reload must be boolean');
     expect(problems(VALID.replace('https://example.com', 'ftp://example.com'))).toBe('invalid recipe file r.yaml:9: downloads.0.url must match pattern "^https?://"');
     expect(problems(VALID.replace("{ copy: demo, to: usr/bin/demo, mode: '0755' }", '{ copy: demo, write: usr/x, to: usr/bin/demo }'))).toBe(
-      'invalid recipe file r.yaml:11: install.0 must have exactly one of copy, tree, link, write, unit, dropin, upholds',
+      'invalid recipe file r.yaml:11: install.0 must have exactly one of copy, tree, link, write, unit, dropin, upholds, remove',
     );
     expect(problems(VALID.replace('copy: demo,', 'copy: nodl,'))).toBe('invalid recipe file r.yaml:11: "nodl" names no download (ids: demo)');
     expect(problems(VALID.replace('demo-{arch}', 'demo-{option.flavour}'))).toBe('invalid recipe file r.yaml:9: {option.flavour} names no option in "options"');
