@@ -29,7 +29,13 @@ export function registerOtherCommands(program: Command): void {
       for (const r of records) {
         const names = outputNames(registry.settings, r.id);
         const disk = r.disk ? `${r.disk.format}${Object.keys(r.disk.options).length ? ` (${Object.entries(r.disk.options).map(([k, v]) => `${k}=${v}`).join(',')})` : ''}${r.disk.compressed ? ' compressed' : ''}` : r.kind;
-        const files = [r.bundle ? names.image(r.bundle.extension) : r.disk ? diskFileName(names, r.disk) : `${r.kind} files`, r.config && !r.bundle ? names.companion(r.config.extension) : ''].filter(Boolean).join(' + ');
+        // An OVA leaves its disk and OVF beside it; box and pvm bundles take them in.
+        const loose = !r.bundle || r.bundle.kind === 'ova';
+        const files = [
+          r.bundle ? names.companion(r.bundle.extension) : '',
+          loose ? (r.disk ? diskFileName(names, r.disk) : `${r.kind} files`) : '',
+          loose && r.config ? names.companion(r.config.extension) : '',
+        ].filter(Boolean).join(' + ');
         const majors = flatcar(r);
         rows.push([r.id, r.layout?.name ?? '-', r.oem?.id ?? '-', disk, files, majors['x86-64'], majors.arm64]);
       }

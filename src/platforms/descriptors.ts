@@ -18,43 +18,57 @@ export function diskAdapter(options: Record<string, unknown>): DiskAdapter {
 }
 
 export interface VmxInput {
+  /** displayName: the versioned VM name. */
   name: string;
   diskFile: string;
-  adapter: DiskAdapter;
   memoryMiB: number;
-  cpus: number;
 }
 
-/** A VMware .vmx that boots the VMDK next to it. */
+/**
+ * The .vmx beside the vmware VMDK, key for key as vm_image_util.sh
+ * _write_vmx_conf writes it (V:772-812): paravirtual SCSI (`pvscsi`) for the
+ * disk, vmxnet3, `other26xlinux-64`, hot-add, soft power-off. (The VMDK's own
+ * adapter hint is lsilogic, as in the SDK; VMware goes by the .vmx.)
+ */
 export function renderVmx(v: VmxInput): string {
   const q = (s: string | number) => `"${String(s).replace(/"/g, '|22')}"`;
-  const lines: Array<[string, string | number]> = [
-    ['.encoding', 'UTF-8'],
-    ['config.version', 8],
-    ['virtualHW.version', 11],
-    ['displayName', v.name],
-    ['guestOS', 'other4xlinux-64'],
-    ['memsize', v.memoryMiB],
-    ['numvcpus', v.cpus],
-    ['pciBridge0.present', 'TRUE'],
-    ['pciBridge4.present', 'TRUE'],
-    ['pciBridge4.virtualDev', 'pcieRootPort'],
-    ['pciBridge4.functions', 8],
+  const lines: Array<[string, string]> = [
+    ['.encoding', q('UTF-8')],
+    ['config.version', q(8)],
+    ['virtualHW.version', q(11)],
+    ['cleanShutdown', q('TRUE')],
+    ['displayName', q(v.name)],
+    ['ethernet0.addressType', q('generated')],
+    ['ethernet0.present', q('TRUE')],
+    ['ethernet0.virtualDev', q('vmxnet3')],
+    ['floppy0.present', q('FALSE')],
+    ['guestOS', q('other26xlinux-64')],
+    ['memsize', q(v.memoryMiB)],
+    ['powerType.powerOff', q('soft')],
+    ['powerType.powerOn', q('hard')],
+    ['powerType.reset', q('hard')],
+    ['powerType.suspend', q('hard')],
+    ['scsi0.present', q('TRUE')],
+    ['scsi0.virtualDev', q('pvscsi')],
+    ['scsi0:0.fileName', q(v.diskFile)],
+    ['scsi0:0.present', q('TRUE')],
+    ['sound.present', q('FALSE')],
+    ['usb.generic.autoconnect', q('FALSE')],
+    ['usb.present', q('TRUE')],
+    // Unquoted in the SDK's file (V:796), and VMware reads it either way.
+    ['rtc.diffFromUTC', '0'],
+    ['pciBridge0.present', q('TRUE')],
+    // Four PCIe root ports with eight functions each (V:798-809), room for vmxnet3 and pvscsi.
+    ...[4, 5, 6, 7].flatMap((n): Array<[string, string]> => [
+      [`pciBridge${n}.present`, q('TRUE')],
+      [`pciBridge${n}.virtualDev`, q('pcieRootPort')],
+      [`pciBridge${n}.functions`, q(8)],
+    ]),
+    ['hpet0.present', q('TRUE')],
+    ['vcpu.hotadd', q('TRUE')],
+    ['mem.hotadd', q('TRUE')],
   ];
-  if (v.adapter === 'ide') {
-    lines.push(['ide0:0.present', 'TRUE'], ['ide0:0.fileName', v.diskFile]);
-  } else {
-    lines.push(['scsi0.present', 'TRUE'], ['scsi0.virtualDev', v.adapter === 'legacyESX' ? 'lsilogic' : v.adapter], ['scsi0:0.present', 'TRUE'], ['scsi0:0.fileName', v.diskFile]);
-  }
-  lines.push(
-    ['ethernet0.present', 'TRUE'],
-    ['ethernet0.virtualDev', 'vmxnet3'],
-    ['ethernet0.connectionType', 'nat'],
-    ['ethernet0.addressType', 'generated'],
-    ['serial0.present', 'FALSE'],
-    ['tools.syncTime', 'TRUE'],
-  );
-  return lines.map(([k, val]) => `${k} = ${q(val)}`).join('\n') + '\n';
+  return ['#!/usr/bin/vmware', ...lines.map(([k, val]) => `${k} = ${val}`)].join('\n') + '\n';
 }
 
 export interface OvfInput {

@@ -158,6 +158,7 @@ function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; l
   const namesIn = c.object(d.names, 'names');
   const names: NameTemplates = {
     machine: c.string(namesIn.machine, 'names.machine'),
+    vm: c.string(namesIn.vm, 'names.vm'),
     image: c.string(namesIn.image, 'names.image'),
     companion: c.string(namesIn.companion, 'names.companion'),
     firmware: c.string(namesIn.firmware, 'names.firmware'),
@@ -485,11 +486,13 @@ export function diskFileName(names: ReturnType<typeof outputNames>, disk: DiskSp
   return disk.name === 'companion' ? names.companion(disk.extension) : names.image(disk.extension);
 }
 
-/** Output names from the templates in defaults.json. */
-export function outputNames(settings: VendorSettings, vendor: string) {
+/** Output names from the templates in defaults.json; `version` is the Flatcar version the VM name carries. */
+export function outputNames(settings: VendorSettings, vendor: string, version = '') {
   const n = settings.names;
   return {
     machine: renderTemplate(n.machine, { vendor }),
+    // vm_image_util.sh set_vm_paths (V:301-303): "Make VM_NAME safe for use as a hostname".
+    vm: renderTemplate(n.vm, { vendor, version }).replace(/[.+]/g, '-'),
     image: (ext: string) => renderTemplate(n.image, { vendor, ext }),
     companion: (ext: string) => renderTemplate(n.companion, { vendor, ext }),
     firmware: (part: 'code' | 'vars') => renderTemplate(n.firmware, { vendor, part }),

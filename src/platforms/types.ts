@@ -124,8 +124,10 @@ export interface ArchSettings {
 }
 
 export interface NameTemplates {
-  /** VM name in configs, and the stem of OVF/manifest names. */
+  /** The unversioned stem (`flatcar_production_{vendor}`): launch scripts, the VMware OVF's name. */
   machine: string;
+  /** The VM name in .vmx, xl, VirtualBox OVF and .pvs configs, with `{version}` (made hostname-safe). */
+  vm: string;
   image: string;
   companion: string;
   firmware: string;

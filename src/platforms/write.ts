@@ -17,7 +17,7 @@ import { sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import type { ResourceScope } from '../util/scope.js';
 import { writeOva, writeOvfBox, writeUefiFirmware, ovfText } from './bundles.js';
-import { diskAdapter, renderVmx, renderXlConfig } from './descriptors.js';
+import { renderVmx, renderXlConfig } from './descriptors.js';
 import { convertDisk } from './formats.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchFiles } from './launch-script.js';
 import { growImageToLayout, sparseCopy } from './layout.js';
@@ -122,7 +122,7 @@ async function writeOneVendor(
     releaseSpace = await ledger.reserve(vendor.id, dir, estimateVendorBytes(vendor, imageAllocated, sysextBytes));
     const scratch = await mkdtemp(path.join(dir, '.scratch-'));
     removeScratch = options.scope.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }));
-    const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id), dir, scratch, files: [] };
+    const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id, options.version), dir, scratch, files: [] };
     report.step('vendor', `${vendor.id}: ${vendor.description}`);
     if (vendor.kind === 'disk') await writeDiskVendor(ctx, sysext);
     else await writeNetbootVendor(ctx);
@@ -178,10 +178,10 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
 
   if (vendor.config) {
     const configFile = path.join(ctx.dir, names.companion(vendor.config.extension));
-    const vm = { name: names.machine, memoryMiB: vendor.vm.memoryMiB, cpus: vendor.vm.cpus };
+    const vm = { name: names.vm, memoryMiB: vendor.vm.memoryMiB, cpus: vendor.vm.cpus };
     switch (vendor.config.kind) {
       case 'vmx':
-        await writeFile(configFile, renderVmx({ ...vm, diskFile: diskName, adapter: diskAdapter(disk.options) }));
+        await writeFile(configFile, renderVmx({ name: vm.name, diskFile: diskName, memoryMiB: vm.memoryMiB }));
         ctx.files.push(configFile);
         break;
       case 'ovf':

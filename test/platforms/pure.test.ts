@@ -13,7 +13,7 @@ import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/platforms/ovf-
 import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/platforms/launch-script.js';
 import { planLayoutGrowth } from '../../src/platforms/layout.js';
 import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from '../../src/platforms/oem-files.js';
-import { loadVendorRegistry } from '../../src/platforms/registry.js';
+import { loadVendorRegistry, outputNames } from '../../src/platforms/registry.js';
 import { estimateVendorBytes } from '../../src/platforms/space.js';
 import { FLATCAR_LAYOUT, makeFlatcarImage } from '../gpt/helpers.js';
 
@@ -214,13 +214,21 @@ describe('descriptors', () => {
     expect(renderOvaManifest([{ name: 'a.ovf', sha1: 'ab' }, { name: 'b.vmdk', sha1: 'cd' }])).toBe('SHA1(a.ovf)= ab\nSHA1(b.vmdk)= cd\n');
   });
 
-  it('pairs the VMDK adapter with the VMX controller', () => {
-    expect(diskAdapter({ adapter_type: 'lsilogic' })).toBe('lsilogic');
-    expect(diskAdapter({ subformat: 'streamOptimized' })).toBe('ide');
-    const scsi = renderVmx({ name: 'n', diskFile: 'n.vmdk', adapter: 'lsilogic', memoryMiB: 1024, cpus: 2 });
-    expect(scsi).toContain('scsi0.virtualDev = "lsilogic"\nscsi0:0.present = "TRUE"\nscsi0:0.fileName = "n.vmdk"\n');
-    expect(scsi).toContain('memsize = "1024"\n');
-    expect(renderVmx({ name: 'n', diskFile: 'n.vmdk', adapter: 'ide', memoryMiB: 1, cpus: 1 })).toContain('ide0:0.fileName = "n.vmdk"\n');
+  it('writes the .vmx key for key as vm_image_util.sh _write_vmx_conf (V:772-812)', async () => {
+    const heredoc = await readFile(path.join(import.meta.dirname, '../fixtures/flatcar-sdk/vmx-heredoc.txt'), 'utf8');
+    const name = 'flatcar_production_vmware-4790-0-0';
+    const sdk = heredoc.replaceAll('${VM_NAME}', name).replaceAll('${vm_mem}', '2048').replaceAll('${dst_name}', 'flatcar_production_vmware_image.vmdk');
+    expect(sdk).toContain('scsi0.virtualDev = "pvscsi"\n');
+    expect(sdk).toContain('guestOS = "other26xlinux-64"\n');
+    expect(renderVmx({ name, diskFile: 'flatcar_production_vmware_image.vmdk', memoryMiB: 2048 })).toBe(sdk);
+    expect(renderVmx({ name: 'a"b', diskFile: 'd', memoryMiB: 1 })).toContain('displayName = "a|22b"\n');
+  });
+
+  it('names VMs with the version, hostname-safe, as set_vm_paths does (V:298-303)', async () => {
+    const registry = await loadVendorRegistry();
+    const names = outputNames(registry.settings, 'vmware', '4790.0.0+dev-1');
+    expect(names.vm).toBe('flatcar_production_vmware-4790-0-0-dev-1');
+    expect(names.machine).toBe('flatcar_production_vmware');
   });
 
   it('writes the box metadata, Vagrantfile, xl config and isolinux.cfg', () => {

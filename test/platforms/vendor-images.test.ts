@@ -307,9 +307,12 @@ describe('vendor extras', () => {
     expect(ovf).toContain('<rasd:ResourceType>5</rasd:ResourceType>');
   });
 
-  it('vmware: a .vmx naming the lsilogic VMDK beside it', async () => {
+  // V:510-513 (vmdk_scsi: adapter_type=lsilogic) and V:772-812 (_write_vmx_conf: pvscsi, other26xlinux-64, the versioned VM_NAME of V:298-303).
+  it('vmware: a .vmx with pvscsi naming the lsilogic VMDK beside it and the versioned VM name', async () => {
     const vmx = await readFile(output('vmware', 'flatcar_production_vmware.vmx'), 'utf8');
-    expect(vmx).toContain('scsi0.virtualDev = "lsilogic"');
+    expect(vmx).toContain('scsi0.virtualDev = "pvscsi"');
+    expect(vmx).toContain('guestOS = "other26xlinux-64"');
+    expect(vmx).toContain(`displayName = "flatcar_production_vmware-${VERSION.replace(/\./g, '-')}"`);
     expect(vmx).toContain('scsi0:0.fileName = "flatcar_production_vmware_image.vmdk"');
     expect(await ok('sh', ['-c', `head -c 4096 '${output('vmware', 'flatcar_production_vmware_image.vmdk')}' | strings`])).toContain('ddb.adapterType = "lsilogic"');
   });
