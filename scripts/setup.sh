@@ -19,6 +19,10 @@ PACKAGES=(
   fakeroot                                # the offline backend as non-root: rebuilt btrfs stays root-owned
   eatmydata                               # the offline backend: debugfs without fsyncing the work image
   build-essential                         # recipes that build from source (keepalived)
+  # keepalived with the bakery's flags: --enable-regex (static libpcre2-8), --enable-libnl-dynamic
+  # (libnl headers), OpenSSL (static libssl); pkg-config finds them and the static libmnl/libnftnl
+  # the recipe builds first
+  pkgconf libpcre2-dev libnl-3-dev libnl-genl-3-dev libssl-dev
   qemu-system-x86                         # flatbake boot (and its tests, under TCG)
   grub-common grub-efi-amd64-bin          # the bootable synthetic release's UEFI GRUB (grub-mkimage, modules)
   groff-base                              # tests only: groff checks the man page (flatbake man)

@@ -38,5 +38,6 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'patchelf', package: 'patchelf', purpose: 'flix: point binaries at their private libraries', required: false },
   { command: 'tar', package: 'tar', purpose: 'recipe archives, Torcx images, bundles', required: true },
   { command: 'gcc', package: 'build-essential', purpose: 'recipes built from source (keepalived)', required: false },
+  { command: 'pkg-config', package: 'pkgconf', purpose: 'recipes built from source: keepalived finds libnftnl, libmnl, libpcre2 and libnl (with libpcre2-dev libnl-3-dev libnl-genl-3-dev libssl-dev)', required: false },
   { command: 'sudo', package: 'sudo', purpose: 'root for losetup/mount when not running as root', required: false },
 ];

@@ -79,6 +79,7 @@ export async function extractArchive(archive: string, kind: ArchiveKind, dest: s
   switch (kind) {
     case 'tar.gz':
     case 'tgz':
+    case 'tar.bz2':
     case 'tar.xz':
     case 'tar.zst':
       // GNU tar picks the decompressor from the content, so a mislabelled archive still unpacks

@@ -12,7 +12,7 @@ export type Arch = 'x86-64' | 'arm64';
 export const ARCHES: readonly Arch[] = ['x86-64', 'arm64'];
 
 /** How a download is unpacked before install() sees it. `none` leaves the file as it is. */
-export type ArchiveKind = 'tar.gz' | 'tgz' | 'tar.xz' | 'tar.zst' | 'zip' | 'none';
+export type ArchiveKind = 'tar.gz' | 'tgz' | 'tar.bz2' | 'tar.xz' | 'tar.zst' | 'zip' | 'none';
 
 /** An upstream-published checksum file that holds the digest of a download. */
 export interface ChecksumSource {

@@ -42,7 +42,7 @@ version:
 #   suffix: { x86-64: '', arm64: '-aarch64' }
 
 downloads:
-  # id: how install steps refer to it. extract: tar.gz, tgz, tar.xz, tar.zst, zip or none.
+  # id: how install steps refer to it. extract: tar.gz, tgz, tar.bz2, tar.xz, tar.zst, zip or none.
   - id: ${name}
     url: https://example.com/releases/download/{version}/${name}-linux-{arch}.tar.gz
     extract: tar.gz

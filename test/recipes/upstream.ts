@@ -94,12 +94,12 @@ export class Upstream {
   }
 
   /** A tar archive of TREE; MEMBERS default to the tree's top-level names (use ['.'] for ./x names). */
-  async tar(url: string, compression: 'gz' | 'xz' | 'zst', tree: Tree, members?: string[]): Promise<Buffer> {
+  async tar(url: string, compression: 'gz' | 'bz2' | 'xz' | 'zst', tree: Tree, members?: string[]): Promise<Buffer> {
     const stage = await this.scratch();
     await writeTree(stage, tree);
     const out = path.join(await this.scratch(), 'archive');
     const tops = members ?? (await readdir(stage)).sort();
-    const flag = { gz: '-czf', xz: '-cJf', zst: ['--zstd', '-cf'] }[compression];
+    const flag = { gz: '-czf', bz2: '-cjf', xz: '-cJf', zst: ['--zstd', '-cf'] }[compression];
     await execa('tar', [...(Array.isArray(flag) ? flag : [flag]), out, '-C', stage, '--owner=1000', '--group=1000', '--numeric-owner', ...tops]);
     return this.file(url, await readFile(out));
   }

@@ -1,15 +1,17 @@
 /**
  * keepalived, built from the release source tarball into a static binary with the host
- * toolchain (upstream publishes no binaries; the bakery builds in an Alpine container).
- * The build never falls back to an image without the program: a missing compiler or library
- * is a MissingToolError naming the Debian packages.
+ * toolchain, with the bakery's configure flags (keepalived.sysext/build.sh: upstream publishes no
+ * binaries; the bakery builds in an Alpine container, whose libmnl and libnftnl are static).
+ * Debian ships libmnl only as a shared library, so --enable-nftables gets libmnl and libnftnl
+ * built first from their netfilter.org release tarballs as static libraries: the result is one
+ * static program, like the bakery's, that needs nothing from Flatcar's /usr/lib. The build never
+ * falls back to an image without the program: a missing compiler or library is a
+ * MissingToolError naming the Debian packages.
  */
-import { cpus } from 'node:os';
-import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { CommandError, MissingToolError } from '../../errors.js';
+import { rm } from 'node:fs/promises';
 import type { Recipe } from '../recipe.js';
-import { findToolchain, missingBuildDependency, staticElfProblem } from '../toolchain.js';
+import { configureMakeInstall, requireStaticProgram, toolchainFor } from '../source-build.js';
 
 const KEEPALIVED_SERVICE = `[Unit]
 Description=LVS and VRRP High Availability Monitor
@@ -36,10 +38,10 @@ ExecStart=
 ExecStart=/usr/bin/keepalived --use-file /etc/keepalived/keepalived.conf $KEEPALIVED_OPTIONS
 `;
 
-/** configure's arguments: the bakery's layout (/usr, config under /usr/etc), static, no firewall libraries. */
-export function keepalivedConfigureArgs(host: string | undefined): string[] {
+/** configure's arguments: the bakery's, with the program in /usr/bin (not /usr/sbin). */
+export function keepalivedConfigureArgs(): string[] {
   return [
-    ...(host ? [`--host=${host}`] : []),
+    '--disable-dynamic-linking',
     '--prefix=/usr',
     '--exec-prefix=/usr',
     '--bindir=/usr/bin',
@@ -50,60 +52,70 @@ export function keepalivedConfigureArgs(host: string | undefined): string[] {
     '--datadir=/usr/share',
     '--localstatedir=/var',
     '--mandir=/usr/share/man',
-    '--disable-dynamic-linking',
+    '--enable-bfd',
+    '--enable-nftables',
+    '--enable-regex',
+    '--enable-json',
     '--with-init=systemd',
     '--enable-vrrp',
-    '--enable-bfd',
-    '--enable-json',
-    // NOT the bakery's flags yet: it builds in Alpine with --enable-nftables --enable-regex
-    // --enable-libnl-dynamic. A static nftables build needs libnftnl.a and libmnl.a, and Debian 12's
-    // libmnl-dev ships no static library, so on the Debian hosts flatbake supports it cannot link;
-    // --enable-regex (libpcre2-8.a) and --enable-libnl-dynamic have not been tried against the real
-    // keepalived source here. Until then this image has no nftables/iptables support and no regex
-    // matching in track scripts (see the README's recipe table).
-    '--disable-nftables',
-    '--disable-iptables',
+    // libnl is dlopen()ed at run time instead of linked (as the bakery's build).
+    '--enable-libnl-dynamic',
   ];
 }
 
-/** Turn a failed build step into MissingToolError when its output shows a missing dependency. */
-function explainBuildFailure(err: unknown, step: string): never {
-  if (err instanceof CommandError) {
-    const missing = missingBuildDependency(`${err.outputTail}\n${err.message}`);
-    if (missing) {
-      throw new MissingToolError(`keepalived ${step} failed: ${missing.what} ${missing.what.startsWith('static') ? 'are' : 'is'} missing`, `install the Debian packages: ${missing.packages.join(' ')}`, { cause: err });
-    }
-  }
-  throw err;
-}
+/** The static libraries --enable-nftables links, in build order (libnftnl needs libmnl). */
+const NETFILTER_LIBS = [
+  { id: 'libmnl', option: 'libmnl-version', extract: 'tar.bz2' as const },
+  { id: 'libnftnl', option: 'libnftnl-version', extract: 'tar.xz' as const },
+];
 
 export const keepalived: Recipe = {
   name: 'keepalived',
-  description: 'keepalived (VRRP and LVS health checks), built statically from source',
+  description: 'keepalived (VRRP and LVS health checks, nftables), built statically from source',
   arches: { 'x86-64': 'x86-64', arm64: 'arm64' },
   os: '_any',
   reload: true,
   versionPattern: /^v?\d+\.\d+\.\d+$/,
   versionExample: 'v2.3.1',
+  options: {
+    // Alpine 3.21's, which the bakery's build links.
+    'libmnl-version': { description: 'libmnl release built into keepalived (netfilter.org)', default: '1.0.5', pattern: /^\d+\.\d+\.\d+$/ },
+    'libnftnl-version': { description: 'libnftnl release built into keepalived (netfilter.org)', default: '1.2.8', pattern: /^\d+\.\d+\.\d+$/ },
+  },
   source: import.meta.url,
-  downloads({ version }) {
-    return [{ id: 'source', url: `https://www.keepalived.org/software/keepalived-${version.replace(/^v/, '')}.tar.gz`, extract: 'tar.gz' }];
+  downloads({ version, options }) {
+    // Neither keepalived.org nor netfilter.org publishes checksum files (netfilter.org signs with GPG only).
+    return [
+      { id: 'source', url: `https://www.keepalived.org/software/keepalived-${version.replace(/^v/, '')}.tar.gz`, extract: 'tar.gz' },
+      ...NETFILTER_LIBS.map((l) => ({ id: l.id, url: `https://www.netfilter.org/pub/${l.id}/${l.id}-${options[l.option]}.${l.extract}`, extract: l.extract })),
+    ];
   },
   async install(ctx) {
-    const toolchain = await findToolchain(ctx.arch);
-    const src = await ctx.source('source', `keepalived-${ctx.version.replace(/^v/, '')}/configure`).then(path.dirname);
-    const env = { CC: toolchain.cc, CFLAGS: '-static -s -O2', LDFLAGS: '-static' };
-    ctx.report.step('recipe', `building keepalived ${ctx.version} for ${ctx.arch} with ${path.basename(toolchain.cc)}`);
-    await ctx.run(path.join(src, 'configure'), keepalivedConfigureArgs(toolchain.host), { cwd: src, env, purpose: 'configure keepalived' }).catch((e: unknown) => explainBuildFailure(e, 'configure'));
-    await ctx.run(toolchain.make, [`-j${Math.max(1, cpus().length)}`], { cwd: src, env, purpose: 'build keepalived' }).catch((e: unknown) => explainBuildFailure(e, 'build'));
-    const installRoot = path.join(ctx.work, 'keepalived-install');
-    await ctx.run(toolchain.make, ['install', `DESTDIR=${installRoot}`], { cwd: src, env, purpose: 'install keepalived' });
+    const toolchain = await toolchainFor(ctx);
+    ctx.report.step('recipe', `building keepalived ${ctx.version} for ${ctx.arch} with ${path.basename(toolchain.cc)} (first libmnl and libnftnl, static)`);
+    // The static libraries go to a scratch prefix that only this build sees.
+    const deps = path.join(ctx.work, 'keepalived-deps');
+    const pkgConfigPath = [path.join(deps, 'lib/pkgconfig'), process.env.PKG_CONFIG_PATH].filter(Boolean).join(':');
+    for (const lib of NETFILTER_LIBS) {
+      const dir = path.dirname(await ctx.source(lib.id, `${lib.id}-${ctx.options[lib.option]}/configure`));
+      await configureMakeInstall(ctx, toolchain, {
+        label: lib.id,
+        dir,
+        configure: [`--prefix=${deps}`, '--enable-static', '--disable-shared'],
+        env: { CFLAGS: '-O2', PKG_CONFIG_PATH: pkgConfigPath },
+      });
+    }
 
-    const binary = path.join(installRoot, 'usr/bin/keepalived');
-    const head = await readFile(binary).catch(() => undefined);
-    if (!head) throw new CommandError('the keepalived build installed no usr/bin/keepalived; refusing to make an image without it', 'make install', undefined, '');
-    const problem = staticElfProblem(head, ctx.arch);
-    if (problem) throw new CommandError(`the keepalived build produced usr/bin/keepalived that is ${problem}; refusing to make an image with it`, 'make', undefined, '', 'check that the static libraries (libc6-dev, libssl-dev) are installed; configure may have fallen back to dynamic linking');
+    const src = path.dirname(await ctx.source('source', `keepalived-${ctx.version.replace(/^v/, '')}/configure`));
+    const installRoot = path.join(ctx.work, 'keepalived-install');
+    await configureMakeInstall(ctx, toolchain, {
+      label: 'keepalived',
+      dir: src,
+      configure: keepalivedConfigureArgs(),
+      env: { CFLAGS: '-static -s -O2', CPPFLAGS: `-I${path.join(deps, 'include')}`, LDFLAGS: `-static -L${path.join(deps, 'lib')}`, PKG_CONFIG_PATH: pkgConfigPath },
+      destdir: installRoot,
+    });
+    await requireStaticProgram(ctx, 'keepalived', installRoot, 'usr/bin/keepalived', 'check that the static libraries (libc6-dev, libssl-dev, libpcre2-dev) are installed; configure may have fallen back to dynamic linking');
 
     // Documentation and sample configs have no use in the image (the bakery drops them too).
     await rm(path.join(installRoot, 'usr/share'), { recursive: true, force: true });
