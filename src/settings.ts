@@ -9,7 +9,7 @@ import {
   DEFAULT_SIGNING_KEY,
 } from './defaults.js';
 import { UsageError } from './errors.js';
-import { normalizeArch } from './flatcar-release/arch.js';
+import { normalizeArch } from './arch.js';
 
 /**
  * Every setting of the bake (and the ones other commands share with it), declared once:

@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
-import type { Arch } from '../flatcar-release/arch.js';
 import { readExtensionReleaseFields, sysextIncompatibility, type HostRelease } from '../sysext/compat.js';
 import type { BakeContext } from './context.js';
+import type { Arch } from '../arch.js';
 
 /**
  * The os-release of a Flatcar release image, without opening it: ID=flatcar, VERSION_ID is the

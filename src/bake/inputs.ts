@@ -1,8 +1,6 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-
-/** NAME rule from the CLI contract; it also keeps names free of `/` and `..`. */
-export const SYSEXT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
+import { SYSEXT_NAME_PATTERN } from '../sysext/extension-release.js';
 
 export interface SysextArg {
   name: string;
@@ -25,12 +23,12 @@ export function parseSysextArgs(args: readonly string[], options: { fetch: boole
     }
     const name = arg.slice(0, colon);
     const file = arg.slice(colon + 1);
-    if (!SYSEXT_NAME_RE.test(name) || name === '.' || name === '..') {
+    if (!SYSEXT_NAME_PATTERN.test(name) || name === '.' || name === '..') {
       throw new UsageError(`bad sysext name '${name}'`, 'a NAME starts with a letter or digit and holds only letters, digits and _ . + -');
     }
     if (seen.has(name)) throw new UsageError(`sysext name '${name}' is given twice`, 'each NAME may appear once per run');
     seen.add(name);
-    if (options.fetch && (!SYSEXT_NAME_RE.test(file) || file === '.' || file === '..')) {
+    if (options.fetch && (!SYSEXT_NAME_PATTERN.test(file) || file === '.' || file === '..')) {
       throw new UsageError(`bad file name '${file}' for --fetch`, 'with --fetch, FILE is a plain file name in the bakery (no `/`, no `..`)');
     }
     if (file.includes('\0')) throw new UsageError(`bad file name for sysext '${name}'`);

@@ -2,12 +2,12 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { detectFilesystemKind, FS_MAGIC_PROBE_BYTES, type FilesystemKind } from '../image/fsmagic.js';
-import type { Arch } from '../flatcar-release/arch.js';
 import { findRecipe, parseRecipeFileName } from '../recipes/index.js';
 import { refuseUsrSbinImage } from '../sysext/check.js';
 import { validateRequest } from '../recipes/recipe.js';
 import { sha256File } from '../util/hash.js';
 import type { SysextArg } from './inputs.js';
+import type { Arch } from '../arch.js';
 
 export interface LocalSysext {
   name: string;

@@ -2,13 +2,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import type { PartitionEditor } from '../image/offline/editor.js';
-import type { Arch } from '../flatcar-release/arch.js';
 import { placementFromTransfer } from '../sysupdate/transfer.js';
 import { DROPIN_DIR, NOOP_CONF_PATH, noopConf, sysupdateDropins, TIMER_WANTS_LINK } from '../sysupdate/wiring.js';
 import type { Reporter } from '../util/report.js';
 import type { SysextToInject } from './inject.js';
 import { DEFAULT_INSTALL_TO } from '../defaults.js';
 import { parseInstallTarget, type InstallTarget } from './inputs.js';
+import type { Arch } from '../arch.js';
 
 /**
  * Where each sysext goes. Without a sysupdate transfer, or with an explicit --install-to:

@@ -15,8 +15,7 @@ import pLimit from 'p-limit';
 import type { Cache } from '../cache/cache.js';
 import { FlatbakeError, InputError } from '../errors.js';
 import { formatBytes } from '../net/progress.js';
-import { buildRecipe, getRecipe, listRecipes, recipeFileName, type Arch } from '../recipes/index.js';
-import { normalizeArch } from '../sysext/extension-release.js';
+import { buildRecipe, getRecipe, listRecipes, recipeFileName } from '../recipes/index.js';
 import type { Reporter } from '../util/report.js';
 import { discoverVersions } from './discover.js';
 import { carryImage, openPreviousRelease } from './previous.js';
@@ -24,6 +23,7 @@ import { writeFileAtomic } from './publish.js';
 import { formatSha256Sums, renderReleaseNotes, type ReleaseImage } from './release-files.js';
 import { checkBaseUrl, DEFAULT_BASE_URL, NOOP_TRANSFER_FILE, noopTransfer, sysupdateTransfer, transfersFor, type TransferSpec } from './sysupdate.js';
 import { mergeVersionEntries, parseVersionsFile, type VersionEntry } from './versions-file.js';
+import { normalizeArch, type Arch } from '../arch.js';
 
 export const DEFAULT_ARCHES: readonly Arch[] = ['x86-64', 'arm64'];
 export const SHA256SUMS_FILE = 'SHA256SUMS';

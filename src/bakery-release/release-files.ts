@@ -1,7 +1,7 @@
 /** The text files of a release besides the transfers: SHA256SUMS and Release.md. Pure. */
 import { formatBytes } from '../net/progress.js';
-import type { Arch } from '../recipes/index.js';
 import type { TransferSpec } from './sysupdate.js';
+import type { Arch } from '../arch.js';
 
 export interface ReleaseImage {
   /** `<recipe>-<version>-<arch>.raw`. */

@@ -12,12 +12,13 @@ import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scop
 import { type GuestEvidence, parseVerdict, verdictBlock } from './guest.js';
 import { createOverlay, diskInfo } from './overlay.js';
 import { prepareOverlay, type ExpectedFile, type LinkedExtension } from './prepare.js';
-import { accelFromStderr, MACHINES, planQemu, startQemu, type Accel, type BootArch } from './qemu.js';
+import { accelFromStderr, MACHINES, planQemu, startQemu, type Accel } from './qemu.js';
 import { explainMismatch } from './match.js';
+import type { Arch } from '../arch.js';
 
 export interface BootOptions {
   image: string;
-  arch?: BootArch;
+  arch?: Arch;
   accel?: Accel;
   /** Seconds from QEMU's start to the verdict. */
   timeoutSeconds?: number;
@@ -44,7 +45,7 @@ export interface SysextVerdict {
 
 export interface BootReport {
   image: string;
-  arch: BootArch;
+  arch: Arch;
   accel: 'kvm' | 'tcg';
   /** QEMU start to the verdict's end marker on the console. */
   bootSeconds: number;
@@ -64,7 +65,7 @@ function lastLines(text: string, n = TAIL_LINES): string {
   return text.replace(/\r/g, '').trimEnd().split('\n').slice(-n).join('\n');
 }
 
-export function judge(ext: LinkedExtension, evidence: GuestEvidence, arch: BootArch): SysextVerdict {
+export function judge(ext: LinkedExtension, evidence: GuestEvidence, arch: Arch): SysextVerdict {
   const hierarchies = [...evidence.status.entries()].filter(([, names]) => names.includes(ext.name)).map(([h]) => h).sort();
   const files = ext.expected.map((f) => {
     const seen = evidence.fileHashes.get(f.path);

@@ -9,8 +9,8 @@ import { access, constants, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, MissingToolError } from '../errors.js';
 import { which } from '../util/exec.js';
+import type { Arch } from '../arch.js';
 
-export type BootArch = 'x86-64' | 'arm64';
 export type Accel = 'kvm' | 'tcg' | 'auto';
 
 export interface Machine {
@@ -23,7 +23,7 @@ export interface Machine {
   serialTty: string;
 }
 
-export const MACHINES: Record<BootArch, Machine> = {
+export const MACHINES: Record<Arch, Machine> = {
   'x86-64': {
     qemu: 'qemu-system-x86_64',
     package: 'qemu-system-x86',
@@ -49,7 +49,7 @@ export const IGNITION_FW_CFG = 'opt/org.flatcar-linux/config';
 const readable = (p: string) => access(p, constants.R_OK).then(() => true, () => false);
 
 /** KVM is worth trying when /dev/kvm opens for writing and the guest has the host's architecture. */
-export async function kvmAvailable(arch: BootArch): Promise<boolean> {
+export async function kvmAvailable(arch: Arch): Promise<boolean> {
   const native = (process.arch === 'x64' && arch === 'x86-64') || (process.arch === 'arm64' && arch === 'arm64');
   return native && (await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false));
 }
@@ -62,7 +62,7 @@ export interface QemuPlan {
 }
 
 export interface QemuOptions {
-  arch: BootArch;
+  arch: Arch;
   accel: Accel;
   disk: string;
   memoryMiB: number;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { SYSEXT_NAME_RE } from '../bake/inputs.js';
+import { SYSEXT_NAME_PATTERN } from '../sysext/extension-release.js';
 import { DEFAULT_BAKERY_URL } from '../defaults.js';
 import { InputError, UsageError } from '../errors.js';
 import { NOOP_CONF_PATH, noopConf, RESTART_DROPIN, SYSUPDATE_SERVICE, SYSUPDATE_TIMER, sysupdateDropins, transferPath } from '../sysupdate/wiring.js';
@@ -94,9 +94,11 @@ export const EXTENSIONS_STORE = '/opt/extensions';
 /** The drop-in that restarts systemd-sysext after the updates (see sysupdateDropins). */
 export const SYSUPDATE_DROPIN = RESTART_DROPIN;
 
-// FILE is a bakery file name: the NAME alphabet (no `/`, no spaces, nothing a shell or systemd
-// would interpret) and a `.raw` suffix, since systemd-sysext only merges `.raw` images.
-const BAKERY_FILE_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]*\.raw$/;
+// FILE is a bakery file name: a NAME (no `/`, no spaces, nothing a shell or systemd would
+// interpret) and a `.raw` suffix, since systemd-sysext only merges `.raw` images.
+function isBakeryFileName(file: string): boolean {
+  return file.endsWith('.raw') && SYSEXT_NAME_PATTERN.test(file.slice(0, -'.raw'.length));
+}
 
 // systemd unit names: a prefix of [A-Za-z0-9:_.\-] (with `\xNN` escapes spelled with `\`), an
 // optional `@instance`, and a type that can be pulled in by a `.wants/` link. Devices and scopes
@@ -128,13 +130,13 @@ export function parseSysextRefs(args: readonly string[]): SysextRef[] {
 function checkSysext(ref: SysextRef): void {
   // The name ends up in paths, in a `sh -c "..."` command line and in systemd directives, so the
   // NAME rule is what keeps those free of quoting, `%` specifiers and path tricks.
-  if (!SYSEXT_NAME_RE.test(ref.name)) {
+  if (!SYSEXT_NAME_PATTERN.test(ref.name)) {
     throw new UsageError(
       `bad sysext name '${ref.name}'`,
       'a NAME starts with a letter or digit and holds only letters, digits and _ . + -',
     );
   }
-  if (!BAKERY_FILE_RE.test(ref.file) || ref.file.includes('..')) {
+  if (!isBakeryFileName(ref.file) || ref.file.includes('..')) {
     throw new UsageError(
       `bad file name '${ref.file}' for sysext '${ref.name}'`,
       'FILE is a .raw file name in the bakery (no `/`, no `..`), e.g. wasmtime-24.0.0-x86-64.raw',

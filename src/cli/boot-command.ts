@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { normalizeArch } from '../flatcar-release/arch.js';
 import { stderrReporter } from '../util/report.js';
+import { normalizeArch } from '../arch.js';
 
 function positiveInt(flag: string, value: string, max: number): number {
   const n = Number(value);

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { DiskFormatError, InputError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { grubCfg, GRUB_PREFIX, type BootParts } from './bootable/index.js';
+import type { Arch } from '../arch.js';
 
-export type SyntheticArch = 'x86-64' | 'arm64';
 export type SyntheticScale = 'small' | 'full';
 
 export const SECTOR_BYTES = 512;
@@ -230,7 +230,7 @@ async function writeAtOffset(fsImage: string, disk: string, offset: number): Pro
 
 export interface FilesystemContent {
   version: string;
-  arch: SyntheticArch;
+  arch: Arch;
   board: string;
   seed: string;
   sourceDateEpoch: number;

@@ -11,21 +11,22 @@ import path from 'node:path';
 import { dir as tmpDir } from 'tmp-promise';
 import { InputError } from '../errors.js';
 import { run, which } from '../util/exec.js';
-import { buildDisk, computeLayout, usrPayloadLimit, type PartitionLayoutEntry, type SyntheticArch, type SyntheticScale } from './synthetic-disk.js';
+import { buildDisk, computeLayout, usrPayloadLimit, type PartitionLayoutEntry, type SyntheticScale } from './synthetic-disk.js';
 import { DEFAULT_SOURCE_DATE_EPOCH, makeSyntheticSysext, NOOP_TRANSFER, sha256File, sysupdateTransfer } from './synthetic-sysext.js';
 import { createThrowawaySigner } from './signing.js';
 import { prepareBootParts } from './bootable/index.js';
 
 export { makeSyntheticSysext, sysupdateTransfer, type MakeSyntheticSysextOptions, type SyntheticSysext } from './synthetic-sysext.js';
-export { computeLayout, writePartitionTable, type DiskLayout, type PartitionLayoutEntry, type SyntheticArch, type SyntheticScale } from './synthetic-disk.js';
+export { computeLayout, writePartitionTable, type DiskLayout, type PartitionLayoutEntry, type SyntheticScale } from './synthetic-disk.js';
 
 export type { Channel } from '../flatcar-release/resolve.js';
 import type { Channel } from '../flatcar-release/resolve.js';
+import type { Arch } from '../arch.js';
 
 export interface SyntheticSysextSpec {
   name: string;
   version: string;
-  arch?: SyntheticArch;
+  arch?: Arch;
 }
 
 export interface BuildSyntheticReleaseOptions {
@@ -34,7 +35,7 @@ export interface BuildSyntheticReleaseOptions {
   version?: string;
   /** Default: from the version's middle number. */
   channel?: Channel;
-  arch?: SyntheticArch;
+  arch?: Arch;
   scale?: SyntheticScale;
   /** Random, incompressible bytes in a file on USR-A (default 8 MiB small, 450 MB full). */
   usrPayloadBytes?: number;
@@ -60,7 +61,7 @@ export interface BuildSyntheticReleaseOptions {
 export interface SyntheticBakerySysext {
   name: string;
   version: string;
-  arch: SyntheticArch;
+  arch: Arch;
   /** The `.raw` under `<root>/extensions/`. */
   file: string;
   /** Its sysupdate transfer `NAME.conf`. */
@@ -83,7 +84,7 @@ export interface SyntheticRelease {
   version: string;
   channel: Channel;
   board: string;
-  arch: SyntheticArch;
+  arch: Arch;
   scale: SyntheticScale;
   /** The uncompressed disk image (outside the release directory), kept for comparisons. */
   imagePath: string;
@@ -118,7 +119,7 @@ const VERSION_PATTERN = /^(\d+)\.(\d+)\.(\d+)$/;
 const OEM_ID_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 
 /** The release server's board directory for an architecture. */
-export function boardOfArch(arch: SyntheticArch): string {
+export function boardOfArch(arch: Arch): string {
   return boardFor(arch);
 }
 
@@ -165,7 +166,7 @@ export function releasesIndex(versions: string[], epochSeconds: number, channelO
 }
 
 /** Keys of a real OEM sysext's extension-release: the OS match plus the SYSEXT_* metadata /oem/oem-release is made from. */
-function oemExtensionRelease(id: string, version: string, arch: SyntheticArch): Record<string, string> {
+function oemExtensionRelease(id: string, version: string, arch: Arch): Record<string, string> {
   return {
     ID: 'flatcar',
     VERSION_ID: version,
@@ -199,7 +200,7 @@ export async function buildSyntheticRelease(options: BuildSyntheticReleaseOption
   (options.extraVersions ?? []).forEach(versionOk);
   const channel = options.channel ?? channelOfVersion(version);
   if (!['alpha', 'beta', 'stable', 'lts'].includes(channel)) throw new InputError(`unknown channel ${JSON.stringify(channel)}`);
-  const arch: SyntheticArch = options.arch ?? 'x86-64';
+  const arch: Arch = options.arch ?? 'x86-64';
   if (arch !== 'x86-64' && arch !== 'arm64') throw new InputError(`unknown architecture ${JSON.stringify(arch)}`, 'use x86-64 or arm64');
   const board = boardOfArch(arch);
   const scale: SyntheticScale = options.scale ?? 'small';

@@ -10,9 +10,9 @@ import path from 'node:path';
 import { dir as tmpDir } from 'tmp-promise';
 import { InputError } from '../errors.js';
 import { run } from '../util/exec.js';
-import { stampTree, type SyntheticArch } from './synthetic-disk.js';
-
-export const SYSEXT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
+import { stampTree } from './synthetic-disk.js';
+import type { Arch } from '../arch.js';
+import { SYSEXT_NAME_PATTERN } from '../sysext/extension-release.js';
 
 /** A file to put in the sysext: text/bytes, or with an explicit mode. */
 export type SysextFile = string | Buffer | { content: string | Buffer; mode?: number };
@@ -22,7 +22,7 @@ export interface MakeSyntheticSysextOptions {
   dir: string;
   name: string;
   version: string;
-  arch?: SyntheticArch;
+  arch?: Arch;
   /** Paths relative to the sysext root (e.g. `usr/bin/foo`); default: an executable `usr/bin/NAME`. */
   files?: Record<string, SysextFile>;
   /** Keys merged over the default extension-release (ID, SYSEXT_LEVEL, ARCHITECTURE); null removes a key. */
@@ -36,7 +36,7 @@ export interface MakeSyntheticSysextOptions {
 export interface SyntheticSysext {
   name: string;
   version: string;
-  arch: SyntheticArch;
+  arch: Arch;
   file: string;
   sha256: string;
   size: number;

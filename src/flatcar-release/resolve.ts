@@ -1,5 +1,6 @@
 import { InputError, NetworkError, UsageError } from '../errors.js';
-import { type Arch, type Board, boardFor, releaseIndexArchNames } from './arch.js';
+import { type Board, boardFor, releaseIndexArchNames } from './arch.js';
+import type { Arch } from '../arch.js';
 
 export const CHANNELS = ['alpha', 'beta', 'stable', 'lts'] as const;
 export type Channel = (typeof CHANNELS)[number];

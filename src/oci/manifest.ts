@@ -1,4 +1,5 @@
 import { InputError } from '../errors.js';
+import { normalizeArch } from '../arch.js';
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -64,19 +65,9 @@ export interface ImageConfig {
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
-/** `x86-64`, `amd64`, `x86_64` -> amd64; `arm64`, `aarch64` -> arm64/v8 (OCI platform names). */
+/** An architecture in any spelling normalizeArch takes, as OCI names its platform: amd64, arm64/v8. */
 export function ociPlatform(arch: string): Platform {
-  switch (arch.toLowerCase()) {
-    case 'x86-64':
-    case 'x86_64':
-    case 'amd64':
-      return { os: 'linux', architecture: 'amd64' };
-    case 'arm64':
-    case 'aarch64':
-      return { os: 'linux', architecture: 'arm64', variant: 'v8' };
-    default:
-      throw new InputError(`unknown architecture "${arch}"`, 'use x86-64 or arm64 (aliases amd64, x86_64, aarch64)');
-  }
+  return normalizeArch(arch) === 'x86-64' ? { os: 'linux', architecture: 'amd64' } : { os: 'linux', architecture: 'arm64', variant: 'v8' };
 }
 
 export function formatPlatform(p: Platform): string {

@@ -10,12 +10,13 @@ import { locateFlatcarPartition } from '../gpt/locate.js';
 import { mountPartition } from '../image/loop.js';
 import type { Privileged } from '../privileged/privileged.js';
 import { openBtrfsEditor } from '../image/offline/btrfs.js';
-import { parseExtensionRelease } from '../sysext/extension-release.js';
+import { parseExtensionRelease, SYSEXT_NAME_PATTERN } from '../sysext/extension-release.js';
 import { readSysextFile } from '../sysext/image-reader.js';
 import { ResourceScope } from '../util/scope.js';
 import { withBtrfsMountLock } from './mount-lock.js';
 import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from './oem-files.js';
-import type { OemSpec, VendorArch } from './types.js';
+import type { OemSpec } from './types.js';
+import type { Arch } from '../arch.js';
 
 export interface OemContent {
   grubCfg: string;
@@ -24,7 +25,7 @@ export interface OemContent {
 }
 
 /** Reads the sysext's extension-release and derives what OEM gets; checks it is the right OEM for the right architecture. */
-export async function prepareOemContent(oem: OemSpec, sysextFile: string, arch: VendorArch): Promise<OemContent> {
+export async function prepareOemContent(oem: OemSpec, sysextFile: string, arch: Arch): Promise<OemContent> {
   const releasePath = `usr/lib/extension-release.d/extension-release.${oem.sysext}`;
   let text: string;
   try {
@@ -54,7 +55,8 @@ export async function installOem(
   /** Without `sysextFile` (--no-oem-sysext) only grub.cfg is written. */
   options: { sysextFile?: string; version: string; scratchDir: string },
 ): Promise<{ sysext: string; marker: string }> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/.test(options.version)) {
+  // The version becomes part of the OEM sysext's file name, so it follows the NAME rule.
+  if (!SYSEXT_NAME_PATTERN.test(options.version)) {
     throw new InputError(`'${options.version}' cannot be part of a file name`, 'pass the Flatcar version, e.g. 4459.2.1');
   }
   const files = oemSysextPaths(oem.id, options.version);

@@ -10,27 +10,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.js';
 import { refuseUnsupportedVendors, supportedReleases } from './releases.js';
-import type {
-  ArchSettings,
-  BundleSpec,
-  ConfigSpec,
-  DiskSpec,
-  GrubSettings,
-  ImageKind,
-  LayoutName,
-  NameTemplates,
-  OemForm,
-  OemSpec,
-  QemuImgOptionValue,
-  ReleaseEra,
-  VendorArch,
-  VendorRecord,
-  VendorSettings,
-} from './types.js';
+import type { ArchSettings, BundleSpec, ConfigSpec, DiskSpec, GrubSettings, ImageKind, LayoutName, NameTemplates, OemForm, OemSpec, QemuImgOptionValue, ReleaseEra, VendorRecord, VendorSettings } from './types.js';
+import { ARCHES, type Arch } from '../arch.js';
 
 export const GENERIC_VENDOR = 'generic';
 
-const ARCHES: readonly VendorArch[] = ['x86-64', 'arm64'];
 const LAYOUTS: readonly LayoutName[] = ['base', 'vm', 'azure', 'vagrant'];
 const KINDS: readonly ImageKind[] = ['disk', 'pxe', 'iso'];
 const DISK_FORMATS = ['raw', 'qcow2', 'vpc', 'vhdx', 'vmdk', 'parallels'] as const;
@@ -74,7 +58,7 @@ export interface VendorRegistry {
    * With `arch`, refuses a vendor no Flatcar release has for it; with `version` too, one that
    * release's SDK would not write with an OEM sysext (see releases.ts).
    */
-  select(list: readonly string[], arch?: VendorArch, version?: string): VendorSelection;
+  select(list: readonly string[], arch?: Arch, version?: string): VendorSelection;
 }
 
 type Json = unknown;
@@ -165,7 +149,7 @@ function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; l
   };
   const netIn = c.object(d.netboot, 'netboot');
   const archIn = c.object(d.architectures, 'architectures');
-  const architectures = {} as Record<VendorArch, ArchSettings>;
+  const architectures = {} as Record<Arch, ArchSettings>;
   for (const arch of ARCHES) {
     const where = `architectures.${arch}`;
     const a = c.object(archIn[arch], where);
@@ -286,7 +270,7 @@ function parseBundle(c: Checker, value: Json, where: string): BundleSpec {
 }
 
 /** `releases`: eras in rising order; each era's architectures default to the vendor's and may only narrow them. */
-function parseReleases(c: Checker, value: Json, where: string, architectures: VendorArch[], hasOem: boolean): ReleaseEra[] {
+function parseReleases(c: Checker, value: Json, where: string, architectures: Arch[], hasOem: boolean): ReleaseEra[] {
   if (!Array.isArray(value) || value.length === 0) c.fail(where, 'must list the eras of Flatcar releases (see vendors.json $comment)');
   let previous = 0;
   return value.map((raw, n) => {

@@ -7,7 +7,8 @@
  * write OEM packages: their files were never published on their own). Pure.
  */
 import { UsageError } from '../errors.js';
-import type { ReleaseEra, VendorArch, VendorRecord } from './types.js';
+import type { ReleaseEra, VendorRecord } from './types.js';
+import type { Arch } from '../arch.js';
 
 /** `4593.2.5` -> 4593; anything else (an image whose os-release we could not read) -> undefined. */
 export function majorOf(version: string): number | undefined {
@@ -22,7 +23,7 @@ export function eraOf(record: VendorRecord, major: number): ReleaseEra | undefin
   return found;
 }
 
-function writable(era: ReleaseEra, arch?: VendorArch): boolean {
+function writable(era: ReleaseEra, arch?: Arch): boolean {
   return (era.oem === 'sysext' || era.oem === 'none') && (arch === undefined || era.architectures.includes(arch));
 }
 
@@ -30,7 +31,7 @@ function writable(era: ReleaseEra, arch?: VendorArch): boolean {
  * The majors flatbake can write the vendor for (for `arch`, or for any), as
  * `4722 and later`, `3760 to 4721`, joined by commas; `none` when there are none.
  */
-export function supportedReleases(record: VendorRecord, arch?: VendorArch): string {
+export function supportedReleases(record: VendorRecord, arch?: Arch): string {
   const ranges: string[] = [];
   const eras = record.releases;
   for (let i = 0; i < eras.length; i++) {
@@ -45,7 +46,7 @@ export function supportedReleases(record: VendorRecord, arch?: VendorArch): stri
 }
 
 /** Why the SDK of `major` has no `arch` image of `record` that flatbake can write; undefined when it has one. */
-export function releaseRefusal(record: VendorRecord, major: number, arch: VendorArch): string | undefined {
+export function releaseRefusal(record: VendorRecord, major: number, arch: Arch): string | undefined {
   const era = eraOf(record, major);
   const id = record.id;
   if (!era || era.oem === 'absent') return `Flatcar ${major} has no ${id} image (Flatcar's SDK of that release does not write one)`;
@@ -61,7 +62,7 @@ export function releaseRefusal(record: VendorRecord, major: number, arch: Vendor
  * as its SDK would write them. An unparsable version (a local image without
  * VERSION_ID) checks nothing: the caller warns.
  */
-export function refuseUnsupportedVendors(vendors: readonly VendorRecord[], version: string, arch: VendorArch): void {
+export function refuseUnsupportedVendors(vendors: readonly VendorRecord[], version: string, arch: Arch): void {
   const major = majorOf(version);
   if (major === undefined) return;
   const problems = vendors.flatMap((v) => {

@@ -1,6 +1,6 @@
+import type { Arch } from '../arch.js';
 /** Vendor records as the registry resolves them from `vendors/*.json` (defaults plus overrides). */
 
-export type VendorArch = 'x86-64' | 'arm64';
 export type LayoutName = 'base' | 'vm' | 'azure' | 'vagrant';
 /** What a vendor produces: a converted disk, or no disk at all (a netboot kernel + initramfs, or an ISO of them). */
 export type ImageKind = 'disk' | 'pxe' | 'iso';
@@ -76,13 +76,13 @@ export type OemForm = 'sysext' | 'package' | 'none' | 'absent';
 export interface ReleaseEra {
   from: number;
   oem: OemForm;
-  architectures: VendorArch[];
+  architectures: Arch[];
 }
 
 export interface VendorRecord {
   id: string;
   description: string;
-  architectures: VendorArch[];
+  architectures: Arch[];
   kind: ImageKind;
   /** null for pxe and iso (no disk). */
   layout: { name: LayoutName; rootSectors: number | null } | null;
@@ -137,5 +137,5 @@ export interface VendorSettings {
   diskAlignmentSectors: number;
   names: NameTemplates;
   netboot: { kernel: string; squashfs: string };
-  architectures: Record<VendorArch, ArchSettings>;
+  architectures: Record<Arch, ArchSettings>;
 }

@@ -25,7 +25,8 @@ import { buildIso, buildUsrInitramfs, extractKernel } from './netboot.js';
 import { installOem, prepareOemContent } from './oem.js';
 import { diskFileName, loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
 import { allocatedBytes, estimateVendorBytes, SpaceLedger } from './space.js';
-import type { VendorArch, VendorRecord } from './types.js';
+import type { VendorRecord } from './types.js';
+import type { Arch } from '../arch.js';
 
 /** OEM sysexts by OEM id (`azure` -> path of oem-azure.raw), or a function that finds (e.g. downloads) one. */
 export type OemSysextSource = ReadonlyMap<string, string> | ((oemId: string) => Promise<string | undefined> | string | undefined);
@@ -39,7 +40,7 @@ export interface WriteVendorImagesOptions {
   workDir: string;
   /** Flatcar version, part of the OEM sysext's name on OEM. */
   version: string;
-  arch: VendorArch;
+  arch: Arch;
   oemSysexts: OemSysextSource;
   /** --no-oem-sysext: a vendor whose OEM sysext cannot be had gets only its grub.cfg on OEM. */
   skipMissingOemSysext?: boolean;

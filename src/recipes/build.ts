@@ -15,7 +15,6 @@ import type { Cache } from '../cache/cache.js';
 import { InputError } from '../errors.js';
 import { download, downloadAll, type DownloadRequest } from '../net/download.js';
 import { createSysext } from '../sysext/create.js';
-import { normalizeArch } from '../sysext/extension-release.js';
 import { makeTempDir } from '../util/tempdir.js';
 import type { Reporter } from '../util/report.js';
 import { sha256File } from '../util/hash.js';
@@ -23,7 +22,8 @@ import { extractArchive } from './archive.js';
 import { findChecksum } from './checksums.js';
 import { makeContext } from './context.js';
 import { recipeFileName } from './names.js';
-import { urlBaseName, validateDownloads, validateRequest, type Arch, type FetchText, type Recipe, type RecipeDownload, type RecipeInput } from './recipe.js';
+import { urlBaseName, validateDownloads, validateRequest, type FetchText, type Recipe, type RecipeDownload, type RecipeInput } from './recipe.js';
+import { normalizeArch, type Arch } from '../arch.js';
 
 export interface BuildRecipeOptions {
   recipe: Recipe;

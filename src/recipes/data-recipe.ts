@@ -8,8 +8,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InputError } from '../errors.js';
 import type { RecipeContext } from './context.js';
-import type { Arch, ArchiveKind, Recipe, RecipeDownload, RecipeInput, RecipeOption } from './recipe.js';
+import type { ArchiveKind, Recipe, RecipeDownload, RecipeInput, RecipeOption } from './recipe.js';
 import { versionInRange } from './version-range.js';
+import type { Arch } from '../arch.js';
 
 /** What a recipe file holds once it passed the schema (see schemas/recipe.schema.json). */
 export interface RecipeData {

@@ -17,7 +17,7 @@ import { BUILTIN_RECIPE_DIR, loadRecipeDir } from './recipe-file.js';
 
 export { recipeCacheKey, type BuildRecipeOptions, type BuildRecipeResult } from './build.js';
 export { parseRecipeFileName, recipeFileName, type ParsedRecipeFileName } from './names.js';
-export type { Arch, ArchiveKind, ChecksumSource, Recipe, RecipeDownload, RecipeInput, RecipeOption } from './recipe.js';
+export type { ArchiveKind, ChecksumSource, Recipe, RecipeDownload, RecipeInput, RecipeOption } from './recipe.js';
 export type { RecipeContext } from './context.js';
 export { parseRecipeFile, BUILTIN_RECIPE_DIR, SCHEMA_FILE } from './recipe-file.js';
 

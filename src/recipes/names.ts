@@ -1,8 +1,8 @@
+import type { Arch } from '../arch.js';
 /**
  * Release file names of recipe builds, `<recipe>-<version>-<arch>.raw` as the bakery publishes
  * them. Pure.
  */
-import type { Arch } from './recipe.js';
 
 /** `<recipe>-<version>-<arch>.raw`. */
 export function recipeFileName(recipe: string, version: string, arch: Arch): string {

@@ -6,9 +6,9 @@
  */
 import { InputError } from '../errors.js';
 import type { RecipeContext } from './context.js';
+import { normalizeArch, type Arch } from '../arch.js';
 
 /** The two architectures Flatcar ships, in systemd's spelling. */
-export type Arch = 'x86-64' | 'arm64';
 export const ARCHES: readonly Arch[] = ['x86-64', 'arm64'];
 
 /** How a download is unpacked before install() sees it. `none` leaves the file as it is. */

@@ -7,7 +7,7 @@
 import { MissingToolError } from '../errors.js';
 import { EM_AARCH64, EM_X86_64 } from '../sysext/elf.js';
 import { which } from '../util/exec.js';
-import type { Arch } from './recipe.js';
+import type { Arch } from '../arch.js';
 
 export interface Toolchain {
   /** The C compiler command. */

@@ -4,6 +4,7 @@
  */
 import { InputError } from '../errors.js';
 import { finding, type Finding } from './findings.js';
+import { normalizeArch } from '../arch.js';
 
 /** The NAME rule shared with the bake command line (NAME of NAME:FILE, see README.md). */
 export const SYSEXT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
@@ -15,26 +16,6 @@ export const SYSTEMD_ARCHITECTURES: readonly string[] = [
   'ppc64', 'ppc64-le', 'riscv32', 'riscv64', 's390', 's390x', 'sh', 'sh64', 'sparc', 'sparc64',
   'tilegx', 'x86', 'x86-64',
 ];
-
-const ARCH_ALIASES: Record<string, 'x86-64' | 'arm64'> = {
-  'x86-64': 'x86-64',
-  x86_64: 'x86-64',
-  amd64: 'x86-64',
-  arm64: 'arm64',
-  aarch64: 'arm64',
-};
-
-/** Map the spellings users type to systemd's name; Flatcar ships only these two. */
-export function normalizeArch(arch: string): 'x86-64' | 'arm64' {
-  const mapped = ARCH_ALIASES[arch.trim().toLowerCase()];
-  if (!mapped) {
-    throw new InputError(
-      `unknown architecture "${arch}"`,
-      `use one of: ${Object.keys(ARCH_ALIASES).join(', ')} (x86-64 and arm64 are the canonical names)`,
-    );
-  }
-  return mapped;
-}
 
 /** Throws InputError unless NAME is a safe sysext name (it becomes a file name and part of a path). */
 export function validateSysextName(name: string): void {

@@ -4,7 +4,7 @@
  * CurrentSymlink. Pure: text in, facts out.
  */
 import path from 'node:path';
-import type { Arch } from '../flatcar-release/arch.js';
+import type { Arch } from '../arch.js';
 
 export interface TransferTarget {
   /** `regular-file`, `directory`, `partition`, ... (sysupdate.d(5) "Type="). */

@@ -4,6 +4,7 @@
  */
 import type { ElfInfo } from '../sysext/elf.js';
 import { EM_386, EM_AARCH64, EM_ARM, EM_X86_64 } from '../sysext/elf.js';
+import type { Arch } from '../arch.js';
 
 export type LdSoConfEntry = { kind: 'dir'; path: string } | { kind: 'include'; pattern: string };
 

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { InputError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { isUnitName } from '../sysext/units.js';
-import { normalizeArch } from '../sysext/extension-release.js';
 import type { ElfInfo } from '../sysext/elf.js';
 import { hostPath, resolveInRoot } from './root-path.js';
+import { normalizeArch } from '../arch.js';
 
 /** Throws unless ROOTFS is a directory. */
 export async function requireRootfs(rootfs: string): Promise<void> {

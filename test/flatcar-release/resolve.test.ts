@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError, NetworkError, UsageError } from '../../src/errors.js';
-import { boardFor, normalizeArch } from '../../src/flatcar-release/arch.js';
+import { boardFor } from '../../src/flatcar-release/arch.js';
 import {
   channelOfVersion,
   compareVersions,
@@ -12,20 +12,6 @@ import {
 } from '../../src/flatcar-release/resolve.js';
 
 describe('architectures', () => {
-  it.each([
-    ['x86-64', 'x86-64'],
-    ['amd64', 'x86-64'],
-    ['x86_64', 'x86-64'],
-    ['AMD64', 'x86-64'],
-    ['arm64', 'arm64'],
-    ['aarch64', 'arm64'],
-  ])('%s -> %s', (input, expected) => {
-    expect(normalizeArch(input)).toBe(expected);
-  });
-  it('refuses others with a usage error naming the accepted values', () => {
-    expect(() => normalizeArch('riscv64')).toThrow(UsageError);
-    expect(() => normalizeArch('riscv64')).toThrow(/riscv64/);
-  });
   it('maps boards', () => {
     expect(boardFor('x86-64')).toBe('amd64-usr');
     expect(boardFor('arm64')).toBe('arm64-usr');

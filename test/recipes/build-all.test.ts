@@ -12,8 +12,9 @@ import { buildRecipe, getRecipe, listRecipes } from '../../src/recipes/index.js'
 import { quietReporter } from '../../src/util/report.js';
 import { FIXTURES as CODE_FIXTURES, recipeOfFixture, type Expectation } from './fixtures.js';
 import { BAKERY_FIXTURES } from './fixtures-bakery.js';
-import { ARCHES, Upstream, type Arch } from './upstream.js';
+import { Upstream } from './upstream.js';
 import { verifyImage } from './verify.js';
+import { ARCHES, type Arch } from '../../src/arch.js';
 
 const FIXTURES = { ...CODE_FIXTURES, ...BAKERY_FIXTURES };
 

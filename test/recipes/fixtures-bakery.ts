@@ -3,8 +3,9 @@
  * the real release files each names: file names, archive members, checksum files. Binaries are
  * small ELF files of the right architecture; built through --mirror by build-all.test.ts.
  */
-import { elf, sha256, type Arch, type Upstream } from './upstream.js';
+import { elf, sha256, type Upstream } from './upstream.js';
 import type { Fixture } from './fixtures.js';
+import type { Arch } from '../../src/arch.js';
 
 const goarch = (a: Arch) => (a === 'x86-64' ? 'amd64' : 'arm64');
 const X = 0o755;

@@ -2,7 +2,8 @@
  * For each recipe: publish its upstream release files (as the real upstream names and lays them
  * out) into an Upstream, and say what the built image must contain.
  */
-import { elf, sha256, type Arch, type Upstream } from './upstream.js';
+import { elf, sha256, type Upstream } from './upstream.js';
+import type { Arch } from '../../src/arch.js';
 
 export interface Expectation {
   version: string;

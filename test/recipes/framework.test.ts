@@ -11,8 +11,8 @@ import { resolveDestination } from '../../src/recipes/context.js';
 import { getRecipe, listRecipes, parseRecipeFileName, recipeCacheKey, recipeFileName, type Recipe } from '../../src/recipes/index.js';
 import { validateRequest } from '../../src/recipes/recipe.js';
 import { findToolchain, missingBuildDependency, staticElfProblem } from '../../src/recipes/toolchain.js';
-import { normalizeArch } from '../../src/sysext/extension-release.js';
 import { arArchive, elf, sha256 } from './upstream.js';
+import { normalizeArch } from '../../src/arch.js';
 
 let tmp: string;
 beforeAll(async () => {

@@ -17,8 +17,9 @@ import { hostArch } from '../../src/recipes/toolchain.js';
 import { openSysextImage } from '../../src/sysext/image-reader.js';
 import { staticElfProblem } from '../../src/recipes/toolchain.js';
 import { quietReporter } from '../../src/util/report.js';
-import { Upstream, type Arch } from './upstream.js';
+import { Upstream } from './upstream.js';
 import { verifyImage } from './verify.js';
+import type { Arch } from '../../src/arch.js';
 
 /**
  * Stand-in for keepalived's autoconf configure (keepalived.org keepalived-2.3.1.tar.gz, top dir

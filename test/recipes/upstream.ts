@@ -9,8 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 
-export type Arch = 'x86-64' | 'arm64';
-export const ARCHES: readonly Arch[] = ['x86-64', 'arm64'];
+import type { Arch } from '../../src/arch.js';
 
 const MACHINE: Record<Arch, number> = { 'x86-64': 62, arm64: 183 };
 

@@ -4,7 +4,7 @@ import { run } from '../../src/util/exec.js';
 import { checkSysext } from '../../src/sysext/check.js';
 import { openSysextImage } from '../../src/sysext/image-reader.js';
 import type { Expectation } from './fixtures.js';
-import type { Arch } from './upstream.js';
+import type { Arch } from '../../src/arch.js';
 
 export function expectedRelease(os: string, arch: Arch, reload: boolean): string {
   return [`ID=${os}`, ...(os === '_any' ? [] : ['SYSEXT_LEVEL=1.0']), `ARCHITECTURE=${arch}`, ...(reload ? ['EXTENSION_RELOAD_MANAGER=1'] : [])].join('\n') + '\n';

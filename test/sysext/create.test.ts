@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chown, cp, lstat, mkdir, readdir, readFile, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
+import { InputError, UsageError } from '../../src/errors.js';
 import { run } from '../../src/util/exec.js';
 import {
   createSysext,
@@ -188,7 +188,7 @@ describe('architecture', () => {
   });
 
   it('refuses unknown architectures', async () => {
-    await expect(createSysext({ sourceDir: source, name: 'x', outputDir: await tempDir(), arch: 'mips' })).rejects.toThrow(InputError);
+    await expect(createSysext({ sourceDir: source, name: 'x', outputDir: await tempDir(), arch: 'mips' })).rejects.toThrow(UsageError);
   });
 });
 
