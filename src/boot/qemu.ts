@@ -4,11 +4,11 @@
  * the serial console into a file. QEMU runs under `setpriv --pdeathsig KILL`,
  * so the kernel kills it when flatbake dies, even by SIGKILL.
  */
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { access, constants, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, MissingToolError } from '../errors.js';
-import { which } from '../util/exec.js';
+import { start, which } from '../util/exec.js';
 import type { Arch } from '../arch.js';
 
 export type Accel = 'kvm' | 'tcg' | 'auto';
@@ -111,11 +111,10 @@ export function accelFromStderr(plan: QemuPlan, stderr: string): 'kvm' | 'tcg' {
 
 /** Starts QEMU; it dies with this process (pdeathsig) and on `signal`. */
 export function startQemu(plan: QemuPlan, signal?: AbortSignal): ResultPromise {
-  return execa('setpriv', ['--pdeathsig', 'KILL', '--', plan.binary, ...plan.args], {
+  return start(plan.binary, plan.args, {
     stdin: 'ignore',
     stdout: 'ignore',
     stderr: 'pipe',
-    reject: false,
     cancelSignal: signal,
     forceKillAfterDelay: 2000,
   });

@@ -1,8 +1,7 @@
-import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { open, rm, stat } from 'node:fs/promises';
 import { CommandError, DiskFormatError, MissingToolError } from '../errors.js';
-import { which } from '../util/exec.js';
+import { commandFailure, run, start, which } from '../util/exec.js';
 
 export interface DecompressProgress {
   /** Compressed bytes consumed so far. */
@@ -22,7 +21,30 @@ const descriptor = (fd: number) => fd as 3;
 
 /** `tool -dc`: compressed bytes from our pipe on stdin, decompressed ones into `fd`. */
 const startDecompressor = (tool: string, fd: number, signal: AbortSignal | undefined) =>
-  execa(tool, ['-dc'], { stdin: 'pipe', stdout: descriptor(fd), stderr: 'pipe', reject: false, cancelSignal: signal, encoding: 'buffer' });
+  start(tool, ['-dc'], { stdin: 'pipe', stdout: descriptor(fd), stderr: 'pipe', cancelSignal: signal, encoding: 'buffer' });
+
+/**
+ * The sparse writer reads its stdin descriptor as it is. `cp --sparse=always /dev/stdin` did not:
+ * cp opens /dev/stdin anew, which for a FIFO waits for a writer, and a decompressor that had
+ * already exited (damaged input fails at once) left it waiting forever. dd seeks over all-zero
+ * 64 KiB output blocks (holes) and sets the final size itself when the image ends in zeros.
+ */
+const WRITER = 'dd';
+const writerArgs = (dest: string) => [`of=${dest}`, 'ibs=1M', 'obs=64K', 'conv=sparse,notrunc', 'status=none'];
+const startWriter = (dest: string, fd: number, signal: AbortSignal | undefined) =>
+  start(WRITER, writerArgs(dest), { stdin: descriptor(fd), stdout: 'ignore', stderr: 'pipe', cancelSignal: signal });
+
+/** Resolves when STREAM can take more, or will never take any (destroyed, now or later). */
+function drainedOrGone(stream: NodeJS.WritableStream & { destroyed: boolean }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (stream.destroyed) return resolve();
+    const done = () => {
+      stream.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    stream.on('drain', done).on('close', done).on('error', done);
+  });
+}
 
 const tail = (text: unknown) =>
   Buffer.from((text ?? '') as Uint8Array)
@@ -37,9 +59,9 @@ const tail = (text: unknown) =>
  * exist). On failure the partial `dest` is removed.
  *
  * The 8 GiB of decompressed bytes never pass through Node: the decompressor writes into a
- * FIFO that `cp --sparse=always` reads, which turns runs of zeros into holes. Node only feeds
+ * FIFO that `dd conv=sparse` reads, which turns runs of zeros into holes. Node only feeds
  * the compressed bytes (so progress is exact, and a download still in progress can be
- * followed); this path costs what `lbzip2 -dc | cp --sparse=always` costs in a shell.
+ * followed); this path costs what `lbzip2 -dc | dd conv=sparse` costs in a shell.
  */
 export async function decompressBz2ToSparse(
   /** A .bz2 file, or a stream of its bytes (a download still in progress). */
@@ -53,14 +75,14 @@ export async function decompressBz2ToSparse(
   const label = typeof source === 'string' ? source : source.label;
   const fifo = `${dest}.${randomBytes(4).toString('hex')}.fifo`;
   let decompressor: ReturnType<typeof startDecompressor> | undefined;
-  let writer: ResultPromise | undefined;
+  let writer: ReturnType<typeof startWriter> | undefined;
   try {
-    // 'wx': never clobber; cp then writes into this file, keeping its mode.
+    // 'wx': never clobber; dd then writes into this file, keeping its mode.
     await (await open(dest, 'wx', 0o644)).close();
-    // A pipe from the decompressor to cp, made from a FIFO: both ends are opened here (each open
+    // A pipe from the decompressor to dd, made from a FIFO: both ends are opened here (each open
     // waits for the other, so both are in flight at once), handed to the children, then closed,
-    // so cp sees end-of-file exactly when the decompressor exits.
-    await execa('mkfifo', ['-m', '600', fifo]);
+    // so dd sees end-of-file exactly when the decompressor exits.
+    await run('mkfifo', ['-m', '600', fifo], { purpose: 'make the pipe for the decompressor' });
     const readEnd = open(fifo, 'r');
     const writeEnd = await open(fifo, 'w').catch(async (error: unknown) => {
       // A pending open for reading would hold a thread forever: give it a writer, then let go.
@@ -70,7 +92,7 @@ export async function decompressBz2ToSparse(
     });
     const reader = await readEnd;
     try {
-      writer = execa('cp', ['--sparse=always', '/dev/stdin', dest], { stdin: descriptor(reader.fd), reject: false, cancelSignal: options.signal });
+      writer = startWriter(dest, reader.fd, options.signal);
       decompressor = startDecompressor(tool, writeEnd.fd, options.signal);
     } finally {
       await Promise.all([reader.close(), writeEnd.close()]);
@@ -79,25 +101,18 @@ export async function decompressBz2ToSparse(
     const child: ReturnType<typeof startDecompressor> = decompressor;
     let consumed = 0;
     const stdin = child.stdin!;
-    let stdinBroken = false;
-    stdin.on('error', () => (stdinBroken = true)); // the child died; its exit status tells why
+    stdin.on('error', () => undefined); // the child died; its exit status tells why
     const chunks: AsyncIterable<Buffer> =
       typeof source === 'string' ? input!.createReadStream({ highWaterMark: 1 << 20, autoClose: false }) : source.stream;
     const feeding = (async () => {
       try {
         for await (const chunk of chunks) {
-          if (stdinBroken) break;
+          // A decompressor that exited (damaged input) ends the feed: execa may already have
+          // destroyed its stdin without an 'error', and a destroyed stream never drains.
+          if (stdin.destroyed) break;
           consumed += chunk.length;
           options.onProgress?.(consumed, total);
-          if (!stdin.write(chunk)) {
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                stdin.off('drain', done).off('close', done);
-                resolve();
-              };
-              stdin.on('drain', done).on('close', done);
-            });
-          }
+          if (!stdin.write(chunk)) await drainedOrGone(stdin);
         }
       } catch (error) {
         child.kill();
@@ -110,15 +125,17 @@ export async function decompressBz2ToSparse(
     feeding.catch(() => undefined);
     const [decompressed, written] = await Promise.all([child, writer]);
     await feeding;
-    if (decompressed.isCanceled || written.isCanceled) {
-      throw options.signal?.reason ?? new CommandError(`${tool} was cancelled`, tool, undefined, '');
+    // Not installed, or cancelled: the runner's own words.
+    for (const [file, args, ended] of [[tool, ['-dc'], decompressed], [WRITER, writerArgs(dest), written]] as const) {
+      const failure = commandFailure(file, args, ended, { stderr: tail(ended.stderr) }, { signal: options.signal });
+      if (failure && !(failure instanceof CommandError && !ended.isCanceled)) throw failure;
     }
     // A writer that failed (disk full) explains a decompressor killed by a broken pipe.
     if (written.exitCode !== 0) {
       const why = tail(written.stderr);
       throw new CommandError(
-        `cannot write the decompressed image to ${dest}: cp exited with status ${written.exitCode}${why ? `: ${why}` : ''}`,
-        'cp',
+        `cannot write the decompressed image to ${dest}: ${WRITER} exited with status ${written.exitCode}${why ? `: ${why}` : ''}`,
+        WRITER,
         written.exitCode,
         why,
         /No space left/i.test(why) ? 'the disk is full: the image needs about 1 GiB of real space (8 GiB apparent); free some or use --cache-dir elsewhere' : undefined,

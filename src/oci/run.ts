@@ -1,8 +1,7 @@
 import { lstat, mkdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { CommandError, InputError, MissingToolError, PrivilegeError } from '../errors.js';
-import { formatCommand, which } from '../util/exec.js';
+import { InputError, MissingToolError, PrivilegeError } from '../errors.js';
+import { commandFailure, start, which } from '../util/exec.js';
 
 export type Sandbox = 'bwrap' | 'chroot';
 
@@ -115,15 +114,15 @@ export async function runInRootfs(dir: string, command: string, options: RunInRo
     } else {
       await requireDirs(root, ['proc', 'dev', 'tmp']);
       file = 'unshare';
-      args = ['--mount', '--pid', '--fork', '--propagation', 'private', '--', '/bin/sh', '-c', CHROOT_SCRIPT, 'flatbake-run', root, resolv.bind ? '1' : '0', command];
+      // --kill-child: the shell unshare forks dies with unshare, which dies with flatbake.
+      args = ['--mount', '--pid', '--fork', '--kill-child', '--propagation', 'private', '--', '/bin/sh', '-c', CHROOT_SCRIPT, 'flatbake-run', root, resolv.bind ? '1' : '0', command];
     }
 
-    const child = execa(file, args, {
+    const child = start(file, args, {
       env,
       extendEnv: false,
       stdin: 'ignore',
       buffer: false,
-      reject: false,
       cancelSignal: options.signal,
     });
     let tail = '';
@@ -133,19 +132,14 @@ export async function runInRootfs(dir: string, command: string, options: RunInRo
       tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
     });
     const result = await child;
-    if ((result as { code?: string }).code === 'ENOENT') throw new MissingToolError(`${file} is not installed (needed for --run)`, 'install the bubblewrap package');
+    const detail = tail.trimEnd().split('\n').slice(-12).join('\n');
+    const failure = commandFailure('/bin/sh', ['-c', command], result, { stderr: detail }, {
+      purpose: `run it in ${root} (${sandbox})`,
+      hint: result.exitCode === 127 ? 'the rootfs may lack /bin/sh or the program; check the image' : undefined,
+      signal: options.signal,
+    });
+    if (failure) throw failure;
     const exitCode = result.exitCode ?? -1;
-    if (exitCode !== 0) {
-      const cmd = formatCommand('/bin/sh', ['-c', command]);
-      const detail = tail.trimEnd().split('\n').slice(-12).join('\n');
-      throw new CommandError(
-        `${cmd} in ${root} (${sandbox}) exited with status ${exitCode}${result.signal ? ` (killed by ${result.signal})` : ''}${detail ? `:\n${detail}` : ''}`,
-        formatCommand(file, args),
-        exitCode,
-        detail,
-        exitCode === 127 ? 'the rootfs may lack /bin/sh or the program; check the image' : undefined,
-      );
-    }
     return { sandbox, exitCode };
   } finally {
     await resolv.cleanup();

@@ -1,6 +1,5 @@
-import { execa } from 'execa';
 import { PrivilegeError } from '../errors.js';
-import { run, which, type RunOptions, type RunResult } from '../util/exec.js';
+import { run, start, which, type RunOptions, type RunResult } from '../util/exec.js';
 
 export type PrivilegeMode = 'root' | 'sudo';
 
@@ -44,11 +43,11 @@ export async function acquirePrivileges(purpose: string): Promise<Privileged> {
       'run flatbake as root, or install and configure sudo',
     );
   }
-  const probe = await execa('sudo', ['-n', 'true'], { reject: false });
+  const probe = await start('sudo', ['-n', 'true'], { stdin: 'ignore' });
   if (probe.exitCode !== 0) {
     if (process.stdin.isTTY) {
       process.stderr.write(`flatbake: ${purpose} needs root for losetup and mount; sudo will ask for your password once.\n`);
-      const prompt = await execa('sudo', ['-v'], { stdio: 'inherit', reject: false });
+      const prompt = await start('sudo', ['-v'], { stdio: 'inherit' });
       if (prompt.exitCode !== 0) {
         throw new PrivilegeError(`${purpose} needs root, and sudo refused`, 'run flatbake as root or check your sudo rights');
       }

@@ -1,6 +1,12 @@
 import { execa, type Options as ExecaOptions } from 'execa';
-import { CommandError, MissingToolError } from '../errors.js';
+import { CommandError, FlatbakeError, MissingToolError } from '../errors.js';
 
+/**
+ * The one place flatbake starts host programs. Argument arrays only, never a shell; every child
+ * runs under `setpriv --pdeathsig KILL` (util-linux), which asks the kernel to kill it the moment
+ * flatbake dies, even by SIGKILL, so no qemu-img or mksquashfs keeps writing into a dead run's
+ * files. setpriv execs the program in place: the pid, exit status and signals are the program's.
+ */
 export interface RunOptions {
   /** Working directory. */
   cwd?: string;
@@ -14,7 +20,7 @@ export interface RunOptions {
   purpose?: string;
   /** Hint for the user when the command fails. */
   hint?: string;
-  /** Return stdout as a Buffer. */
+  /** Return stdout as bytes (RunResult.bytes; stdout is then their latin1 reading). */
   binary?: boolean;
   /** Abort signal: the command is killed when it fires. */
   signal?: AbortSignal;
@@ -24,6 +30,8 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   exitCode: number;
+  /** stdout as bytes, when `binary` was asked for. */
+  bytes?: Buffer;
 }
 
 const TAIL_LINES = 12;
@@ -37,71 +45,87 @@ export function formatCommand(file: string, args: readonly string[]): string {
   return [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
+/** What setpriv says, with status 127, when the program it should exec does not exist. */
+const NOT_FOUND = /^setpriv: failed to execute (.+): No such file or directory$/m;
+
 /**
- * The one runner for external commands: argument arrays only, never a shell.
- * A failure becomes a CommandError naming the command, its exit code and the
- * tail of its output; a missing program becomes a MissingToolError.
+ * Starts FILE with ARGS under the parent-death signal. For children whose streams the caller
+ * wires itself (a pipeline, a live console); run() is the buffered form. `reject` is always
+ * false: the caller reads the result and hands it to commandFailure().
  */
-export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const execaOptions: ExecaOptions = {
-    cwd: options.cwd,
-    input: options.input,
-    env: options.env,
-    reject: false,
-    stripFinalNewline: false,
-    cancelSignal: options.signal,
-    encoding: options.binary ? 'buffer' : 'utf8',
-  };
-  const result = await execa(file, args, execaOptions);
-  const cmd = formatCommand(file, args);
-  const stdout = typeof result.stdout === 'string' ? result.stdout : Buffer.from(result.stdout as Uint8Array).toString('latin1');
-  const stderr = typeof result.stderr === 'string' ? result.stderr : Buffer.from(result.stderr as unknown as Uint8Array).toString('utf8');
-  if ((result as { code?: string }).code === 'ENOENT') {
-    throw new MissingToolError(
-      `${file} is not installed (needed to ${options.purpose ?? 'run ' + file})`,
+export function start<O extends ExecaOptions>(file: string, args: readonly string[], options: O) {
+  const always: O & { reject: false } = { ...options, reject: false };
+  return execa('setpriv', ['--pdeathsig', 'KILL', '--', file, ...args], always);
+}
+
+/** The parts of a finished child that say how it ended. */
+export interface Ended {
+  exitCode?: number;
+  signal?: string;
+  isCanceled?: boolean;
+  /** execa's error code when the program could not be started at all (ENOENT). */
+  code?: string;
+}
+
+/**
+ * The one error mapping: undefined when the child succeeded (or exited with an accepted code);
+ * otherwise a MissingToolError for a program that is not installed, the abort reason for a
+ * cancelled one, and a CommandError naming the command, its status and the tail of its output.
+ */
+export function commandFailure(
+  file: string,
+  args: readonly string[],
+  ended: Ended,
+  output: { stderr: string; stdout?: string },
+  options: { purpose?: string; hint?: string; okExitCodes?: readonly number[]; signal?: AbortSignal } = {},
+): FlatbakeError | Error | undefined {
+  const missing = ended.code === 'ENOENT' ? 'setpriv' : ended.exitCode === 127 ? NOT_FOUND.exec(output.stderr)?.[1] : undefined;
+  if (missing) {
+    return new MissingToolError(
+      `${missing} is not installed (needed to ${options.purpose ?? 'run ' + file})`,
       'run `flatbake doctor` to see which packages provide the host tools, or scripts/setup.sh to install them',
     );
   }
-  const exitCode = result.exitCode ?? -1;
-  if (result.isCanceled) {
-    throw new CommandError(`${cmd} was cancelled`, cmd, exitCode, tail(stderr));
+  const cmd = formatCommand(file, args);
+  const exitCode = ended.exitCode ?? -1;
+  if (ended.isCanceled) {
+    const reason: unknown = options.signal?.reason;
+    return reason instanceof Error ? reason : new CommandError(`${cmd} was cancelled`, cmd, exitCode, tail(output.stderr));
   }
-  if (exitCode !== 0 && !(options.okExitCodes ?? []).includes(exitCode)) {
-    const why = options.purpose ? `failed to ${options.purpose}: ` : '';
-    const detail = tail(stderr || stdout);
-    const signal = result.signal ? ` (killed by ${result.signal})` : '';
-    throw new CommandError(
-      `${why}${cmd} exited with status ${exitCode}${signal}${detail ? `:\n${detail}` : ''}`,
-      cmd,
-      exitCode,
-      detail,
-      options.hint,
-    );
-  }
-  return { stdout, stderr, exitCode };
+  if (exitCode === 0 || (options.okExitCodes ?? []).includes(exitCode)) return undefined;
+  const why = options.purpose ? `failed to ${options.purpose}: ` : '';
+  const detail = tail(output.stderr || output.stdout || '');
+  const killed = ended.signal ? ` (killed by ${ended.signal})` : '';
+  return new CommandError(`${why}${cmd} exited with status ${exitCode}${killed}${detail ? `:\n${detail}` : ''}`, cmd, exitCode, detail, options.hint);
 }
 
-/** Like run(), but returns stdout as raw bytes. */
-export async function runBinary(file: string, args: readonly string[], options: RunOptions = {}): Promise<Buffer> {
-  const execaOptions: ExecaOptions = {
+const text = (value: unknown, encoding: BufferEncoding) =>
+  typeof value === 'string' ? value : Buffer.from((value ?? new Uint8Array()) as Uint8Array).toString(encoding);
+
+/**
+ * Runs FILE to completion with its output buffered. A failure becomes a CommandError naming the
+ * command, its exit code and the tail of its output; a missing program a MissingToolError.
+ */
+export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const result = await start(file, args, {
     cwd: options.cwd,
     input: options.input,
     env: options.env,
-    reject: false,
-    encoding: 'buffer',
     stripFinalNewline: false,
     cancelSignal: options.signal,
-  };
-  const result = await execa(file, args, execaOptions);
-  const cmd = formatCommand(file, args);
-  if ((result as { code?: string }).code === 'ENOENT') {
-    throw new MissingToolError(`${file} is not installed (needed to ${options.purpose ?? 'run ' + file})`, 'run `flatbake doctor`');
-  }
-  const stderr = Buffer.from(result.stderr as unknown as Uint8Array).toString('utf8');
-  if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode ?? -1)) {
-    throw new CommandError(`${options.purpose ? `failed to ${options.purpose}: ` : ''}${cmd} exited with status ${result.exitCode}:\n${tail(stderr)}`, cmd, result.exitCode, tail(stderr), options.hint);
-  }
-  return Buffer.from(result.stdout as unknown as Uint8Array);
+    encoding: options.binary ? 'buffer' : 'utf8',
+  });
+  const bytes = options.binary ? Buffer.from(result.stdout as unknown as Uint8Array) : undefined;
+  const stdout = bytes ? bytes.toString('latin1') : text(result.stdout, 'utf8');
+  const stderr = text(result.stderr, 'utf8');
+  const failure = commandFailure(file, args, result as Ended, { stderr, stdout }, options);
+  if (failure) throw failure;
+  return { stdout, stderr, exitCode: result.exitCode ?? -1, bytes };
+}
+
+/** run() for a command whose stdout is bytes (cpio, debugfs cat). */
+export async function runBinary(file: string, args: readonly string[], options: RunOptions = {}): Promise<Buffer> {
+  return (await run(file, args, { ...options, binary: true })).bytes!;
 }
 
 /** Is a program on PATH (or at an absolute path)? */

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandError, DiskFormatError } from '../../src/errors.js';
+import { CommandError, DiskFormatError, MissingToolError } from '../../src/errors.js';
 import { decompressBz2ToSparse } from '../../src/image/decompress.js';
 import { isRoot } from '../helpers/cli.js';
 
@@ -59,6 +59,27 @@ describe('decompressing a .bz2 into a sparse file', () => {
     expect((await readdir(dir)).filter((f) => f.startsWith('out-bad') || f.endsWith('.fifo'))).toEqual([]);
   });
 
+  // The 180 s 'damaged input' hang seen once in CI had two causes, both met when the decompressor
+  // fails on its first block: the feed waited for 'drain' on a stdin that execa had already
+  // destroyed (no 'error', so it never ended), and the sparse writer was `cp /dev/stdin`, which
+  // opens the FIFO anew and waits forever when the decompressor has already exited. `false` plays
+  // a decompressor that fails at once; the old code hung here every time.
+  it('a decompressor that fails at once does not leave the writer waiting for it', { timeout: 60_000 }, async () => {
+    const dest = path.join(dir, 'out-instant.bin');
+    for (let i = 0; i < 5; i++) {
+      const error = await decompressBz2ToSparse(compressed, dest, { tool: 'false' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DiskFormatError);
+      expect((error as Error).message).toMatch(/: false exited with status 1/);
+    }
+    expect((await readdir(dir)).filter((f) => f.startsWith('out-instant') || f.endsWith('.fifo'))).toEqual([]);
+  });
+
+  it('a decompressor that is not installed is named as missing', async () => {
+    const error = await decompressBz2ToSparse(compressed, path.join(dir, 'out-missing.bin'), { tool: 'no-such-bzip2' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MissingToolError);
+    expect((error as Error).message).toMatch(/^no-such-bzip2 is not installed/);
+  });
+
   it('a stream that fails stops the decompressor and reports the stream error', async () => {
     const dest = path.join(dir, 'out-broken.bin');
     const bytes = await readFile(compressed);
@@ -78,7 +99,7 @@ describe('decompressing a .bz2 into a sparse file', () => {
       const dest = path.join(small, 'out.bin');
       const error = await decompressBz2ToSparse(compressed, dest).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CommandError);
-      expect((error as Error).message).toMatch(/^cannot write the decompressed image to .*out\.bin: cp exited with status 1: .*No space left on device/);
+      expect((error as Error).message).toMatch(/^cannot write the decompressed image to .*out\.bin: dd exited with status 1: .*No space left on device/);
       expect((error as CommandError).hint).toMatch(/the disk is full/);
       expect(await readdir(small)).toEqual([]);
     } finally {
