@@ -18,7 +18,8 @@ import { hostArch, staticElfProblem } from '../../src/recipes/toolchain.js';
 import { openSysextImage } from '../../src/sysext/image-reader.js';
 import { parseUnit, unitValues } from '../../src/sysext/units.js';
 import { quietReporter } from '../../src/util/report.js';
-import { Upstream, type Arch } from './upstream.js';
+import type { Arch } from '../../src/arch.js';
+import { Upstream } from './upstream.js';
 import { verifyImage } from './verify.js';
 
 interface Program {
