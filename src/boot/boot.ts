@@ -4,7 +4,7 @@
  * merged. Also a library function (bootImage) for other commands and tests.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FlatbakeError, InputError } from '../errors.js';
@@ -12,7 +12,7 @@ import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scop
 import { type GuestEvidence, parseVerdict, verdictBlock } from './guest.js';
 import { createOverlay, diskInfo } from './overlay.js';
 import { prepareOverlay, type ExpectedFile, type LinkedExtension } from './prepare.js';
-import { accelFromStderr, MACHINES, planQemu, startQemu, type Accel } from './qemu.js';
+import { MACHINES, planQemu, startQemu, type Accel } from './qemu.js';
 import { explainMismatch } from './match.js';
 import type { Arch } from '../arch.js';
 
@@ -29,6 +29,8 @@ export interface BootOptions {
   /** An Ignition config handed to the guest through fw_cfg. */
   ignition?: string;
   onProgress?: (message: string) => void;
+  /** One-line notices the user should see even with --json (KVM present but not usable). */
+  onNotice?: (message: string) => void;
 }
 
 export interface SysextVerdict {
@@ -47,6 +49,8 @@ export interface BootReport {
   image: string;
   arch: Arch;
   accel: 'kvm' | 'tcg';
+  /** Why --accel auto booted with TCG although /dev/kvm is there. */
+  kvmUnusable?: string;
   /** QEMU start to the verdict's end marker on the console. */
   bootSeconds: number;
   sysexts: SysextVerdict[];
@@ -80,28 +84,38 @@ export function judge(ext: LinkedExtension, evidence: GuestEvidence, arch: Arch)
   return { name: ext.name, link: ext.link, target: ext.target, merged, hierarchies, files, reason };
 }
 
-/** Polls the console file until the verdict is complete, QEMU exits, or time runs out. */
-async function waitForVerdict(consoleFile: string, nonce: string, deadline: number, exited: () => boolean): Promise<{ block?: string; text: string }> {
-  const fh = await open(consoleFile, 'r');
-  try {
-    let text = '';
-    let position = 0;
-    const buffer = Buffer.alloc(1 << 16);
-    for (;;) {
+/** Everything a growing file holds so far, read from where the last call stopped. */
+async function follower(file: string) {
+  const fh = await open(file, 'r');
+  let text = '';
+  let position = 0;
+  const buffer = Buffer.alloc(1 << 16);
+  return {
+    async read(): Promise<string> {
       for (;;) {
         const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
-        if (bytesRead === 0) break;
+        if (bytesRead === 0) return text;
         position += bytesRead;
         text += buffer.subarray(0, bytesRead).toString('latin1');
       }
-      const block = verdictBlock(text, nonce);
-      if (block !== undefined) return { block, text };
-      if (exited() || Date.now() > deadline) return { text };
+    },
+    close: () => fh.close(),
+  };
+}
+
+/** Polls the verdict channel until the verdict is complete, QEMU exits, or time runs out. */
+async function waitForVerdict(verdictFile: string, nonce: string, deadline: number, exited: () => boolean): Promise<string | undefined> {
+  const verdict = await follower(verdictFile);
+  try {
+    for (;;) {
+      const block = verdictBlock(await verdict.read(), nonce);
+      if (block !== undefined) return block;
+      if (exited() || Date.now() > deadline) return undefined;
       throwIfInterrupted();
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
-    await fh.close();
+    await verdict.close();
   }
 }
 
@@ -120,11 +134,13 @@ export async function bootImage(options: BootOptions): Promise<BootReport> {
   await createOverlay(options.image, info, overlay);
   const nonce = randomBytes(8).toString('hex');
   progress('reading /etc/extensions and adding the verdict unit to the overlay');
-  const prepared = await prepareOverlay(overlay, info.virtualSize, work, nonce, MACHINES[arch].serialTty);
+  const prepared = await prepareOverlay(overlay, info.virtualSize, work, nonce, MACHINES[arch].verdictTty);
   throwIfInterrupted();
   const consoleFile = path.join(work, 'console.log');
-  await (await open(consoleFile, 'w')).close();
-  const plan = await planQemu({ arch, accel, disk: overlay, memoryMiB: options.memoryMiB ?? 1024, cpus: options.cpus ?? 2, consoleFile, work, ignition: options.ignition });
+  const verdictFile = path.join(work, 'verdict.log');
+  for (const f of [consoleFile, verdictFile]) await (await open(f, 'w')).close();
+  const plan = await planQemu({ arch, accel, disk: overlay, memoryMiB: options.memoryMiB ?? 1024, cpus: options.cpus ?? 2, consoleFile, verdictFile, work, ignition: options.ignition });
+  if (plan.kvmUnusable) (options.onNotice ?? progress)(`KVM present but not usable: ${plan.kvmUnusable}; booting with TCG`);
   const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS[plan.accel === 'tcg' ? 'tcg' : 'kvm'];
   progress(`starting ${path.basename(plan.binary)} (${plan.accel}), up to ${timeoutSeconds} s`);
   const started = Date.now();
@@ -135,9 +151,9 @@ export async function bootImage(options: BootOptions): Promise<BootReport> {
     if (!exited) child.kill('SIGKILL');
     await result;
   });
-  let outcome: Awaited<ReturnType<typeof waitForVerdict>>;
+  let block: string | undefined;
   try {
-    outcome = await waitForVerdict(consoleFile, nonce, started + timeoutSeconds * 1000, () => exited);
+    block = await waitForVerdict(verdictFile, nonce, started + timeoutSeconds * 1000, () => exited);
   } finally {
     if (options.consoleLog) await copyFile(consoleFile, options.consoleLog).catch(() => undefined);
   }
@@ -147,20 +163,21 @@ export async function bootImage(options: BootOptions): Promise<BootReport> {
   const qemu = await result;
   throwIfInterrupted();
   const stderr = String(qemu.stderr ?? '');
-  if (outcome.block === undefined) {
+  if (block === undefined) {
     const why = exitedByItself ? `QEMU exited (status ${qemu.exitCode ?? qemu.signal}) before the guest reported` : `the guest did not report within ${timeoutSeconds} s`;
-    const tail = lastLines(outcome.text);
+    const tail = lastLines(await readFile(consoleFile, 'latin1'));
     throw new BootTimeoutError(
       `${why}; last console lines:\n${tail || '(nothing on the console)'}${stderr.trim() ? `\nQEMU: ${lastLines(stderr, 5)}` : ''}`,
       exitedByItself ? 'see QEMU\'s message above' : 'raise --timeout (TCG is slow), or look at the whole log with --console-log <file>',
     );
   }
-  const evidence = parseVerdict(outcome.block, nonce);
+  const evidence = parseVerdict(block, nonce);
   const sysexts = prepared.extensions.map((e) => judge(e, evidence, arch));
   return {
     image: path.resolve(options.image),
     arch,
-    accel: accelFromStderr(plan, stderr),
+    accel: plan.accel,
+    ...(plan.kvmUnusable ? { kvmUnusable: plan.kvmUnusable } : {}),
     bootSeconds: Math.round(bootSeconds * 10) / 10,
     sysexts,
     ok: sysexts.every((s) => s.merged && s.files.every((f) => f.visible)),

@@ -1,7 +1,8 @@
 /**
  * How the verdict leaves the guest. A oneshot unit, added to the throwaway
  * overlay's ROOT and pulled in by sysinit.target after systemd-sysext.service,
- * writes between two markers on the serial console:
+ * writes between two markers on a channel of its own (a second serial port on
+ * x86-64, a virtio console on arm64; see qemu.ts for why not the console):
  *   - `systemd-sysext status --json=short` and `list --json=short` (systemd's own view),
  *   - `stat -L` of every /etc/extensions link (a dangling one fails),
  *   - sha256sum of files each extension must show under /usr or /opt,
@@ -81,15 +82,15 @@ export interface GuestEvidence {
 }
 
 /** The text between this run's markers, or undefined when the END marker has not come. */
-export function verdictBlock(consoleText: string, nonce: string): string | undefined {
-  const text = consoleText.replace(/\r/g, '');
+export function verdictBlock(channelText: string, nonce: string): string | undefined {
+  const text = channelText.replace(/\r/g, '');
   const begin = text.indexOf(`${BEGIN} ${nonce}`);
   if (begin < 0) return undefined;
   const end = text.indexOf(`${END} ${nonce}`, begin);
   return end < 0 ? undefined : text.slice(begin, end);
 }
 
-/** A JSON array on a console line, even when kernel messages share the line. */
+/** A JSON array on a line, even when something else shares the line (a kernel message, if the channel is a console). */
 function jsonArray(lines: string[]): unknown[] {
   for (const line of lines) {
     const start = line.indexOf('[');

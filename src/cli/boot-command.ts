@@ -16,7 +16,7 @@ export function registerBoot(program: Command): void {
     .description('boot an image in QEMU (UEFI, throwaway overlay) and report which linked sysexts systemd-sysext merged')
     .argument('<image>', 'a baked flatcar_production_image.bin, or a qemu_uefi qcow2 (never written)')
     .option('--arch <arch>', 'x86-64 or arm64', 'x86-64')
-    .option('--accel <accel>', 'kvm, tcg or auto (kvm when /dev/kvm works)', 'auto')
+    .option('--accel <accel>', 'kvm, tcg or auto (KVM when a short QEMU run shows it works, else TCG with a warning)', 'auto')
     .option('--timeout <s>', 'seconds to wait for the verdict (default 600 under TCG, 180 with KVM)')
     .option('--memory <MiB>', 'guest memory', '1024')
     .option('--cpus <n>', 'guest CPUs', '2')
@@ -39,6 +39,7 @@ export function registerBoot(program: Command): void {
         consoleLog: o.consoleLog ? path.resolve(o.consoleLog) : undefined,
         ignition: o.ignition ? path.resolve(o.ignition) : undefined,
         onProgress: (m) => report.step('boot', m),
+        onNotice: (m) => report.warn(m),
       });
       process.stdout.write(o.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatBootReport(result)}\n`);
       if (!result.ok) process.exitCode = 1;

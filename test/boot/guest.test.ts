@@ -1,6 +1,8 @@
 /** The pure parts of flatbake boot and of the bootable synthetic release: no QEMU, no apt. */
 import { describe, expect, it } from 'vitest';
+import { qemuReason } from '../../src/boot/kvm.js';
 import { explainMismatch } from '../../src/boot/match.js';
+import { MACHINES } from '../../src/boot/qemu.js';
 import { parseVerdict, verdictBlock, verdictUnit } from '../../src/boot/guest.js';
 import { kernelPackageOf, parseDependsClosure } from '../../src/demo/bootable/debian.js';
 import { grubCfg } from '../../src/demo/bootable/grub.js';
@@ -65,6 +67,30 @@ describe('the verdict unit', () => {
     expect(unit).toMatch(/^SuccessAction=poweroff-force$/m);
     expect(unit).not.toMatch(/\/bin\/(ba)?sh(\s|$)/m);
     expect(() => verdictUnit({ nonce: NONCE, tty: 'ttyS0', links: ['/etc/extensions/a\nb.raw'], files: [] })).toThrow(/cannot pass/);
+  });
+});
+
+describe('the verdict channel', () => {
+  it('is a port the kernel console does not print to, on every architecture', () => {
+    for (const m of Object.values(MACHINES)) {
+      expect(m.verdictTty).not.toBe(m.serialTty);
+      // Flatcar's grub.cfg names ttyS0 (x86 UEFI), ttyAMA0 (arm64 UEFI) or hvc0 (Xen only) as console=.
+      expect(['ttyS0', 'ttyAMA0']).not.toContain(m.verdictTty);
+      expect(m.verdictDevice.join(' ')).toMatch(/chardev[=:]verdict/);
+    }
+  });
+});
+
+describe('KVM present but not usable', () => {
+  it('is told in QEMU\'s own words', () => {
+    // stderr of qemu-system-x86_64 7.2 (Debian 12) -accel kvm on this machine's /dev/kvm.
+    const stderr = [
+      'qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69',
+      "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.",
+    ].join('\n');
+    expect(qemuReason(stderr)).toBe('failed to set MSR 0x10a to 0x69');
+    expect(qemuReason('qemu-system-x86_64: Could not access KVM kernel module: Permission denied\n')).toBe('Could not access KVM kernel module: Permission denied');
+    expect(qemuReason('')).toBeUndefined();
   });
 });
 
