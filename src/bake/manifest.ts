@@ -11,6 +11,8 @@ export interface ManifestOutput {
   /** The generic image: SHA-256 over the SHA-256 digests of its 4 MiB pieces (README, "Digests"). */
   chunkedSha256?: string;
   size: number;
+  /** Bytes of the ROOT partition in the disk this file is or carries (the generic image, vendor disks and bundles). */
+  rootSize?: number;
 }
 
 export interface ManifestSysext extends InjectedSysext {

@@ -33,7 +33,7 @@ import { buildManifest, PartialBakeError, type Manifest, type ManifestOutput, ty
 import { describeImage, publish, untouchedBasePieces } from './publish.js';
 import { resolveRelease } from './resolve-stage.js';
 import { checkSysextCompat, flatcarReleaseHost, hostFromOsRelease } from './compat-stage.js';
-import { checkRootSize, growRoot, injectWithRoom, vendorsThatHold } from './root-stage.js';
+import { checkRootSize, genericTooSmall, growRoot, injectWithRoom, vendorsThatHold } from './root-stage.js';
 
 interface Sysexts {
   toInject: Array<Omit<SysextToInject, 'place'>>;
@@ -134,24 +134,29 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   // base's piece digests); it is flushed to disk meanwhile.
   base.flush?.().catch(() => undefined);
 
-  // grow (--root-size) + inject; a vendor-only run grows ROOT itself when the sysexts need it
+  // grow (--root-size) + inject; a run with disk vendors grows ROOT itself when the sysexts need it
   const fromImage = release ? undefined : await releaseFromImage(ctx, priv, image, table);
   const releaseInfo = release ?? fromImage!.info;
   if (!release && selection.vendors.length) checkLocalImageVendors(ctx, selection.vendors, releaseInfo.version);
   await checkSysextCompat(ctx, sysexts.toInject, fromImage ? hostFromOsRelease(fromImage.osRelease, options.arch) : flatcarReleaseHost(releaseInfo.version, options.arch));
   const grownTable = options.rootSize === undefined ? table : await growRoot(ctx, priv, registry, image, options.rootSize);
-  const growth = { auto: !selection.generic && placed.some((s) => s.place.partition === 'root') && selection.vendors.some((v) => v.kind === 'disk'), genericToo: selection.generic && selection.vendors.length > 0 };
+  // Disk vendors grow ROOT by their layouts anyway: a set too big for the generic image still bakes for them.
+  const autoGrow = placed.some((s) => s.place.partition === 'root') && selection.vendors.some((v) => v.kind === 'disk');
   const {
     injected: { injected, sysupdate },
     table: bakedTable,
-  } = await injectWithRoom(ctx, priv, registry, image, grownTable, (t) => injectStage(ctx, priv, image, t, placed), growth);
+    tooSmall,
+  } = await injectWithRoom(ctx, priv, registry, image, grownTable, (t) => injectStage(ctx, priv, image, t, placed), autoGrow);
   throwIfInterrupted();
+  const generic = selection.generic && tooSmall ? genericTooSmall(tooSmall) : undefined;
+  if (generic) report.warn(`generic image failed: ${generic.error!.message}`);
 
   // convert: vendor images from the baked image, in parallel; a failed vendor spoils no other
   const bakedRoot = locateFlatcarPartition(bakedTable, 'ROOT');
   const held = options.rootSize === undefined ? vendorsThatHold(selection, root.sizeSectors, bakedRoot.sizeSectors, table.sectorSize) : { selection, failed: [] };
   for (const f of held.failed) report.warn(`vendor ${f.vendor} failed: ${f.error!.message}`);
   const vendorResults = [
+    ...(generic ? [generic] : []),
     ...held.failed,
     ...(held.selection.vendors.length
       ? await writeVendors(ctx, priv, image, held.selection, resolved ?? resolvedRelease(options.releaseServer, releaseInfo.version, options.arch), bakedRoot.sizeSectors)
@@ -161,10 +166,10 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
 
   // publish
   const outputs: Array<ManifestOutput & { workFile: string }> = [];
-  if (basePieces) outputs.push(await describeImage(ctx, image, IMAGE_FILE, await basePieces));
+  if (basePieces && !generic) outputs.push({ ...(await describeImage(ctx, image, IMAGE_FILE, await basePieces)), rootSize: bakedRoot.sizeBytes });
   await keepBase(ctx, base, await basePieces, baseSha256);
   for (const result of vendorResults) {
-    for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, workFile: o.workFile });
+    for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, ...(o.rootSize ? { rootSize: o.rootSize } : {}), workFile: o.workFile });
   }
   const failed = vendorResults.filter((r) => !r.ok).map((r) => ({ vendor: r.vendor, error: r.error?.message.split('\n')[0] ?? 'failed' }));
   const manifest = buildManifest({
@@ -185,7 +190,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   if (failed.length) {
     throw new PartialBakeError(
       `${failed.length} of ${vendors.length} vendor image(s) failed: ${failed.map((f) => `${f.vendor} (${f.error})`).join('; ')}`,
-      files.length ? `the others were written: ${files.map((f) => path.basename(f)).join(', ')}` : undefined,
+      [generic ? `generic: ${tooSmall!.hint}` : undefined, files.length ? `the others were written: ${files.map((f) => path.basename(f)).join(', ')}` : undefined].filter(Boolean).join('; ') || undefined,
       manifest,
     );
   }

@@ -1,6 +1,7 @@
 /**
- * Growing ROOT before the sysexts go in: to `--root-size`, or (a run that writes only vendor
- * images) to what the sysexts need, each vendor's layout then growing it further. Growth is
+ * Growing ROOT before the sysexts go in: to `--root-size`, or (a run that writes disk vendor
+ * images) to what the sysexts need, each vendor's layout then growing it further; the generic
+ * image then fails alone when its ROOT could not hold them. Growth is
  * the vendor layouts' own (src/platforms/layout.ts): only ROOT and the backup GPT move, every
  * other partition keeps its bytes, and the new space stays a hole.
  */
@@ -38,9 +39,11 @@ export async function growRoot(ctx: BakeContext, priv: Privileged | undefined, r
 }
 
 /**
- * Runs `inject` on the staged image; when ROOT is too small and `autoGrow` allows it, grows
- * ROOT to the size the check suggests and runs it again. Otherwise the error says which
- * --root-size would fit.
+ * Runs `inject` on the staged image; when ROOT is too small and `autoGrow` allows it (the run
+ * writes disk vendors, whose layouts grow ROOT anyway), grows ROOT to the size the check suggests
+ * and runs it again. Otherwise the error says which --root-size would fit. `tooSmall` is the first
+ * shortage (with that hint) when ROOT had to grow: the generic image, which keeps the base's ROOT
+ * (or --root-size's), cannot hold the set and fails alone.
  */
 export async function injectWithRoom<T>(
   ctx: BakeContext,
@@ -49,24 +52,29 @@ export async function injectWithRoom<T>(
   image: string,
   table: GptTable,
   inject: (table: GptTable) => Promise<T>,
-  growth: { auto: boolean; genericToo: boolean },
-): Promise<{ injected: T; table: GptTable }> {
+  autoGrow: boolean,
+): Promise<{ injected: T; table: GptTable; tooSmall?: NoRoomError }> {
+  let tooSmall: NoRoomError | undefined;
   // Two growths at most: the suggestion has slack, a second round covers a filesystem that
   // spends more on new block groups than its counts show.
   for (let round = 0; ; round++) {
     try {
-      return { injected: await inject(table), table };
+      return { injected: await inject(table), table, ...(tooSmall ? { tooSmall } : {}) };
     } catch (error) {
       if (!(error instanceof NoRoomError) || error.partition !== 'ROOT') throw error;
       const root = locateFlatcarPartition(table, 'ROOT');
-      if (!growth.auto || round >= 2) {
-        const vendorsHint = growth.genericToo ? '; or leave generic out of --vendor, so that only the vendor layouts (most grow ROOT) have to hold them' : '';
-        throw error.withHint(rootSizeHint(root.sizeBytes, error) + vendorsHint);
-      }
+      const withHint = error.withHint(rootSizeHint(root.sizeBytes, error));
+      if (!autoGrow || round >= 2) throw withHint;
+      tooSmall ??= withHint;
       ctx.report.step('grow', `the sysexts need ${mib(error.missingBytes)} more than ROOT has free: growing it before the vendor layouts`);
       table = await growRoot(ctx, priv, registry, image, suggestRootBytes(root.sizeBytes, error));
     }
   }
+}
+
+/** The generic image's result when its ROOT could not hold the set: a failure with the numbers and the --root-size that fits. */
+export function genericTooSmall(tooSmall: NoRoomError): VendorResult {
+  return { vendor: 'generic', ok: false, outputs: [], error: new InputError(`${tooSmall.message}; ${tooSmall.hint}`, tooSmall.hint) };
 }
 
 /**

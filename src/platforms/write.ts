@@ -64,6 +64,8 @@ export interface VendorOutput {
   workFile: string;
   sha256: string;
   size: number;
+  /** Bytes of the ROOT partition in the disk this file is or carries (absent: no disk in it). */
+  rootSize?: number;
 }
 
 export interface VendorResult {
@@ -84,6 +86,8 @@ interface VendorContext {
   scratch: string;
   /** Output files written so far, in order. */
   files: string[];
+  /** The ROOT size of the files that are or carry the vendor's disk. */
+  rootBytes: Map<string, number>;
 }
 
 export async function writeVendorImages(options: WriteVendorImagesOptions): Promise<VendorResult[]> {
@@ -123,14 +127,15 @@ async function writeOneVendor(
     releaseSpace = await ledger.reserve(vendor.id, dir, estimateVendorBytes(vendor, imageAllocated, sysextBytes));
     const scratch = await mkdtemp(path.join(dir, '.scratch-'));
     removeScratch = options.scope.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }));
-    const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id, options.version), dir, scratch, files: [] };
+    const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id, options.version), dir, scratch, files: [], rootBytes: new Map() };
     report.step('vendor', `${vendor.id}: ${vendor.description}`);
     if (vendor.kind === 'disk') await writeDiskVendor(ctx, sysext);
     else await writeNetbootVendor(ctx);
     await removeScratch();
     const outputs: VendorOutput[] = [];
     for (const workFile of ctx.files) {
-      outputs.push({ file: path.basename(workFile), workFile, sha256: await sha256SparseFile(workFile), size: (await stat(workFile)).size });
+      const rootSize = ctx.rootBytes.get(workFile);
+      outputs.push({ file: path.basename(workFile), workFile, sha256: await sha256SparseFile(workFile), size: (await stat(workFile)).size, ...(rootSize ? { rootSize } : {}) });
     }
     report.step('vendor', `${vendor.id}: ${outputs.map((o) => o.file).join(', ')} (${Math.round((Date.now() - started) / 1000)}s)`);
     return { vendor: vendor.id, ok: true, outputs };
@@ -161,6 +166,7 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   const rootSectors = min !== undefined && (layoutRoot ?? 0) < min ? min : layoutRoot;
   const plan = await growImageToLayout(options.priv, raw, rootSectors, ctx.registry.settings.diskAlignmentSectors, exactSectors);
   ctx.options.report.step('vendor', `${vendor.id}: layout ${vendor.layout!.name}, ROOT ${plan.rootSectors} sectors, disk ${plan.diskSectors} sectors`);
+  const rootBytes = plan.rootSectors * (await readGptFromFile(raw)).sectorSize;
 
   if (vendor.oem) {
     const content = sysext ? await prepareOemContent(vendor.oem, sysext, options.arch) : { grubCfg: renderGrubCfg(vendor.oem.grub) };
@@ -175,7 +181,10 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   const convertStart = Date.now();
   await convertDisk(raw, disk, converted, scratch);
   ctx.options.report.step('vendor', `${vendor.id}: converted to ${disk.format} in ${((Date.now() - convertStart) / 1000).toFixed(1)}s`);
-  if (!bundled) ctx.files.push(converted);
+  if (!bundled) {
+    ctx.files.push(converted);
+    ctx.rootBytes.set(converted, rootBytes);
+  }
 
   if (vendor.config) {
     const configFile = path.join(ctx.dir, names.companion(vendor.config.extension));
@@ -217,6 +226,7 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
     // Parallels boxes and pvm bundles carry a Parallels disk, refused above.
     else throw new NotImplementedError(`${vendor.bundle.kind} bundles for ${vendor.bundle.provider ?? 'Parallels'}`);
     ctx.files.push(bundleFile);
+    ctx.rootBytes.set(bundleFile, rootBytes);
   }
 }
 

@@ -36,7 +36,8 @@ function sampleManifest(): Manifest {
       ],
       vendors: ['generic'],
       backend: 'offline',
-      outputs: [{ vendor: 'generic', file: 'flatcar_production_image.bin', chunkedSha256: sha('d'), size: 8_589_934_592 }],
+      // ROOT as the full-size generic image has it: partition 9, 3653632 sectors of 512 bytes.
+      outputs: [{ vendor: 'generic', file: 'flatcar_production_image.bin', chunkedSha256: sha('d'), size: 8_589_934_592, rootSize: 1_870_659_584 }],
     },
     new Date('2026-12-01T23:00:00.000Z'),
   );
@@ -59,6 +60,9 @@ describe('JSON Schemas in schemas/', () => {
     expect(schemaErrors('manifest', { ...sampleManifest(), base: { ...sampleManifest().base, sha256: 'ABC' } })).not.toEqual([]);
     expect(schemaErrors('manifest', { ...sampleManifest(), extra: 1 }).join('\n')).toMatch(/additional/);
     expect(schemaErrors('manifest', { ...sampleManifest(), release: { ...sampleManifest().release, build: '2024-10-14-2212' } }).join('\n')).toMatch(/build/);
+    const textRoot = sampleManifest() as unknown as { outputs: Array<Record<string, unknown>> };
+    textRoot.outputs[0]!.rootSize = '2G';
+    expect(schemaErrors('manifest', textRoot).join('\n')).toMatch(/rootSize/);
   });
 
   it('--json failures: the manifest when something was published, else an error object', () => {
