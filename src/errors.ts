@@ -35,6 +35,9 @@ export class DiskFormatError extends FlatbakeError {}
 /** We need root for something and can get it neither directly nor through sudo. */
 export class PrivilegeError extends FlatbakeError {}
 
+/** A mount, loop device or temp file that could not be released once the work was done. */
+export class CleanupError extends FlatbakeError {}
+
 /** A host tool is missing. */
 export class MissingToolError extends FlatbakeError {}
 

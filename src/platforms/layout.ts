@@ -115,9 +115,8 @@ export async function growImageToLayout(
   } finally {
     await scope.release();
   }
-  if (scope.errors.length > 0) {
-    throw new DiskFormatError(`could not ${scope.errors.map((e) => e.what).join(', ')}: ${String((scope.errors[0]!.error as Error).message)}`);
-  }
+  const failure = scope.releaseFailure();
+  if (failure) throw failure;
   return plan;
 }
 

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DiskFormatError, FlatbakeError, InputError } from '../errors.js';
+import { DiskFormatError, InputError } from '../errors.js';
 import { readGptFromFile } from '../gpt/file.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import { mountPartition } from '../image/loop.js';
@@ -101,10 +101,8 @@ export async function installOem(
     } finally {
       await scope.release();
     }
-    if (scope.errors.length > 0) {
-      const first = scope.errors[0]!;
-      throw new FlatbakeError(`could not ${first.what}: ${(first.error as Error).message}`);
-    }
+    const failure = scope.releaseFailure();
+    if (failure) throw failure;
     return files;
   });
 }

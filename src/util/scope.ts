@@ -1,4 +1,4 @@
-import { InterruptedError } from '../errors.js';
+import { CleanupError, InterruptedError } from '../errors.js';
 
 type Release = () => Promise<void> | void;
 
@@ -89,6 +89,17 @@ export class ResourceScope implements AsyncDisposable {
         this.onReleaseError?.(entry.what, error);
       }
     }
+  }
+
+  /** After release(): one CleanupError naming everything that could not be released, if anything. */
+  releaseFailure(): CleanupError | undefined {
+    if (this.errors.length === 0) return undefined;
+    const first = this.errors[0]!.error;
+    return new CleanupError(
+      `could not ${this.errors.map((e) => e.what).join(', ')}: ${first instanceof Error ? first.message : String(first)}`,
+      'see what is left with `findmnt` and `losetup --list` and release it by hand',
+      { cause: first },
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
