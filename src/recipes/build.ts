@@ -12,7 +12,7 @@ import { constants, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cache } from '../cache/cache.js';
-import { InputError } from '../errors.js';
+import { InputError, VerificationError } from '../errors.js';
 import { download, downloadAll, type DownloadRequest } from '../net/download.js';
 import { createSysext } from '../sysext/create.js';
 import { makeTempDir } from '../util/tempdir.js';
@@ -122,7 +122,10 @@ async function resolveDigests(downloads: readonly RecipeDownload[], work: string
     if (!d.checksum) return { ...d, expected: d.sha256 };
     const published = findChecksum(texts.get(d.checksum.url)!, d.checksum.format, d.checksum.entry ?? urlBaseName(d.url), d.checksum.url);
     if (d.sha256 !== undefined && d.sha256 !== published) {
-      throw new Error(`recipe pins ${d.sha256} for ${d.url} but ${d.checksum.url} says ${published}`);
+      throw new VerificationError(
+        `recipe pins ${d.sha256} for ${d.url} but ${d.checksum.url} says ${published}`,
+        'upstream republished the file or the recipe pins the wrong digest: check the release page, then fix the recipe\'s sha256 (or drop it and keep the checksum file)',
+      );
     }
     return { ...d, expected: published };
   });
