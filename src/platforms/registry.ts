@@ -10,26 +10,41 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.js';
 import { refuseUnsupportedVendors, supportedReleases } from './releases.js';
-import type { ArchSettings, BundleSpec, ConfigSpec, DiskSpec, GrubSettings, ImageKind, LayoutName, NameTemplates, OemForm, OemSpec, QemuImgOptionValue, ReleaseEra, VendorRecord, VendorSettings } from './types.js';
+import {
+  BUNDLE_KINDS,
+  CONFIG_KINDS,
+  DISK_FORMATS,
+  IMAGE_KINDS,
+  LAUNCH_BOOTS,
+  LAYOUT_NAMES,
+  OEM_FORMS,
+  type ArchSettings,
+  type BundleSpec,
+  type ConfigSpec,
+  type DiskSpec,
+  type GrubSettings,
+  type ImageKind,
+  type LayoutName,
+  type NameTemplates,
+  type OemForm,
+  type OemSpec,
+  type QemuImgOptionValue,
+  type ReleaseEra,
+  type VendorRecord,
+  type VendorSettings,
+} from './types.js';
 import { ARCHES, type Arch } from '../arch.js';
 
 export const GENERIC_VENDOR = 'generic';
 
-const LAYOUTS: readonly LayoutName[] = ['base', 'vm', 'azure', 'vagrant'];
-const KINDS: readonly ImageKind[] = ['disk', 'pxe', 'iso'];
-const DISK_FORMATS = ['raw', 'qcow2', 'vpc', 'vhdx', 'vmdk', 'parallels'] as const;
-const CONFIG_KINDS = ['qemu-launch', 'vmx', 'ovf', 'xl', 'pvs'] as const;
-const BUNDLE_KINDS = ['ova', 'box', 'pvm'] as const;
-const LAUNCH_BOOTS = ['uefi-disk', 'kernel', 'cdrom'] as const;
-const OEM_FORMS: readonly OemForm[] = ['sysext', 'package', 'none', 'absent'];
 const VENDOR_ID = /^[a-z0-9][a-z0-9_]*$/;
 const OEM_ID = /^[a-z0-9][a-z0-9_-]*$/;
 /** Extensions and file-name pieces must stay plain names: they become output file names. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
-/** qemu-img -o values must not smuggle in another option (`,`) or a second assignment. */
 /** OVF VirtualSystemTypes flatbake writes a descriptor for: VMware's template (vmx-N) and VirtualBox's (virtualbox-N.N). */
 const OVF_SYSTEM = /^(vmx-\d+|virtualbox-\d+\.\d+)$/;
 const QEMU_OPTION_KEY = /^[a-z][a-z0-9_]*$/;
+/** qemu-img -o values must not smuggle in another option (`,`) or a second assignment. */
 const QEMU_OPTION_VALUE = /^[A-Za-z0-9_.+-]+$/;
 
 /** The three data files, as parsed JSON. */
@@ -134,11 +149,11 @@ class Checker {
 function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; layouts: Record<LayoutName, number | null> } {
   const layoutsIn = c.object(d.layouts, 'layouts');
   const layouts = {} as Record<LayoutName, number | null>;
-  for (const name of LAYOUTS) {
+  for (const name of LAYOUT_NAMES) {
     const v = layoutsIn[name];
     layouts[name] = v === null ? null : c.positiveInt(v, `layouts.${name}`);
   }
-  c.noExtraKeys(layoutsIn, 'layouts', LAYOUTS);
+  c.noExtraKeys(layoutsIn, 'layouts', LAYOUT_NAMES);
   const namesIn = c.object(d.names, 'names');
   const names: NameTemplates = {
     machine: c.string(namesIn.machine, 'names.machine'),
@@ -373,7 +388,7 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
     const r = flatten(id, []);
     cv.noExtraKeys(r, id, ['description', 'architectures', 'kind', 'layout', 'oem', 'disk', 'config', 'bundle', 'kernelCommandLine', 'vm', 'releases']);
     if (!Array.isArray(r.architectures) || r.architectures.length === 0) cv.fail(`${id}.architectures`, 'must list at least one architecture');
-    const layoutName = r.layout === null ? null : cv.oneOf(r.layout, `${id}.layout`, LAYOUTS);
+    const layoutName = r.layout === null ? null : cv.oneOf(r.layout, `${id}.layout`, LAYOUT_NAMES);
     let oem: OemSpec | null = null;
     if (r.oem !== null) {
       const oemId = renderTemplate(cv.string(r.oem, `${id}.oem`), { vendor: id });
@@ -387,7 +402,7 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
       id,
       description: cv.string(r.description ?? id, `${id}.description`),
       architectures,
-      kind: cv.oneOf(r.kind, `${id}.kind`, KINDS),
+      kind: cv.oneOf(r.kind, `${id}.kind`, IMAGE_KINDS),
       layout: layoutName === null ? null : { name: layoutName, rootSectors: layouts[layoutName] },
       oem,
       disk: r.disk === null ? null : parseDisk(cv, r.disk, `${id}.disk`),

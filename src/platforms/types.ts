@@ -1,14 +1,21 @@
 import type { Arch } from '../arch.js';
 /** Vendor records as the registry resolves them from `vendors/*.json` (defaults plus overrides). */
 
-export type LayoutName = 'base' | 'vm' | 'azure' | 'vagrant';
+// Each union is derived from the list the registry checks vendors/*.json against, so the two cannot drift.
+export const LAYOUT_NAMES = ['base', 'vm', 'azure', 'vagrant'] as const;
+export type LayoutName = (typeof LAYOUT_NAMES)[number];
 /** What a vendor produces: a converted disk, or no disk at all (a netboot kernel + initramfs, or an ISO of them). */
-export type ImageKind = 'disk' | 'pxe' | 'iso';
-export type DiskFormat = 'raw' | 'qcow2' | 'vpc' | 'vhdx' | 'vmdk' | 'parallels';
-export type ConfigKind = 'qemu-launch' | 'vmx' | 'ovf' | 'xl' | 'pvs';
-export type BundleKind = 'ova' | 'box' | 'pvm';
+export const IMAGE_KINDS = ['disk', 'pxe', 'iso'] as const;
+export type ImageKind = (typeof IMAGE_KINDS)[number];
+export const DISK_FORMATS = ['raw', 'qcow2', 'vpc', 'vhdx', 'vmdk', 'parallels'] as const;
+export type DiskFormat = (typeof DISK_FORMATS)[number];
+export const CONFIG_KINDS = ['qemu-launch', 'vmx', 'ovf', 'xl', 'pvs'] as const;
+export type ConfigKind = (typeof CONFIG_KINDS)[number];
+export const BUNDLE_KINDS = ['ova', 'box', 'pvm'] as const;
+export type BundleKind = (typeof BUNDLE_KINDS)[number];
 /** How the qemu launch script boots: the disk through UEFI firmware, a kernel + initramfs, or a CD. */
-export type LaunchBoot = 'uefi-disk' | 'kernel' | 'cdrom';
+export const LAUNCH_BOOTS = ['uefi-disk', 'kernel', 'cdrom'] as const;
+export type LaunchBoot = (typeof LAUNCH_BOOTS)[number];
 
 export interface GrubSettings {
   /** `set oem_id="..."` */
@@ -70,7 +77,8 @@ export interface BundleSpec {
 }
 
 /** How the SDK of a release writes a vendor's OEM: an OEM sysext (flatbake installs it), an OEM package (flatbake cannot), no OEM at all, or not at all (no such image). */
-export type OemForm = 'sysext' | 'package' | 'none' | 'absent';
+export const OEM_FORMS = ['sysext', 'package', 'none', 'absent'] as const;
+export type OemForm = (typeof OEM_FORMS)[number];
 
 /** From Flatcar major `from` up to the next era's: the OEM form and the architectures with an image. */
 export interface ReleaseEra {
