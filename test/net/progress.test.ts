@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createProgress, formatBytes, formatEta, formatRate, silentProgress } from '../../src/net/progress.js';
 
 const MiB = 1024 * 1024;
@@ -157,11 +157,20 @@ describe('spinner progress', () => {
 });
 
 describe('silentProgress', () => {
-  it('accepts every call', () => {
-    const t = silentProgress.start('x', 10);
-    t.advance(5);
-    t.update(0, 10);
-    t.succeed();
-    t.fail();
+  it('accepts every call and prints nothing (the quiet reporter and library callers use it)', () => {
+    const stderr = vi.spyOn(process.stderr, 'write');
+    const stdout = vi.spyOn(process.stdout, 'write');
+    try {
+      const t = silentProgress.start('x', 10);
+      t.advance(5);
+      t.update(0, 10);
+      t.succeed('done');
+      t.fail('failed');
+      expect(stderr).not.toHaveBeenCalled();
+      expect(stdout).not.toHaveBeenCalled();
+    } finally {
+      stderr.mockRestore();
+      stdout.mockRestore();
+    }
   });
 });
