@@ -9,9 +9,10 @@ import { access, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MissingToolError } from '../errors.js';
 import { run } from '../util/exec.js';
-import { diskAdapter, renderBoxMetadata, renderOvaManifest, renderOvf, renderVagrantfile } from './descriptors.js';
+import { renderBoxMetadata, renderOvaManifest, renderVagrantfile } from './descriptors.js';
+import { renderVirtualboxOvf, virtualboxIdentity } from './ovf-virtualbox.js';
 import { renderVmwareOvf } from './ovf-vmware.js';
-import type { DiskSpec, UefiFirmware, VendorRecord } from './types.js';
+import type { UefiFirmware, VendorRecord } from './types.js';
 
 export async function sha1File(file: string): Promise<string> {
   const hash = createHash('sha1');
@@ -32,15 +33,10 @@ export async function writeUefiFirmware(firmware: UefiFirmware, codeOut: string,
   await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', firmware.vars, varsOut], { purpose: 'convert the UEFI firmware variables' });
 }
 
-/** The VMDK subformat qemu-img wrote (its default is monolithicSparse). */
-function vmdkSubformat(disk: DiskSpec): string {
-  return typeof disk.options.subformat === 'string' ? disk.options.subformat : 'monolithicSparse';
-}
-
 export interface OvfDiskInfo {
   vendor: VendorRecord;
-  /** Name of the VM (and of the OVF). */
-  name: string;
+  /** The unversioned stem (the VMware OVF's VM name) and the versioned VM name (VirtualBox's). */
+  names: { machine: string; vm: string };
   system: string;
   /** The VMDK as written, and the name the OVF refers to it by. */
   vmdk: string;
@@ -48,20 +44,16 @@ export interface OvfDiskInfo {
   capacityBytes: number;
 }
 
-/** The OVF of a VMDK: VMware's template for `vmx-*` systems, VirtualBox's for `virtualbox-*`. */
-export async function ovfText(info: OvfDiskInfo): Promise<string> {
-  const disk = info.vendor.disk!;
-  const common = {
-    name: info.name,
-    system: info.system,
-    diskFile: info.vmdkName,
-    diskFileBytes: (await stat(info.vmdk)).size,
-    capacityBytes: info.capacityBytes,
-    memoryMiB: info.vendor.vm.memoryMiB,
-    cpus: info.vendor.vm.cpus,
-  };
-  if (info.system.startsWith('vmx-')) return renderVmwareOvf(common);
-  return renderOvf({ ...common, vmdkSubformat: vmdkSubformat(disk), adapter: diskAdapter(disk.options) });
+/**
+ * The OVF of a VMDK: VMware's template for `vmx-*` systems (named as the SDK's
+ * `_dst_name`, unversioned), VirtualBox's for `virtualbox-*` (named VM_NAME,
+ * with the version; `identity` carries its random MAC and UUIDs).
+ */
+export async function ovfText(info: OvfDiskInfo, identity = virtualboxIdentity()): Promise<string> {
+  const { vm } = info.vendor;
+  const disk = { diskFile: info.vmdkName, capacityBytes: info.capacityBytes, memoryMiB: vm.memoryMiB, cpus: vm.cpus };
+  if (info.system.startsWith('vmx-')) return renderVmwareOvf({ ...disk, name: info.names.machine, system: info.system, diskFileBytes: (await stat(info.vmdk)).size });
+  return renderVirtualboxOvf({ ...disk, name: info.names.vm, ...identity });
 }
 
 export interface OvaMembers {

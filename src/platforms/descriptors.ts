@@ -4,19 +4,6 @@
  * function returns a string from typed inputs.
  */
 
-function xml(value: string | number): string {
-  return String(value).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-/** VMDK adapter types qemu-img writes, and the controller a VM config pairs with each. */
-export type DiskAdapter = 'ide' | 'lsilogic' | 'buslogic' | 'legacyESX';
-
-export function diskAdapter(options: Record<string, unknown>): DiskAdapter {
-  const value = options.adapter_type;
-  // qemu-img's default adapter for VMDK is ide.
-  return value === 'lsilogic' || value === 'buslogic' || value === 'legacyESX' ? value : 'ide';
-}
-
 export interface VmxInput {
   /** displayName: the versioned VM name. */
   name: string;
@@ -71,69 +58,9 @@ export function renderVmx(v: VmxInput): string {
   return ['#!/usr/bin/vmware', ...lines.map(([k, val]) => `${k} = ${val}`)].join('\n') + '\n';
 }
 
-export interface OvfInput {
-  name: string;
-  /** VirtualSystemType, e.g. vmx-11 or virtualbox-2.2. */
-  system: string;
-  diskFile: string;
-  diskFileBytes: number;
-  capacityBytes: number;
-  /** VMDK subformat as written (streamOptimized, monolithicSparse). */
-  vmdkSubformat: string;
-  adapter: DiskAdapter;
-  memoryMiB: number;
-  cpus: number;
-}
-
-/** OVF 1.0 descriptor of one VM with one VMDK, one NIC; rasd elements in schema (alphabetical) order. */
-export function renderOvf(v: OvfInput): string {
-  const vmware = v.system.startsWith('vmx-');
-  const format = v.vmdkSubformat === 'streamOptimized' ? 'streamOptimized' : 'sparse';
-  const item = (fields: Array<[string, string | number]>) =>
-    ['      <Item>', ...fields.map(([k, val]) => `        <rasd:${k}>${xml(val)}</rasd:${k}>`), '      </Item>'].join('\n');
-  const controller: Array<[string, string | number]> =
-    v.adapter === 'ide'
-      ? [['Address', 0], ['Description', 'IDE Controller'], ['ElementName', 'ideController0'], ['InstanceID', 3], ['ResourceType', 5]]
-      : [['Address', 0], ['Description', 'SCSI Controller'], ['ElementName', 'scsiController0'], ['InstanceID', 3], ['ResourceSubType', v.adapter === 'legacyESX' ? 'lsilogic' : v.adapter], ['ResourceType', 6]];
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-  <References>
-    <File ovf:href="${xml(v.diskFile)}" ovf:id="file1" ovf:size="${v.diskFileBytes}"/>
-  </References>
-  <DiskSection>
-    <Info>Virtual disk information</Info>
-    <Disk ovf:capacity="${v.capacityBytes}" ovf:capacityAllocationUnits="byte" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#${format}"/>
-  </DiskSection>
-  <NetworkSection>
-    <Info>The list of logical networks</Info>
-    <Network ovf:name="VM Network">
-      <Description>The VM Network network</Description>
-    </Network>
-  </NetworkSection>
-  <VirtualSystem ovf:id="${xml(v.name)}">
-    <Info>Flatcar Container Linux</Info>
-    <Name>${xml(v.name)}</Name>
-    <OperatingSystemSection ovf:id="101">
-      <Info>The kind of installed guest operating system</Info>
-      <Description>Linux 64-bit</Description>
-    </OperatingSystemSection>
-    <VirtualHardwareSection>
-      <Info>Virtual hardware requirements</Info>
-      <System>
-        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
-        <vssd:InstanceID>0</vssd:InstanceID>
-        <vssd:VirtualSystemIdentifier>${xml(v.name)}</vssd:VirtualSystemIdentifier>
-        <vssd:VirtualSystemType>${xml(v.system)}</vssd:VirtualSystemType>
-      </System>
-${item([['AllocationUnits', 'hertz * 10^6'], ['Description', 'Number of Virtual CPUs'], ['ElementName', `${v.cpus} virtual CPU(s)`], ['InstanceID', 1], ['ResourceType', 3], ['VirtualQuantity', v.cpus]])}
-${item([['AllocationUnits', 'byte * 2^20'], ['Description', 'Memory Size'], ['ElementName', `${v.memoryMiB}MB of memory`], ['InstanceID', 2], ['ResourceType', 4], ['VirtualQuantity', v.memoryMiB]])}
-${item(controller)}
-${item([['AddressOnParent', 0], ['ElementName', 'disk0'], ['HostResource', 'ovf:/disk/vmdisk1'], ['InstanceID', 4], ['Parent', 3], ['ResourceType', 17]])}
-${item([['AddressOnParent', 0], ['AutomaticAllocation', 'true'], ['Connection', 'VM Network'], ['ElementName', 'ethernet0'], ['InstanceID', 5], ['ResourceSubType', vmware ? 'VmxNet3' : 'E1000'], ['ResourceType', 10]])}
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-`;
+/** The README beside the VirtualBox VMDK and OVF, as _write_ovf_virtualbox_conf writes it (V:882-885). */
+export function renderOvfReadme(disk: string, ovf: string): string {
+  return `Copy ${disk} and ${ovf} to a VirtualBox host and run:\nVBoxManage import ${ovf}\n`;
 }
 
 /** The OVA manifest: one `SHA1(file)= digest` line per file. */

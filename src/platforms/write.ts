@@ -17,7 +17,7 @@ import { sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import type { ResourceScope } from '../util/scope.js';
 import { writeOva, writeOvfBox, writeUefiFirmware, ovfText } from './bundles.js';
-import { renderVmx, renderXlConfig } from './descriptors.js';
+import { renderOvfReadme, renderVmx, renderXlConfig } from './descriptors.js';
 import { convertDisk } from './formats.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchFiles } from './launch-script.js';
 import { growImageToLayout, sparseCopy } from './layout.js';
@@ -195,8 +195,9 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
         ctx.files.push(configFile);
         break;
       case 'ovf':
-        await writeFile(configFile, await ovfText({ vendor, name: names.machine, system: vendor.config.system!, vmdk: converted, vmdkName: diskName, capacityBytes }));
+        await writeFile(configFile, await ovfText({ vendor, names, system: vendor.config.system!, vmdk: converted, vmdkName: diskName, capacityBytes }));
         ctx.files.push(configFile);
+        if (!vendor.bundle) await writeReadme(ctx, renderOvfReadme(diskName, path.basename(configFile)));
         break;
       case 'xl':
         await writeFile(configFile, renderXlConfig({ ...vm, diskFile: diskName }));
@@ -219,7 +220,7 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
 
   if (vendor.bundle) {
     const bundleFile = path.join(ctx.dir, names.companion(vendor.bundle.extension));
-    const info = { vendor, name: names.machine, system: vendor.bundle.system ?? '', vmdk: converted, vmdkName: diskName, capacityBytes };
+    const info = { vendor, names, system: vendor.bundle.system ?? '', vmdk: converted, vmdkName: diskName, capacityBytes };
     const arch = ctx.registry.settings.architectures[options.arch];
     if (vendor.bundle.kind === 'ova') await writeOva({ dir: ctx.dir, ovf: names.companion(vendor.config!.extension), vmdk: diskName }, bundleFile, scratch);
     else if (vendor.bundle.kind === 'box' && vendor.bundle.provider === 'virtualbox') await writeOvfBox(info, 'virtualbox', arch.vagrantArchitecture, bundleFile, scratch);
@@ -273,6 +274,13 @@ async function writeLaunch(ctx: VendorContext, files: LaunchFiles): Promise<void
   const readme = path.join(ctx.dir, names.companion('README'));
   ctx.files.push(script, readme);
   await writeFile(readme, renderLaunchReadme(input, ctx.files.map((f) => path.basename(f))));
+}
+
+/** `flatcar_production_<vendor>.README`, the SDK's VM_README (V:299), beside the files it explains. */
+async function writeReadme(ctx: VendorContext, text: string): Promise<void> {
+  const readme = path.join(ctx.dir, ctx.names.companion('README'));
+  await writeFile(readme, text);
+  ctx.files.push(readme);
 }
 
 async function requireParallelsTools(vendor: string): Promise<void> {

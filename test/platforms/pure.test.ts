@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskFormatError } from '../../src/errors.js';
 import { readGptFromFile } from '../../src/gpt/file.js';
 import type { GptTable } from '../../src/gpt/types.js';
-import { diskAdapter, renderBoxMetadata, renderIsolinuxCfg, renderOvaManifest, renderOvf, renderVagrantfile, renderVmx, renderXlConfig } from '../../src/platforms/descriptors.js';
+import { renderBoxMetadata, renderIsolinuxCfg, renderOvaManifest, renderOvfReadme, renderVagrantfile, renderVmx, renderXlConfig } from '../../src/platforms/descriptors.js';
 import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/platforms/formats.js';
+import { renderBaseMac, renderVirtualboxOvf, virtualboxIdentity } from '../../src/platforms/ovf-virtualbox.js';
 import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/platforms/ovf-vmware.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/platforms/launch-script.js';
 import { planLayoutGrowth } from '../../src/platforms/layout.js';
@@ -167,39 +168,51 @@ describe('descriptors', () => {
     return { exitCode: r.exitCode ?? -1, stderr: String(r.stderr) };
   }
 
-  it('writes a well-formed OVF with the disk, its size and the controller the adapter needs', async () => {
-    const ovf = renderOvf({ name: 'vm & co', system: 'vmx-11', diskFile: 'd.vmdk', diskFileBytes: 1234, capacityBytes: 4096, vmdkSubformat: 'streamOptimized', adapter: 'lsilogic', memoryMiB: 2048, cpus: 2 });
-    expect(await xmllint(ovf)).toEqual({ exitCode: 0, stderr: '' });
-    expect(ovf).toContain('<File ovf:href="d.vmdk" ovf:id="file1" ovf:size="1234"/>');
-    expect(ovf).toContain('ovf:capacity="4096"');
-    expect(ovf).toContain('vmdk.html#streamOptimized');
-    expect(ovf).toContain('<rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>');
-    expect(ovf).toContain('<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>');
-    expect(ovf).toContain('<Name>vm &amp; co</Name>');
-    const vbox = renderOvf({ name: 'v', system: 'virtualbox-2.2', diskFile: 'd.vmdk', diskFileBytes: 1, capacityBytes: 1, vmdkSubformat: 'monolithicSparse', adapter: 'ide', memoryMiB: 1, cpus: 1 });
-    expect(await xmllint(vbox)).toEqual({ exitCode: 0, stderr: '' });
-    expect(vbox).toContain('<rasd:ResourceType>5</rasd:ResourceType>');
-    expect(vbox).toContain('vmdk.html#sparse');
-    expect(vbox).toContain('<rasd:ResourceSubType>E1000</rasd:ResourceSubType>');
+  /** The document as xmllint canonicalises it, reformatted: indentation (whitespace-only text) is all that may differ. */
+  async function canonical(name: string, text: string): Promise<string> {
+    await writeFile(path.join(dir, name), text);
+    const c14n = await execa('xmllint', ['--c14n', path.join(dir, name)]);
+    await writeFile(path.join(dir, `${name}.c14n`), c14n.stdout);
+    return (await execa('xmllint', ['--noblanks', '--format', path.join(dir, `${name}.c14n`)])).stdout;
+  }
+
+  const sdkFixture = (name: string) => readFile(path.join(import.meta.dirname, '../fixtures/flatcar-sdk', name), 'utf8');
+
+  it('writes the VirtualBox OVF as virtualbox_ovf.sh does (same canonical XML), and base_mac.rb with its MAC', async () => {
+    const input = {
+      name: 'flatcar_production_virtualbox-4790-0-0', diskFile: 'flatcar_production_virtualbox_image.vmdk', capacityBytes: 8589934592, memoryMiB: 2048, cpus: 2,
+      ...virtualboxIdentity(new Date('2026-08-22T02:24:13.123Z')),
+    };
+    expect(input.date).toBe('2026-08-22T02:24:13Z');
+    expect(input.mac).toMatch(/^080027[0-9A-F]{6}$/);
+    // The heredoc of virtualbox_ovf.sh lines 62-188, filled as the script fills it (CPUs are fixed at 2 there).
+    const filled = (await sdkFixture('virtualbox-ovf-heredoc.txt'))
+      .replaceAll('${DISK_NAME}', input.diskFile)
+      .replaceAll('${DISK_SIZE_BYTES}', String(input.capacityBytes))
+      .replaceAll('${DISK_UUID}', input.diskUuid)
+      .replaceAll('${FLAGS_vm_name}', input.name)
+      .replaceAll('${FLAGS_memory_size}', String(input.memoryMiB))
+      .replaceAll('${PRIMARY_MAC}', input.mac)
+      .replace('$(uuidgen)', input.machineUuid)
+      .replace('$(datez)', input.date);
+    expect(filled).not.toMatch(/\$[({]/);
+    const sdk = await canonical('sdk-vbox.ovf', filled);
+    for (const fact of ['<Firmware type="EFI"/>', '<Chipset type="ICH9"/>', '<RTC localOrUTC="UTC"/>', 'type="virtio"', 'type="VirtioSCSI"']) expect(sdk).toContain(fact);
+    expect(await canonical('ours-vbox.ovf', renderVirtualboxOvf(input))).toBe(sdk);
+    expect(renderOvfReadme('d.vmdk', 'v.ovf')).toBe('Copy d.vmdk and v.ovf to a VirtualBox host and run:\nVBoxManage import v.ovf\n'); // V:882-885
+    expect(renderBaseMac(input.mac)).toBe((await sdkFixture('virtualbox-vagrant-heredoc.txt')).replace('${PRIMARY_MAC}', input.mac));
   });
 
   it('writes the vmware_ova OVF as the SDK fills template_vmware.ovf (same canonical XML)', async () => {
     const input = { name: 'flatcar_production_vmware_ova', system: 'vmx-13', diskFile: 'flatcar_production_vmware_ova_image.vmdk', diskFileBytes: 123456, capacityBytes: 8589934592, memoryMiB: 2048, cpus: 2 };
     // vm_image_util.sh _write_ovf_vmware_conf (V:950-957) fills these placeholders with sed.
-    const filled = (await readFile(path.join(import.meta.dirname, '../fixtures/flatcar-sdk/template_vmware.ovf'), 'utf8'))
+    const filled = (await sdkFixture('template_vmware.ovf'))
       .replaceAll('@@NAME@@', input.name)
       .replaceAll('@@VMDK_FILE_NAME@@', input.diskFile)
       .replaceAll('@@VMDK_FILE_SIZE@@', String(input.diskFileBytes))
       .replaceAll('@@VMDK_CAPACITY@@', String(input.capacityBytes))
       .replaceAll('@@NUM_CPUS@@', String(input.cpus))
       .replaceAll('@@MEM_SIZE@@', String(input.memoryMiB));
-    const canonical = async (name: string, text: string) => {
-      await writeFile(path.join(dir, name), text);
-      const c14n = await execa('xmllint', ['--c14n', path.join(dir, name)]);
-      await writeFile(path.join(dir, `${name}.c14n`), c14n.stdout);
-      // Indentation differs (whitespace-only text nodes): reformat both the same way before comparing.
-      return (await execa('xmllint', ['--noblanks', '--format', path.join(dir, `${name}.c14n`)])).stdout;
-    };
     const ours = renderVmwareOvf(input);
     expect(await xmllint(ours)).toEqual({ exitCode: 0, stderr: '' });
     const sdk = await canonical('sdk.ovf', filled);

@@ -22,8 +22,8 @@ import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber
 // A release whose SDK writes every vendor here with its OEM sysext (vendors.json releases: 4722 and later).
 const VERSION = '4790.0.0';
 const ALIGN = 258048;
-const OEM_IDS = ['qemu', 'azure', 'gce', 'vmware', 'vagrant', 'hyperv', 'exoscale', 'openstack', 'digitalocean', 'hetzner'];
-const HEAVY = ['qemu_uefi', 'azure', 'gce', 'vmware_ova', 'vagrant', 'hyperv_vhdx', 'exoscale', 'vmware', 'xen', 'pxe', 'iso'];
+const OEM_IDS = ['qemu', 'azure', 'gce', 'vmware', 'vagrant', 'virtualbox', 'hyperv', 'exoscale', 'openstack', 'digitalocean', 'hetzner'];
+const HEAVY = ['qemu_uefi', 'azure', 'gce', 'vmware_ova', 'vagrant', 'virtualbox', 'hyperv_vhdx', 'exoscale', 'vmware', 'xen', 'pxe', 'iso'];
 
 let root: string;
 let rel: SyntheticRelease;
@@ -296,6 +296,37 @@ describe('vendor extras', () => {
     expect(await ok('sh', ['-c', `head -c 4096 '${vmdk}' | strings`])).toContain('ddb.adapterType = "lsilogic"');
   });
 
+  // build_library/virtualbox_ovf.sh (main 2026-08) 62-188 and vm_image_util.sh _write_ovf_virtualbox_conf (V:868-888).
+  it('virtualbox: the VMDK, the OVF of virtualbox_ovf.sh (virtio SCSI and NIC, EFI, ICH9, UTC) and the README', async () => {
+    const vmdk = output('virtualbox', 'flatcar_production_virtualbox_image.vmdk');
+    const ovf = output('virtualbox', 'flatcar_production_virtualbox.ovf');
+    expect(await readFile(output('virtualbox', 'flatcar_production_virtualbox.README'), 'utf8')).toBe(
+      'Copy flatcar_production_virtualbox_image.vmdk and flatcar_production_virtualbox.ovf to a VirtualBox host and run:\nVBoxManage import flatcar_production_virtualbox.ovf\n',
+    );
+    expect((await tool('xmllint', ['--noout', ovf])).exitCode).toBe(0);
+    expect(await xmlAttributeValues(ovf, 'File', 'href')).toEqual(['flatcar_production_virtualbox_image.vmdk']);
+    expect(await xmlAttributeValues(ovf, 'Disk', 'capacity')).toEqual([String((await qemuInfo(vmdk))['virtual-size'])]);
+    const name = `flatcar_production_virtualbox-${VERSION.replace(/\./g, '-')}`;
+    expect(await xmlAttributeValues(ovf, 'VirtualSystem', 'id')).toEqual([name]);
+    expect(await xmlAttributeValues(ovf, 'Machine', 'name')).toEqual([name]);
+    // Lines 109-117 and 134-143: the disk hangs off the virtio-SCSI controller.
+    const item = (cond: string, field: string) => xpath(ovf, `string(//*[local-name()='Item'][${cond}]/*[local-name()='${field}'])`);
+    const controller = await item("*[local-name()='ResourceSubType']='VirtioSCSI'", 'InstanceID');
+    expect(await item("*[local-name()='ResourceType']='17'", 'Parent')).toBe(controller);
+    // Lines 151, 163, 170, 176, 177: EFI, a virtio NIC, the VirtioSCSI storage controller, RTC in UTC, ICH9.
+    expect(await xmlAttributeValues(ovf, 'Firmware', 'type')).toEqual(['EFI']);
+    expect(await xmlAttributeValues(ovf, 'Adapter', 'type')).toEqual(['virtio']);
+    expect(await xmlAttributeValues(ovf, 'Adapter', 'MACAddress')).toEqual([expect.stringMatching(/^080027[0-9A-F]{6}$/)]);
+    expect(await xmlAttributeValues(ovf, 'StorageController', 'type')).toEqual(['VirtioSCSI']);
+    expect(await xmlAttributeValues(ovf, 'RTC', 'localOrUTC')).toEqual(['UTC']);
+    expect(await xmlAttributeValues(ovf, 'Chipset', 'type')).toEqual(['ICH9']);
+    // The disk's UUID is the one the machine attaches.
+    const [uuid] = await xmlAttributeValues(ovf, 'Disk', 'uuid');
+    expect(await xmlAttributeValues(ovf, 'Image', 'uuid')).toEqual([`{${uuid}}`]);
+    // V:505-508 vmdk_ide.
+    expect(await ok('sh', ['-c', `head -c 4096 '${vmdk}' | strings`])).toContain('ddb.adapterType = "ide"');
+  });
+
   it('vagrant: a box with metadata.json, Vagrantfile, OVF and the IDE VMDK', async () => {
     const box = output('vagrant', 'flatcar_production_vagrant.box');
     expect((await ok('tar', ['-tzf', box])).trim().split('\n').sort()).toEqual(['Vagrantfile', 'box-disk1.vmdk', 'box.ovf', 'metadata.json']);
@@ -304,7 +335,7 @@ describe('vendor extras', () => {
     expect(await ok('tar', ['-xzOf', box, 'Vagrantfile'])).toContain('Vagrant.configure("2")');
     const ovf = await ok('tar', ['-xzOf', box, 'box.ovf']);
     expect(ovf).toContain('ovf:href="box-disk1.vmdk"');
-    expect(ovf).toContain('<rasd:ResourceType>5</rasd:ResourceType>');
+    expect(ovf).toContain('<rasd:ResourceSubType>VirtioSCSI</rasd:ResourceSubType>');
   });
 
   // V:510-513 (vmdk_scsi: adapter_type=lsilogic) and V:772-812 (_write_vmx_conf: pvscsi, other26xlinux-64, the versioned VM_NAME of V:298-303).
