@@ -236,6 +236,8 @@ export interface FilesystemContent {
   sourceDateEpoch: number;
   usrPayloadBytes: number;
   buildId: string;
+  /** The update group /usr/share/flatcar/update.conf names (the channel); none: no update.conf. */
+  group?: string;
   /** Kernel, initramfs, GRUB and a systemd /usr: the disk boots (see bootable/index.ts). */
   boot?: BootParts;
 }
@@ -315,6 +317,8 @@ async function buildUsr(work: string, part: PartitionLayoutEntry, c: FilesystemC
     path.join(tree, 'share', 'flatcar', 'release'),
     `FLATCAR_RELEASE_VERSION=${c.version}\nFLATCAR_RELEASE_BOARD=${c.board}\nFLATCAR_RELEASE_APPID={e96281a6-d1af-4bde-9a0a-97b76e56dc57}\n`,
   );
+  // As flatcar/scripts build_library/set_lsb_release (main 2026-08, lines 72-75) writes it; pxe/iso and vagrant read GROUP.
+  if (c.group) await writeFile(path.join(tree, 'share', 'flatcar', 'update.conf'), `SERVER=https://public.update.flatcar-linux.net/v1/update/\nGROUP=${c.group}\n`);
   const limit = usrPayloadLimit(part);
   if (c.usrPayloadBytes > limit) {
     throw new InputError(`a USR payload of ${c.usrPayloadBytes} bytes does not fit the ${part.fsBytes}-byte USR-A filesystem of the '${scale}' scale`, `use at most ${limit} bytes`);

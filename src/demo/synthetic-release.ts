@@ -247,7 +247,7 @@ export async function buildSyntheticRelease(options: BuildSyntheticReleaseOption
   const signerPromise = createThrowawaySigner();
   try {
     const diskJob = timed('disk image', () =>
-      buildDisk(imagePath, layout, work.path, { version, arch, board, seed, sourceDateEpoch: epoch, usrPayloadBytes, buildId, boot }),
+      buildDisk(imagePath, layout, work.path, { version, arch, board, seed, sourceDateEpoch: epoch, usrPayloadBytes, buildId, boot, group: channel }),
     );
     const bakeryJob = timed('bakery sysexts', async () => {
       const out: SyntheticBakerySysext[] = [];

@@ -54,7 +54,7 @@ export async function readUsrOsRelease(priv: Privileged, scope: ResourceScope, i
 }
 
 /** `a/b/c` -> a `btrfs restore --path-regex` for exactly /a, /a/b and /a/b/c. */
-function restoreRegex(rel: string): string {
+export function restoreRegex(rel: string): string {
   const parts = rel.split('/').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   let inner = '';
   for (let i = parts.length - 1; i >= 0; i--) inner = `${i === 0 ? '' : '/'}${parts[i]}(|${inner})`.replace('(|)', '');

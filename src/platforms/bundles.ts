@@ -1,15 +1,15 @@
 /**
  * Configs and bundles per kind (never per vendor): UEFI firmware copies for
- * the qemu launch script, OVA (OVF + manifest + VMDK in a ustar), Vagrant box
- * (tar.gz of machine, Vagrantfile and metadata.json).
+ * the qemu launch script, the OVF of a VMDK, OVA (OVF + manifest + VMDK in a
+ * ustar). Vagrant boxes: vagrant.ts.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { access, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MissingToolError } from '../errors.js';
 import { run } from '../util/exec.js';
-import { renderBoxMetadata, renderOvaManifest, renderVagrantfile } from './descriptors.js';
+import { renderOvaManifest } from './descriptors.js';
 import { renderVirtualboxOvf, virtualboxIdentity } from './ovf-virtualbox.js';
 import { renderVmwareOvf } from './ovf-vmware.js';
 import type { UefiFirmware, VendorRecord } from './types.js';
@@ -77,16 +77,4 @@ export async function writeOva(members: OvaMembers, output: string, scratchDir: 
   await writeFile(path.join(scratchDir, mfName), manifest);
   const args = ['--format=ustar', '-cf', output, '-C', members.dir, members.ovf, '-C', scratchDir, mfName, '-C', members.dir, members.vmdk];
   await run('tar', args, { purpose: 'write the OVA' });
-}
-
-/** A Vagrant box for an OVF provider (VirtualBox): box.ovf + box-disk1.vmdk + Vagrantfile + metadata.json, gzip'd tar. */
-export async function writeOvfBox(info: OvfDiskInfo, provider: string, vagrantArchitecture: string, output: string, scratchDir: string): Promise<void> {
-  const dir = path.join(scratchDir, 'box');
-  await mkdir(dir, { recursive: true });
-  const vmdkName = 'box-disk1.vmdk';
-  await rename(info.vmdk, path.join(dir, vmdkName));
-  await writeFile(path.join(dir, 'box.ovf'), await ovfText({ ...info, vmdk: path.join(dir, vmdkName), vmdkName }));
-  await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(provider));
-  await writeFile(path.join(dir, 'metadata.json'), renderBoxMetadata(provider, vagrantArchitecture));
-  await run('tar', ['-czf', output, '-C', dir, 'metadata.json', 'Vagrantfile', 'box.ovf', vmdkName], { purpose: 'write the Vagrant box' });
 }

@@ -68,33 +68,6 @@ export function renderOvaManifest(entries: ReadonlyArray<{ name: string; sha1: s
   return entries.map((e) => `SHA1(${e.name})= ${e.sha1}\n`).join('');
 }
 
-/** Vagrant provider settings that keep a guest-tools-less Flatcar box from waiting for tools it does not have. */
-const PROVIDER_SETTINGS: Record<string, string[]> = {
-  virtualbox: ['  config.vm.provider :virtualbox do |vb|', '    vb.check_guest_additions = false', '    vb.functional_vboxsf = false', '  end'],
-  parallels: ['  config.vm.provider :parallels do |prl|', '    prl.check_guest_tools = false', '    prl.functional_psf = false', '  end'],
-};
-
-/** The box's embedded Vagrantfile: defaults a project's Vagrantfile can override. */
-export function renderVagrantfile(provider: string): string {
-  const settings = PROVIDER_SETTINGS[provider];
-  if (!settings) throw new RangeError(`no Vagrant settings for provider ${provider}`);
-  return [
-    '# -*- mode: ruby -*-',
-    '# Defaults of the Flatcar Container Linux box; the Vagrantfile of a project overrides them.',
-    'Vagrant.configure("2") do |config|',
-    '  config.ssh.username = "core"',
-    '  # Flatcar has no guest additions, so shared folders are off.',
-    '  config.vm.synced_folder ".", "/vagrant", disabled: true',
-    ...settings,
-    'end',
-    '',
-  ].join('\n');
-}
-
-export function renderBoxMetadata(provider: string, architecture: string): string {
-  return JSON.stringify({ provider, architecture }, null, 2) + '\n';
-}
-
 export interface XlInput {
   name: string;
   diskFile: string;

@@ -16,7 +16,9 @@ import { which } from '../util/exec.js';
 import { sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import type { ResourceScope } from '../util/scope.js';
-import { writeOva, writeOvfBox, writeUefiFirmware, ovfText } from './bundles.js';
+import { writeOva, writeUefiFirmware, ovfText } from './bundles.js';
+import { readUpdateGroup } from './update-group.js';
+import { writeVagrantBox } from './vagrant.js';
 import { renderOvfReadme, renderVmx, renderXlConfig } from './descriptors.js';
 import { convertDisk } from './formats.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchFiles } from './launch-script.js';
@@ -223,7 +225,13 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
     const info = { vendor, names, system: vendor.bundle.system ?? '', vmdk: converted, vmdkName: diskName, capacityBytes };
     const arch = ctx.registry.settings.architectures[options.arch];
     if (vendor.bundle.kind === 'ova') await writeOva({ dir: ctx.dir, ovf: names.companion(vendor.config!.extension), vmdk: diskName }, bundleFile, scratch);
-    else if (vendor.bundle.kind === 'box' && vendor.bundle.provider === 'virtualbox') await writeOvfBox(info, 'virtualbox', arch.vagrantArchitecture, bundleFile, scratch);
+    else if (vendor.bundle.kind === 'box' && vendor.bundle.provider === 'virtualbox') {
+      // The SDK names the catalogue after the source image, one for every provider (V:976-977).
+      const catalogue = path.join(ctx.dir, outputNames(ctx.registry.settings, 'vagrant').companion('json'));
+      const group = await readUpdateGroup(options.priv, options.bakedImage, await readGptFromFile(options.bakedImage), scratch);
+      await writeVagrantBox({ disk: info, provider: 'virtualbox', architecture: arch.vagrantArchitecture, group, version: options.version, box: bundleFile, catalogue, scratchDir: scratch });
+      ctx.files.push(catalogue);
+    }
     // Parallels boxes and pvm bundles carry a Parallels disk, refused above.
     else throw new NotImplementedError(`${vendor.bundle.kind} bundles for ${vendor.bundle.provider ?? 'Parallels'}`);
     ctx.files.push(bundleFile);

@@ -7,10 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskFormatError } from '../../src/errors.js';
 import { readGptFromFile } from '../../src/gpt/file.js';
 import type { GptTable } from '../../src/gpt/types.js';
-import { renderBoxMetadata, renderIsolinuxCfg, renderOvaManifest, renderOvfReadme, renderVagrantfile, renderVmx, renderXlConfig } from '../../src/platforms/descriptors.js';
+import { renderIsolinuxCfg, renderOvaManifest, renderOvfReadme, renderVmx, renderXlConfig } from '../../src/platforms/descriptors.js';
 import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/platforms/formats.js';
 import { renderBaseMac, renderVirtualboxOvf, virtualboxIdentity } from '../../src/platforms/ovf-virtualbox.js';
 import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/platforms/ovf-vmware.js';
+import { parseUpdateGroup, rewriteUpdateGroup } from '../../src/platforms/update-group.js';
+import { renderBoxMetadata, renderVagrantCatalogue } from '../../src/platforms/vagrant.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/platforms/launch-script.js';
 import { planLayoutGrowth } from '../../src/platforms/layout.js';
 import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from '../../src/platforms/oem-files.js';
@@ -244,14 +246,38 @@ describe('descriptors', () => {
     expect(names.machine).toBe('flatcar_production_vmware');
   });
 
-  it('writes the box metadata, Vagrantfile, xl config and isolinux.cfg', () => {
-    expect(JSON.parse(renderBoxMetadata('virtualbox', 'amd64'))).toEqual({ provider: 'virtualbox', architecture: 'amd64' });
-    expect(renderVagrantfile('virtualbox')).toContain('config.vm.provider :virtualbox do |vb|');
-    expect(() => renderVagrantfile('hyperv')).toThrow(RangeError);
+  it('writes the xl config and isolinux.cfg', () => {
     const xl = renderXlConfig({ name: 'x', diskFile: 'x_image.bin', memoryMiB: 512, cpus: 1 });
     expect(xl).toContain('disk = [ "format=raw, vdev=xvda, access=rw, target=x_image.bin" ]\n');
     expect(xl).toContain('memory = 512\n');
     expect(renderIsolinuxCfg('/k', '/i', 'flatcar.autologin')).toContain('  kernel /k\n  append initrd=/i flatcar.autologin\n');
+  });
+
+  it('writes box metadata and the Vagrant catalogue as the SDK\'s jq does (V:991, V:1007-1020)', () => {
+    expect(renderBoxMetadata('virtualbox', 'amd64')).toBe('{\n  "provider": "virtualbox",\n  "architecture": "amd64"\n}\n');
+    const json = renderVagrantCatalogue({ group: 'stable', version: '4593.2.5', provider: 'virtualbox', architecture: 'amd64', box: 'flatcar_production_vagrant.box', sha256: 'ab'.repeat(32) });
+    expect(JSON.parse(json)).toEqual({
+      name: 'flatcar-stable',
+      description: 'Flatcar stable',
+      versions: [
+        {
+          version: '4593.2.5',
+          providers: [
+            { name: 'virtualbox', url: 'https://bincache.flatcar-linux.net/images/amd64/4593.2.5/flatcar_production_vagrant.box', checksum_type: 'sha256', checksum: 'ab'.repeat(32), architecture: 'amd64' },
+          ],
+        },
+      ],
+    });
+    // jq's layout: two spaces, keys in the order of the filter.
+    expect(json.split('\n').slice(0, 4)).toEqual(['{', '  "name": "flatcar-stable",', '  "description": "Flatcar stable",', '  "versions": [']);
+  });
+
+  it('reads and rewrites GROUP= of update.conf as the SDK (V:390-393, V:544-545)', () => {
+    const conf = 'SERVER=https://public.update.flatcar-linux.net/v1/update/\nGROUP=stable\n';
+    expect(parseUpdateGroup(conf)).toBe('stable');
+    expect(parseUpdateGroup(`${conf}GROUP="beta"\n`)).toBe('beta');
+    expect(parseUpdateGroup('SERVER=x\n')).toBeUndefined();
+    expect(rewriteUpdateGroup(conf, 'lts')).toBe('SERVER=https://public.update.flatcar-linux.net/v1/update/\nGROUP=lts\n');
   });
 });
 

@@ -124,7 +124,7 @@ const DISKS: DiskCase[] = [
     oem: 'vmware',
     checkable: true,
   },
-  { vendor: 'vagrant', disk: extract('vagrant', 'flatcar_production_vagrant.box', 'box-disk1.vmdk', true), format: 'vmdk', rootSectors: 33845248, oem: 'vagrant', checkable: true },
+  { vendor: 'vagrant', disk: extract('vagrant', 'flatcar_production_vagrant.box', './flatcar_production_vagrant_image.vmdk', true), format: 'vmdk', rootSectors: 33845248, oem: 'vagrant', checkable: true },
   { vendor: 'hyperv_vhdx', disk: 'flatcar_production_hyperv_vhdx_image.vhdx', format: 'vhdx', rootSectors: -1, oem: 'hyperv', checkable: true },
   { vendor: 'exoscale', disk: 'flatcar_production_exoscale_image.qcow2', format: 'qcow2', rootSectors: -1, virtualSize: 10 * 1024 ** 3, oem: 'exoscale', checkable: true },
   { vendor: 'vmware', disk: 'flatcar_production_vmware_image.vmdk', format: 'vmdk', rootSectors: 12943360, oem: 'vmware', checkable: true },
@@ -327,15 +327,47 @@ describe('vendor extras', () => {
     expect(await ok('sh', ['-c', `head -c 4096 '${vmdk}' | strings`])).toContain('ddb.adapterType = "ide"');
   });
 
-  it('vagrant: a box with metadata.json, Vagrantfile, OVF and the IDE VMDK', async () => {
+  // vm_image_util.sh _copy_vagrant_files, _write_vagrant_conf, _write_box_bundle (V:890-1023), build_library/oem/vagrant/build/box/*.
+  it('vagrant: the box of the SDK (its Vagrantfile, configure_networks.rb, base_mac.rb with the OVF\'s MAC, box.ovf, the VMDK) and flatcar_production_vagrant.json', async () => {
     const box = output('vagrant', 'flatcar_production_vagrant.box');
-    expect((await ok('tar', ['-tzf', box])).trim().split('\n').sort()).toEqual(['Vagrantfile', 'box-disk1.vmdk', 'box.ovf', 'metadata.json']);
-    const meta = JSON.parse(await ok('tar', ['-xzOf', box, 'metadata.json'])) as unknown;
-    expect(meta).toEqual({ provider: 'virtualbox', architecture: 'amd64' });
-    expect(await ok('tar', ['-xzOf', box, 'Vagrantfile'])).toContain('Vagrant.configure("2")');
-    const ovf = await ok('tar', ['-xzOf', box, 'box.ovf']);
-    expect(ovf).toContain('ovf:href="box-disk1.vmdk"');
-    expect(ovf).toContain('<rasd:ResourceSubType>VirtioSCSI</rasd:ResourceSubType>');
+    const vmdk = 'flatcar_production_vagrant_image.vmdk';
+    // tar -czf box -C dir . (V:994)
+    expect((await ok('tar', ['-tzf', box])).trim().split('\n').sort()).toEqual(
+      ['./', './Vagrantfile', './base_mac.rb', './box.ovf', './configure_networks.rb', './metadata.json', `./${vmdk}`].sort(),
+    );
+    const member = (name: string) => ok('tar', ['-xzOf', box, `./${name}`]);
+    expect(JSON.parse(await member('metadata.json'))).toEqual({ provider: 'virtualbox', architecture: 'amd64' });
+    const vagrantfile = await member('Vagrantfile');
+    for (const line of [
+      'Vagrant.require_version ">= 2.2.5"',
+      "require_relative 'configure_networks.rb'",
+      "require_relative 'base_mac.rb'",
+      'config.ssh.insert_key = false',
+      'vb.customize ["guestproperty", "set", :id, "/Ignition/Config", File.read("config.ign")]',
+    ]) expect(vagrantfile).toContain(line);
+    expect(vagrantfile).toMatch(/^# flatbake ships this file unchanged[^\n]*\n# flatcar\/scripts build_library\/oem\/vagrant\/build\/box\/Vagrantfile/);
+    expect(await member('configure_networks.rb')).toContain('configure_networks_cloud_init(machine, networks)');
+    const dir = await mkdtemp(path.join(root, 'box-'));
+    await ok('tar', ['-xzf', box, '-C', dir, './box.ovf']);
+    const ovf = path.join(dir, 'box.ovf');
+    expect(await xmlAttributeValues(ovf, 'File', 'href')).toEqual([vmdk]);
+    expect(await xmlAttributeValues(ovf, 'StorageController', 'type')).toEqual(['VirtioSCSI']);
+    const [mac] = await xmlAttributeValues(ovf, 'Adapter', 'MACAddress');
+    expect(await member('base_mac.rb')).toBe(`Vagrant.configure("2") do |config|\n  config.vm.base_mac = "${mac}"\nend\n`);
+    // The catalogue: named after the update group of the image's /usr/share/flatcar/update.conf (4790.0.0: alpha).
+    const catalogue = JSON.parse(await readFile(output('vagrant', 'flatcar_production_vagrant.json'), 'utf8')) as Record<string, unknown>;
+    expect(catalogue).toEqual({
+      name: 'flatcar-alpha',
+      description: 'Flatcar alpha',
+      versions: [
+        {
+          version: VERSION,
+          providers: [
+            { name: 'virtualbox', url: `https://bincache.flatcar-linux.net/images/amd64/${VERSION}/flatcar_production_vagrant.box`, checksum_type: 'sha256', checksum: await sha(box), architecture: 'amd64' },
+          ],
+        },
+      ],
+    });
   });
 
   // V:510-513 (vmdk_scsi: adapter_type=lsilogic) and V:772-812 (_write_vmx_conf: pvscsi, other26xlinux-64, the versioned VM_NAME of V:298-303).
