@@ -43,7 +43,7 @@ async function probe(arch: Arch, m: Machine): Promise<KvmState> {
   const interrupted = interruptSignal();
   const signal = AbortSignal.any([interrupted, AbortSignal.timeout(PROBE_TIMEOUT_MS)]);
   try {
-    const r = await run('setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args], { input: QMP_INPUT, signal, purpose: 'try KVM' });
+    const r = await run(binary, args, { input: QMP_INPUT, signal, purpose: 'try KVM' });
     if (/"status"\s*:/.test(r.stdout)) return { usable: true };
     return { usable: false, present: true, reason: qemuReason(r.stderr) ?? 'QEMU did not answer over QMP' };
   } catch (err) {
