@@ -18,8 +18,9 @@ PACKAGES=(
   patchelf bubblewrap                     # flix, flatwrap, oci-rootfs --run
   fakeroot                                # the offline backend as non-root: rebuilt btrfs stays root-owned
   eatmydata                               # the offline backend: debugfs without fsyncing the work image
-  build-essential                         # recipes that build from source (keepalived, chrony, bird)
+  build-essential                         # recipes that build from source (keepalived, chrony, bird, haproxy)
   bison flex m4 libreadline-dev libncurses-dev   # bird's build (its parser; static readline and ncurses for birdc)
+  liblua5.4-dev libcap-dev zlib1g-dev     # haproxy's build (static Lua, libcap, zlib; with libssl-dev and libpcre2-dev)
   # keepalived with the bakery's flags: --enable-regex (static libpcre2-8), --enable-libnl-dynamic
   # (libnl headers), OpenSSL (static libssl); pkg-config finds them and the static libmnl/libnftnl
   # the recipe builds first

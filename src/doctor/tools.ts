@@ -39,7 +39,7 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'unshare', package: 'util-linux', purpose: 'oci-rootfs --run and flatwrap without bubblewrap (as root)', required: false },
   { command: 'patchelf', package: 'patchelf', purpose: 'flix: point binaries at their private libraries', required: false },
   { command: 'tar', package: 'tar', purpose: 'recipe archives, Torcx images, bundles', required: true },
-  { command: 'gcc', package: 'build-essential', purpose: 'recipes built from source (keepalived, chrony, bird)', required: false },
+  { command: 'gcc', package: 'build-essential', purpose: 'recipes built from source (keepalived, chrony, bird, haproxy; haproxy also needs liblua5.4-dev libcap-dev zlib1g-dev)', required: false },
   { command: 'bison', package: 'bison', purpose: 'the bird recipe\'s build (with flex, m4, libreadline-dev, libncurses-dev)', required: false },
   { command: 'pkg-config', package: 'pkgconf', purpose: 'recipes built from source: keepalived finds libnftnl, libmnl, libpcre2 and libnl (with libpcre2-dev libnl-3-dev libnl-genl-3-dev libssl-dev)', required: false },
   { command: 'sudo', package: 'sudo', purpose: 'root for losetup/mount when not running as root', required: false },

@@ -9,6 +9,7 @@ import { chrony } from './catalog/chrony.js';
 import { containerd } from './catalog/containerd.js';
 import { crio } from './catalog/crio.js';
 import { docker } from './catalog/docker.js';
+import { haproxy } from './catalog/haproxy.js';
 import { keepalived } from './catalog/keepalived.js';
 import { kubernetes } from './catalog/kubernetes.js';
 import { nvidiaRuntime } from './catalog/nvidia-runtime.js';
@@ -24,7 +25,7 @@ export type { RecipeContext } from './context.js';
 export { parseRecipeFile, BUILTIN_RECIPE_DIR, SCHEMA_FILE } from './recipe-file.js';
 
 /** The recipes that need code; the others are recipe files in <checkout>/recipes. */
-const CODE_RECIPES: readonly Recipe[] = [bird, chrony, containerd, crio, docker, keepalived, kubernetes, nvidiaRuntime, tailscale, wasmcloud];
+const CODE_RECIPES: readonly Recipe[] = [bird, chrony, containerd, crio, docker, haproxy, keepalived, kubernetes, nvidiaRuntime, tailscale, wasmcloud];
 
 const byName = (a: Recipe, b: Recipe) => a.name.localeCompare(b.name);
 let builtins: readonly Recipe[] | undefined;

@@ -72,6 +72,25 @@ const SOURCES = {
   bird: { url: (v: string) => `https://bird.network.cz/download/bird-${v}.tar.gz`, programs: [{ name: 'bird', dir: 'sbindir' }, { name: 'birdc', dir: 'sbindir' }, { name: 'birdcl', dir: 'sbindir' }] },
 } satisfies Record<string, { url: (v: string) => string; programs: Program[] }>;
 
+/**
+ * Stand-in for haproxy's top-level Makefile (www.haproxy.org haproxy-3.0.5.tar.gz, top dir
+ * haproxy-3.0.5/, no configure): it refuses a build without the target and features the recipe
+ * asks for, and install-bin installs to $(DESTDIR)$(SBINDIR) as the real one does.
+ */
+const HAPROXY_MAKEFILE = `CC = cc
+PREFIX = /usr/local
+SBINDIR = $(PREFIX)/sbin
+all: haproxy
+haproxy: hello.c
+\t@test "$(TARGET)" = linux-glibc || { echo "stand-in: TARGET=$(TARGET)"; exit 1; }
+\t@test "$(USE_OPENSSL)$(USE_QUIC)$(USE_PCRE2)$(USE_ZLIB)$(USE_LUA)$(USE_PROMEX)" = 111111 || { echo "stand-in: features missing"; exit 1; }
+\t$(CC) $(CFLAGS) -DNAME=\\"haproxy\\" -o haproxy hello.c $(LDFLAGS)
+install-bin: haproxy
+\tinstall -d "$(DESTDIR)$(SBINDIR)"
+\tinstall haproxy "$(DESTDIR)$(SBINDIR)"
+\tmkdir -p "$(DESTDIR)$(PREFIX)/doc/haproxy" && echo doc > "$(DESTDIR)$(PREFIX)/doc/haproxy/intro.txt"
+`;
+
 let work: string;
 let upstream: Upstream;
 let server: StaticServer;
@@ -99,6 +118,10 @@ beforeAll(async () => {
   await publish('chrony', '4.6.1');
   await publish('chrony', '4.6', { dynamic: true });
   await publish('bird', '2.15.1');
+  const haproxyUrl = 'https://www.haproxy.org/download/3.0/src/haproxy-3.0.5.tar.gz';
+  const tgz = await upstream.tar(haproxyUrl, 'gz', { 'haproxy-3.0.5/Makefile': HAPROXY_MAKEFILE, 'haproxy-3.0.5/hello.c': HELLO });
+  // haproxy.org's .sha256: one sha256sum line naming the tarball.
+  await upstream.addSum(`${haproxyUrl}.sha256`, 'haproxy-3.0.5.tar.gz', tgz);
   server = await serveStatic(upstream.root);
 });
 afterAll(async () => {
@@ -162,6 +185,21 @@ describe('recipes built from source', () => {
       upholds: [['multi-user.target', 'bird.service']],
     });
     await programs(result.path, ['usr/bin/bird', 'usr/bin/birdc', 'usr/bin/birdcl'], native);
+  });
+
+  it.skipIf(reasons.get(native) !== undefined)('haproxy: checked against its .sha256, static, with the bakery\'s unit, sysusers, tmpfiles and config', async () => {
+    const result = await buildRecipe({ ...base(path.join(work, 'out', 'haproxy')), recipe: 'haproxy', version: '3.0.5', arch: native });
+    expect(result.inputs).toEqual([expect.objectContaining({ url: 'https://www.haproxy.org/download/3.0/src/haproxy-3.0.5.tar.gz', verified: true })]);
+    await verifyImage(result.path, 'haproxy', native, {
+      version: '3.0.5', os: '_any', reload: true,
+      files: {
+        'usr/bin/haproxy': 0o755, 'usr/lib/systemd/system/haproxy.service': 0o644, 'usr/lib/sysusers.d/haproxy.conf': 0o644,
+        'usr/lib/tmpfiles.d/10-haproxy.conf': 0o644, 'usr/share/haproxy/haproxy.cfg': 0o644,
+      },
+      contents: { 'usr/lib/sysusers.d/haproxy.conf': 'u haproxy - "HAProxy load balancer" /var/lib/haproxy /sbin/nologin\n' },
+      absent: ['usr/sbin', 'usr/doc'],
+    });
+    await programs(result.path, ['usr/bin/haproxy'], native);
   });
 
   it.skipIf(reasons.get(native) !== undefined)('refuses a dynamically linked chrony instead of shipping it', async () => {
