@@ -6,6 +6,7 @@ import { lstat, mkdir, open, readdir, readFile, readlink } from 'node:fs/promise
 import path from 'node:path';
 import { DiskFormatError, InputError } from '../errors.js';
 import { run, runBinary } from '../util/exec.js';
+import { parseDebugfsLs, type DebugfsDirEntry } from '../image/offline/debugfs.js';
 import { makeTempDir, type TempDir } from '../util/tempdir.js';
 
 export type FilesystemFormat = 'squashfs' | 'erofs' | 'ext4' | 'btrfs';
@@ -130,35 +131,22 @@ export function parseUnsquashfsListing(text: string): ImageEntry[] {
   return entries;
 }
 
-interface Ext4Row {
-  ino: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  name: string;
-  size: number;
-}
-
-/** Parse debugfs output of several `ls -p` commands, one block per `debugfs: ` echo line. */
-export function parseDebugfsLsBlocks(text: string): Ext4Row[][] {
-  const blocks: Ext4Row[][] = [];
-  let current: Ext4Row[] | undefined;
+/**
+ * Split debugfs output of several `ls -p` commands (read as latin1) into one listing per
+ * `debugfs: ` echo line, each parsed by the offline editor's parser.
+ */
+export function parseDebugfsLsBlocks(text: string): DebugfsDirEntry[][] {
+  const blocks: string[][] = [];
   for (const line of text.split('\n')) {
-    if (line.startsWith('debugfs: ')) {
-      current = [];
-      blocks.push(current);
-      continue;
-    }
-    const m = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line);
-    if (!m || !current) continue;
-    if (m[5] === '.' || m[5] === '..') continue;
-    current.push({ ino: Number(m[1]), mode: parseInt(m[2]!, 8), uid: Number(m[3]), gid: Number(m[4]), name: m[5]!, size: Number(m[6] || 0) });
+    if (line.startsWith('debugfs: ')) blocks.push([]);
+    else blocks.at(-1)?.push(line);
   }
-  return blocks;
+  return blocks.map((lines) => parseDebugfsLs(lines.join('\n')));
 }
 
+/** stdout read as latin1 (one char per byte): names and link targets keep their exact bytes until decoded. */
 async function debugfsBatch(file: string, commands: string[], purpose: string): Promise<string> {
-  const { stdout } = await run('debugfs', ['-f', '-', file], { input: commands.join('\n') + '\n', purpose });
+  const { stdout } = await run('debugfs', ['-f', '-', file], { input: commands.join('\n') + '\n', purpose, binary: true });
   return stdout;
 }
 
@@ -180,8 +168,8 @@ export async function listExt4(file: string): Promise<Ext4Entry[]> {
         const p = dir.path ? `${dir.path}/${row.name}` : row.name;
         const type = typeFromMode(row.mode);
         if (p === 'lost+found' && type === 'dir') continue;
-        entries.push({ ino: row.ino, path: p, type, mode: row.mode & 0o7777, uid: row.uid, gid: row.gid, size: type === 'dir' ? 0 : row.size });
-        if (type === 'dir') next.push({ ino: row.ino, path: p });
+        entries.push({ ino: row.inode, path: p, type, mode: row.mode & 0o7777, uid: row.uid, gid: row.gid, size: type === 'dir' ? 0 : row.size });
+        if (type === 'dir') next.push({ ino: row.inode, path: p });
       }
     });
     level = next;
@@ -194,7 +182,7 @@ export async function listExt4(file: string): Promise<Ext4Entry[]> {
     for (const [i, link] of links.entries()) {
       const m = /^Fast link dest: "(.*)"$/m.exec(stats[i] ?? '');
       // Slow (long) symlinks keep their target in a data block, which `cat` prints.
-      link.target = m ? m[1]! : (await runBinary('debugfs', ['-R', `cat <${link.ino}>`, file])).toString('utf8');
+      link.target = m ? Buffer.from(m[1]!, 'latin1').toString('utf8') : (await runBinary('debugfs', ['-R', `cat <${link.ino}>`, file])).toString('utf8');
     }
   }
   return entries;

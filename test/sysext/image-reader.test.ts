@@ -1,9 +1,14 @@
+import { execa } from 'execa';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseElfHeader, EM_AARCH64, EM_X86_64 } from '../../src/sysext/elf.js';
 import { candidateNames, canonicalPath, execProgram } from '../../src/sysext/check.js';
 import {
   detectFilesystem,
   FILESYSTEM_PROBE_BYTES,
+  listExt4,
   parseDebugfsLsBlocks,
   parseUnsquashfsListing,
   permissionsFromString,
@@ -57,8 +62,8 @@ describe('parsers of tool output', () => {
   it('splits debugfs ls -p output per command', () => {
     const out = 'debugfs: ls -p <2>\n/2/040755/0/0/.//\n/2/040755/0/0/..//\n/12/040755/0/0/usr//\ndebugfs: ls -p <12>\n/12/040755/0/0/.//\n/14/100644/1000/1000/a/3/\n';
     expect(parseDebugfsLsBlocks(out)).toEqual([
-      [{ ino: 12, mode: 0o40755, uid: 0, gid: 0, name: 'usr', size: 0 }],
-      [{ ino: 14, mode: 0o100644, uid: 1000, gid: 1000, name: 'a', size: 3 }],
+      [{ inode: 12, mode: 0o40755, uid: 0, gid: 0, name: 'usr', size: 0 }],
+      [{ inode: 14, mode: 0o100644, uid: 1000, gid: 1000, name: 'a', size: 3 }],
     ]);
   });
 });
@@ -111,5 +116,27 @@ describe('check helpers', () => {
     expect(execProgram('@+!/usr/bin/a argv0 x')).toBe('/usr/bin/a');
     expect(execProgram('"/opt/with space/bin" x')).toBe('/opt/with space/bin');
     expect(execProgram('-')).toBeUndefined();
+  });
+});
+
+describe('listExt4', () => {
+  it('lists UTF-8 names and symlink targets of a real ext4 image as mkfs.ext4 -d wrote them', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-test-ext4-utf8-'));
+    try {
+      await mkdir(path.join(dir, 'tree/usr/lib/café'), { recursive: true });
+      await writeFile(path.join(dir, 'tree/usr/lib/café/naïve-ü.conf'), 'x\n');
+      await symlink('café/naïve-ü.conf', path.join(dir, 'tree/usr/lib/ß-link'));
+      await execa('mkfs.ext4', ['-q', '-E', 'root_owner=0:0', '-d', path.join(dir, 'tree'), path.join(dir, 'img'), '4M']);
+      const entries = await listExt4(path.join(dir, 'img'));
+      expect(entries.map((e) => [e.path, e.type, e.target])).toEqual([
+        ['usr', 'dir', undefined],
+        ['usr/lib', 'dir', undefined],
+        ['usr/lib/café', 'dir', undefined],
+        ['usr/lib/café/naïve-ü.conf', 'file', undefined],
+        ['usr/lib/ß-link', 'symlink', 'café/naïve-ü.conf'],
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

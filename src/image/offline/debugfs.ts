@@ -156,9 +156,16 @@ export interface DebugfsDirEntry {
   name: string;
   inode: number;
   mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes; 0 for directories (debugfs prints none). */
+  size: number;
 }
 
-/** Parses `ls -p` (lines `/inode/mode/uid/gid/name/size/`). Pure. */
+/**
+ * Parses `ls -p` (lines `/inode/mode/uid/gid/name/size/`) read as latin1, one char per byte as
+ * debugfs printed it; names come back decoded as UTF-8. Pure.
+ */
 export function parseDebugfsLs(text: string): DebugfsDirEntry[] {
   const entries: DebugfsDirEntry[] = [];
   for (const line of text.split('\n')) {
@@ -167,7 +174,7 @@ export function parseDebugfsLs(text: string): DebugfsDirEntry[] {
     if (!m) throw new DiskFormatError(`unexpected debugfs ls output: ${JSON.stringify(line)}`);
     const name = Buffer.from(m[5]!, 'latin1').toString('utf8');
     if (name === '.' || name === '..') continue;
-    entries.push({ name, inode: Number(m[1]), mode: parseInt(m[2]!, 8) });
+    entries.push({ name, inode: Number(m[1]), mode: parseInt(m[2]!, 8), uid: Number(m[3]), gid: Number(m[4]), size: Number(m[6] || 0) });
   }
   return entries;
 }

@@ -74,6 +74,15 @@ describe('debugfs output', () => {
     expect(parseDebugfsLs(text).map((e) => e.name)).toEqual(['opt', 'a b']);
   });
 
+  it('decodes UTF-8 names from ls -p output read byte for byte (latin1)', () => {
+    // debugfs prints names as raw bytes; runDebugfs reads them as latin1, one char per byte.
+    const bytes = Buffer.from('/2/040755/0/0/.//\n/12/100644/0/0/café-ü.txt/0/\n/13/040755/1000/27/日本/0/\n', 'utf8');
+    expect(parseDebugfsLs(bytes.toString('latin1'))).toEqual([
+      { name: 'café-ü.txt', inode: 12, mode: 0o100644, uid: 0, gid: 0, size: 0 },
+      { name: '日本', inode: 13, mode: 0o40755, uid: 1000, gid: 27, size: 0 },
+    ]);
+  });
+
   it('parses dumpe2fs -h', () => {
     const text = 'Filesystem state:         clean\nFilesystem features:      has_journal ext_attr extent\nInode count:              16384\nInode size:\t          256\nBlock count:              16384\nReserved block count:     819\nFree blocks:              14312\nFree inodes:              16360\nBlock size:               4096\n';
     expect(parseDumpe2fs(text)).toMatchObject({ blockSize: 4096, blockCount: 16384, freeBlocks: 14312, reservedBlocks: 819, inodeSize: 256, inodeCount: 16384, state: 'clean' });
