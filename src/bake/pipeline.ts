@@ -159,7 +159,7 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
     ...(generic ? [generic] : []),
     ...held.failed,
     ...(held.selection.vendors.length
-      ? await writeVendors(ctx, priv, image, held.selection, resolved ?? resolvedRelease(options.releaseServer, releaseInfo.version, options.arch), bakedRoot.sizeSectors)
+      ? await writeVendors(ctx, priv, image, held.selection, resolved ?? resolvedRelease(options.releaseServer, releaseInfo.version, options.arch), bakedRoot.sizeSectors, placed.map((s) => s.name))
       : []),
   ];
   throwIfInterrupted();

@@ -71,6 +71,8 @@ export async function writeVendors(
   release: ResolvedRelease,
   /** ROOT of the baked image, in sectors: no vendor's ROOT ends up smaller (--root-size beyond a layout). */
   minRootSectors?: number,
+  /** Names of the baked sysexts (pxe and iso warn that they lack them). */
+  bakedSysexts: readonly string[] = [],
 ): Promise<VendorResult[]> {
   if (selection.vendors.length === 0) return [];
   return writeVendorImages({
@@ -83,6 +85,7 @@ export async function writeVendors(
     skipMissingOemSysext: ctx.options.noOemSysext,
     priv,
     minRootSectors,
+    bakedSysexts,
     scope: ctx.scope,
     report: ctx.report,
   });

@@ -3,7 +3,7 @@
  * holding /usr (USR-A) as a squashfs, which Flatcar's initramfs mounts as /usr
  * when it boots without a disk; the ISO wraps both with isolinux.
  */
-import { access, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MissingToolError } from '../errors.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
@@ -16,6 +16,7 @@ import { run, which } from '../util/exec.js';
 import { ResourceScope } from '../util/scope.js';
 import { renderIsolinuxCfg } from './descriptors.js';
 import { withBtrfsMountLock } from './mount-lock.js';
+import { missingUpdateConf, requireUpdateGroup, rewriteUpdateGroup, UPDATE_CONF } from './update-group.js';
 import type { IsolinuxFiles } from './types.js';
 
 /** Copies `kernelPath` (e.g. /flatcar/vmlinuz-a) out of EFI-SYSTEM without mounting: mtools reads the vfat at its byte offset. */
@@ -27,6 +28,26 @@ export async function extractKernel(image: string, table: GptTable, kernelPath: 
     purpose: `copy the kernel ${kernelPath} out of EFI-SYSTEM`,
     hint: 'the image has no kernel where Flatcar keeps it: is this a Flatcar image?',
   });
+}
+
+/**
+ * What the SDK adds to the diskless /usr (vm_image_util.sh _write_cpio_common,
+ * V:540-556), as mksquashfs pseudo files: /usr/.noupdate (0444 root), which
+ * keeps update-engine and locksmithd from running on a boot without a disk
+ * to update, and share/flatcar/update.conf with its GROUP set to the image's
+ * group (the file excluded from the tree, since mksquashfs will not replace
+ * a file with a pseudo file). Returns the mksquashfs arguments; the pseudo
+ * commands read files in `dir` by relative name, so mksquashfs must run there.
+ */
+async function squashfsExtras(usrRoot: string, dir: string): Promise<string[]> {
+  const conf = await readFile(path.join(usrRoot, UPDATE_CONF), 'utf8').catch(() => {
+    throw missingUpdateConf();
+  });
+  await writeFile(path.join(dir, 'update.conf'), rewriteUpdateGroup(conf, requireUpdateGroup(conf)));
+  await writeFile(path.join(dir, 'pseudo'), [`/.noupdate f 444 root root true`, `/${UPDATE_CONF} f 644 root root cat update.conf`, ''].join('\n'));
+  // mksquashfs 4.5.1 (Debian 12) has no -xattrs-exclude '^btrfs.' (V:550); it stores only user., trusted. and security. xattrs anyway, so btrfs.* never reach the squashfs.
+  // -e must come last (V:551-555).
+  return ['-pf', path.join(dir, 'pseudo'), '-e', UPDATE_CONF];
 }
 
 /**
@@ -46,6 +67,8 @@ export async function buildUsrInitramfs(
   const stage = path.join(scratchDir, 'initramfs');
   await mkdir(stage, { recursive: true });
   const squashfs = path.join(stage, squashfsName);
+  const pseudoDir = path.join(scratchDir, 'squashfs-extras');
+  await mkdir(pseudoDir, { recursive: true });
   if (!priv) {
     const copy = path.join(scratchDir, 'usr-a.img');
     const tree = path.join(scratchDir, 'usr-a');
@@ -57,14 +80,16 @@ export async function buildUsrInitramfs(
     // -x xattrs, -m owners/modes/times, -S symlinks
     await owners.run('btrfs', ['restore', '-x', '-m', '-S', copy, tree], { purpose: 'copy the files out of USR-A' });
     await rm(copy, { force: true });
-    await owners.run('mksquashfs', [tree, squashfs, '-noappend', '-quiet', '-no-progress'], { purpose: 'make usr.squashfs from USR-A' });
+    const extras = await squashfsExtras(tree, pseudoDir);
+    await owners.run('mksquashfs', [tree, squashfs, '-noappend', '-quiet', '-no-progress', ...extras], { cwd: pseudoDir, purpose: 'make usr.squashfs from USR-A' });
     await rm(tree, { recursive: true, force: true });
   } else await withBtrfsMountLock(async () => {
     const scope = new ResourceScope();
     try {
       const dir = await mountPartition(priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' });
       // Root reads all of /usr (some files are root-only); the squashfs keeps owners and modes as they are.
-      await priv.run('mksquashfs', [dir, squashfs, '-noappend', '-quiet', '-no-progress'], { purpose: 'make usr.squashfs from USR-A' });
+      const extras = await squashfsExtras(dir, pseudoDir);
+      await priv.run('mksquashfs', [dir, squashfs, '-noappend', '-quiet', '-no-progress', ...extras], { cwd: pseudoDir, purpose: 'make usr.squashfs from USR-A' });
     } finally {
       await scope.release();
     }
@@ -73,6 +98,7 @@ export async function buildUsrInitramfs(
   // newc is the only cpio format the kernel unpacks.
   await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', cpio], { cwd: stage, input: `${squashfsName}\n`, purpose: 'pack the initramfs' });
   await rm(stage, { recursive: true, force: true });
+  await rm(pseudoDir, { recursive: true, force: true });
   await run('gzip', ['-9', '-n', cpio], { purpose: 'compress the initramfs' });
   await rename(`${cpio}.gz`, destination);
 }

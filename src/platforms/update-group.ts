@@ -40,8 +40,7 @@ export function rewriteUpdateGroup(text: string, group: string): string {
 export async function readUpdateConf(priv: Privileged | undefined, image: string, table: GptTable, scratchDir: string): Promise<string> {
   const usr = locateFlatcarPartition(table, 'USR-A');
   const range = { offset: usr.startByte, size: usr.sizeBytes };
-  const missing = () =>
-    new DiskFormatError(`the image has no /usr/${UPDATE_CONF}, so its update group (channel) is unknown`, 'use a Flatcar image as released: the SDK refuses such an image too');
+  const missing = missingUpdateConf;
   if (priv) {
     return withBtrfsMountLock(async () => {
       const scope = new ResourceScope();
@@ -68,9 +67,18 @@ export async function readUpdateConf(priv: Privileged | undefined, image: string
   }
 }
 
-/** The image's update group; an update.conf without GROUP= is an error (the SDK dies there, V:394-396). */
-export async function readUpdateGroup(priv: Privileged | undefined, image: string, table: GptTable, scratchDir: string): Promise<string> {
-  const group = parseUpdateGroup(await readUpdateConf(priv, image, table, scratchDir));
+/** The GROUP of an update.conf; none is an error (the SDK dies there, V:394-396). */
+export function requireUpdateGroup(text: string): string {
+  const group = parseUpdateGroup(text);
   if (!group) throw new DiskFormatError(`/usr/${UPDATE_CONF} of the image names no GROUP`, 'use a Flatcar image as released');
   return group;
+}
+
+export function missingUpdateConf(): DiskFormatError {
+  return new DiskFormatError(`the image has no /usr/${UPDATE_CONF}, so its update group (channel) is unknown`, 'use a Flatcar image as released: the SDK refuses such an image too');
+}
+
+/** The image's update group. */
+export async function readUpdateGroup(priv: Privileged | undefined, image: string, table: GptTable, scratchDir: string): Promise<string> {
+  return requireUpdateGroup(await readUpdateConf(priv, image, table, scratchDir));
 }

@@ -55,6 +55,8 @@ export interface WriteVendorImagesOptions {
   report: Reporter;
   /** Vendors written at once (default: the number of cores, at least 1). */
   concurrency?: number;
+  /** Names of the sysexts baked into the image: pxe and iso, which boot only /usr, warn that they lack them. */
+  bakedSysexts?: readonly string[];
   /** Defaults to the registry loaded from vendors/. */
   registry?: VendorRegistry;
 }
@@ -245,6 +247,12 @@ async function writeNetbootVendor(ctx: VendorContext): Promise<void> {
   const settings = ctx.registry.settings;
   const table = await readGptFromFile(options.bakedImage);
   const iso = vendor.kind === 'iso';
+  if (options.bakedSysexts?.length) {
+    // The initramfs carries /usr only; the baked sysexts and their /etc/extensions links live on ROOT and OEM.
+    options.report.warn(
+      `vendor ${vendor.id}: the baked sysexts (${options.bakedSysexts.join(', ')}) do not reach the ${vendor.id} image, which boots only /usr from its initramfs; deliver them with Ignition: \`flatbake butane\` writes the config`,
+    );
+  }
   const kernelName = names.companion('vmlinuz');
   const initrdName = names.image('cpio.gz');
   const kernel = path.join(iso ? scratch : ctx.dir, kernelName);

@@ -29,6 +29,7 @@ let root: string;
 let rel: SyntheticRelease;
 let workDir: string;
 let results: Map<string, VendorResult>;
+const warnings: string[] = [];
 /** The generic image as built: ROOT's place and size, the disk size. */
 let base: { rootFirst: number; rootSectors: number; diskBytes: number; oemNumber: number };
 
@@ -52,7 +53,7 @@ async function write(vendors: string[], dir: string, extra: Partial<WriteVendorI
       oemSysexts: new Map(OEM_IDS.map((id) => [id, oemSysextOf(id)])),
       priv: await acquirePrivileges('vendor image tests'),
       scope,
-      report: quietReporter,
+      report: { ...quietReporter, warn: (text: string) => warnings.push(text) },
       concurrency: 2,
       ...extra,
     });
@@ -83,7 +84,8 @@ beforeAll(async () => {
   const r = await partitionInfo(rel.imagePath, rootNumber);
   base = { rootFirst: r.first, rootSectors: r.sectors, diskBytes: (await stat(rel.imagePath)).size, oemNumber: await partitionNumber(rel.imagePath, 'OEM') };
   workDir = path.join(root, 'work');
-  results = await write(HEAVY, workDir);
+  // As if two sysexts were baked: pxe and iso say they lack them.
+  results = await write(HEAVY, workDir, { bakedSysexts: ['hello', 'wasmtime'] });
 });
 
 afterAll(async () => {
@@ -399,6 +401,14 @@ describe('vendor extras', () => {
     expect(listing).toContain('squashfs-root/lib/os-release');
     const osRelease = await ok('unsquashfs', ['-cat', path.join(dir, 'usr.squashfs'), 'lib/os-release']);
     expect(osRelease).toContain(`VERSION_ID=${VERSION}`);
+    // V:540-546: /usr/.noupdate (0444 root, empty) keeps update-engine and locksmithd off a diskless boot; update.conf names the image's group.
+    const long = await ok('unsquashfs', ['-lln', path.join(dir, 'usr.squashfs')]);
+    expect(long).toMatch(/^-r--r--r-- 0\/0\s+0 \S+ \S+ squashfs-root\/\.noupdate$/m);
+    expect(long).toMatch(/^-rw-r--r-- 0\/0\s+\d+ \S+ \S+ squashfs-root\/share\/flatcar\/update\.conf$/m);
+    expect(await ok('unsquashfs', ['-cat', path.join(dir, 'usr.squashfs'), 'share/flatcar/update.conf'])).toBe('SERVER=https://public.update.flatcar-linux.net/v1/update/\nGROUP=alpha\n');
+    expect(warnings.filter((w) => w.startsWith('vendor pxe:'))).toEqual([
+      'vendor pxe: the baked sysexts (hello, wasmtime) do not reach the pxe image, which boots only /usr from its initramfs; deliver them with Ignition: `flatbake butane` writes the config',
+    ]);
     const line = await ok(output('pxe', 'flatcar_production_pxe.sh'), [], { env: { QEMU: 'echo' } });
     expect(line).toContain(`-kernel ${output('pxe', 'flatcar_production_pxe.vmlinuz')} -initrd ${cpio}`);
   });
