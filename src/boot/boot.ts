@@ -4,8 +4,7 @@
  * merged. Also a library function (bootImage) for other commands and tests.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, open, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FlatbakeError, InputError } from '../errors.js';
 import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
@@ -14,6 +13,7 @@ import { createOverlay, diskInfo } from './overlay.js';
 import { prepareOverlay, type ExpectedFile, type LinkedExtension } from './prepare.js';
 import { MACHINES, planQemu, startQemu, type Accel } from './qemu.js';
 import { explainMismatch } from './match.js';
+import { makeBootDir, reapDeadBootDirs } from './scratch.js';
 import type { Arch } from '../arch.js';
 
 export interface BootOptions {
@@ -128,7 +128,9 @@ export async function bootImage(options: BootOptions): Promise<BootReport> {
   const info = await diskInfo(options.image);
   const signal = interruptSignal();
   await using scope = new ResourceScope();
-  const work = await mkdtemp(path.join(os.tmpdir(), 'flatbake-boot-'));
+  // What runs killed with SIGKILL left (their QEMU died with them) goes first.
+  for (const dir of await reapDeadBootDirs()) progress(`removed ${dir}, left by a flatbake boot that is gone`);
+  const work = await makeBootDir();
   scope.defer('the boot scratch directory', () => rm(work, { recursive: true, force: true }));
   const overlay = path.join(work, 'overlay.qcow2');
   await createOverlay(options.image, info, overlay);

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareBootParts } from '../../src/demo/bootable/index.js';
 import { buildDisk, computeLayout } from '../../src/demo/synthetic-disk.js';
 import { makeSyntheticSysext } from '../../src/demo/synthetic-sysext.js';
+import { ownerLine } from '../../src/boot/scratch.js';
 import { CLI, runCli } from '../helpers/cli.js';
 
 /** Stable across runs, so the suite builds the bootable parts once. */
@@ -49,6 +50,17 @@ async function children(pid: number): Promise<Array<{ pid: number; comm: string 
 }
 
 const alive = (pid: number) => readFile(`/proc/${pid}/stat`, 'utf8').then((s) => !/^\d+ \(.*\) Z/.test(s), () => false);
+
+/** The boot dirs in $TMPDIR whose owner file names `pid`. */
+async function bootDirsOf(pid: number): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(os.tmpdir())) {
+    if (!entry.startsWith('flatbake-boot-')) continue;
+    const owner = await readFile(path.join(os.tmpdir(), entry, 'owner.pid'), 'utf8').catch(() => '');
+    if (owner.split(' ')[0] === String(pid)) found.push(path.join(os.tmpdir(), entry));
+  }
+  return found;
+}
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
   const until = Date.now() + ms;
@@ -180,8 +192,32 @@ describe('flatbake boot', { retry: 0 }, () => {
       const result = await cli;
       expect(result.signal ?? result.exitCode).toBe(signal === 'SIGKILL' ? 'SIGKILL' : 143);
       await waitFor('QEMU to die', async () => ((await alive(qemu.pid)) ? undefined : true), 10_000);
+      const left = await bootDirsOf(cli.pid!);
+      // SIGTERM removes its own dir; SIGKILL cannot, so it stays for the next run to reap.
+      expect(left.length).toBe(signal === 'SIGKILL' ? 1 : 0);
     }, 300_000);
   }
+
+  it('the next flatbake boot removes the dir a SIGKILLed run left, and not a live run\'s', async () => {
+    // A dir as a running flatbake boot has it: owned by this (live) test process.
+    const live = await mkdtemp(path.join(os.tmpdir(), 'flatbake-boot-'));
+    await writeFile(path.join(live, 'owner.pid'), await ownerLine(process.pid));
+    // Its own SIGKILLed run: the flatbake boot of the SIGTERM test already reaped the other one's dir.
+    const cli = execa(process.execPath, [CLI, 'boot', '--accel', 'tcg', good], { reject: false, stdin: 'ignore' });
+    await waitFor('QEMU to start', async () => (await children(cli.pid!)).find((c) => c.comm.startsWith('qemu-system')), 120_000);
+    cli.kill('SIGKILL');
+    await cli;
+    const dead = await bootDirsOf(cli.pid!);
+    expect(dead.length).toBe(1);
+    const text = path.join(dir, 'reap-not-an-image.bin');
+    await writeFile(text, 'hello\n'.repeat(1000));
+    const r = await runCli(['boot', text]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`flatbake: boot: removed ${dead[0]}, left by a flatbake boot that is gone`);
+    expect(existsSync(dead[0]!)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    await rm(live, { recursive: true });
+  }, 120_000);
 
   it('refuses what is not a Flatcar disk image with one error and a hint', async () => {
     const text = path.join(dir, 'not-an-image.bin');
