@@ -5,6 +5,7 @@ import { decompressBz2ToSparse } from '../image/decompress.js';
 import { followGrowingFile } from '../image/follow.js';
 import { DIGEST_CHUNK } from '../util/chunked-digest.js';
 import { run } from '../util/exec.js';
+import { ownedPrefix } from '../util/leftovers.js';
 import { parseVersionTxt, type VersionInfo } from '../flatcar-release/resolve.js';
 import { SignatureVerifier } from '../verify/gpg.js';
 import type { BakeContext } from './context.js';
@@ -113,7 +114,8 @@ export async function decompressBase(
   }
   const dir = ctx.cache.dir ? path.join(ctx.cache.dir, 'downloads') : ctx.workDir;
   await mkdir(dir, { recursive: true });
-  const dest = path.join(dir, `decompress-${randomBytes(6).toString('hex')}.bin`);
+  // Named for our pid: the next run removes it if we are killed (util/leftovers).
+  const dest = path.join(dir, `${ownedPrefix('decompress-')}${randomBytes(6).toString('hex')}.bin`);
   ctx.scope.defer(`remove ${dest}`, () => rm(dest, { force: true }));
   const run = async (input: Parameters<typeof decompressBz2ToSparse>[0], label: string) => {
     const task = ctx.report.progress.start(label);

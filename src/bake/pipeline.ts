@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { openUsableCache } from '../cache/cache.js';
 import { IMAGE_FILE } from '../defaults.js';
@@ -14,6 +15,7 @@ import { channelOfVersion, isVersion, parseReleaseSpec, resolvedRelease, type Re
 import { sha256File, sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scope.js';
+import { lockDirectory, ownedTempDir, reapDeadRuns, SCRATCH_PREFIXES } from '../util/leftovers.js';
 import { loadVendorRegistry, type VendorRecord } from '../platforms/index.js';
 import { majorOf, refuseUnsupportedVendors } from '../platforms/releases.js';
 import { oemSysextsByName, writeVendors } from './vendor-stage.js';
@@ -70,7 +72,11 @@ export async function bake(options: BakeOptions, report: Reporter): Promise<{ ma
   await prepareOutput(options.output);
   const cache = await openUsableCache({ cacheDir: options.cacheDir, cache: options.cache }, (message) => report.warn(message));
   await using scope = new ResourceScope((what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
-  const workDir = await mkdtemp(path.join(options.output, '.flatbake-work-'));
+  // One bake per --output at a time; then every work dir there is a dead run's (util/leftovers).
+  scope.defer(`unlock ${options.output}`, await lockDirectory(options.output, '--output'));
+  const reaped = await reapDeadRuns({ output: options.output, cacheDir: cache.dir, tmpDir: os.tmpdir() });
+  if (reaped.length) report.step('clean', `removed what killed runs left: ${reaped.join(', ')}`);
+  const workDir = await ownedTempDir(options.output, SCRATCH_PREFIXES.output);
   scope.defer(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
   const signal = interruptSignal();
   const ctx: BakeContext = {

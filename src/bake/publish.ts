@@ -1,4 +1,4 @@
-import { rename, stat, writeFile } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../defaults.js';
 import { chunkedSha256, DIGEST_CHUNK, pieceDigests } from '../util/chunked-digest.js';
@@ -62,12 +62,15 @@ export async function describeImage(
 
 /**
  * Moves finished files from the work dir to their final names in --output
- * (same filesystem: rename is atomic), the manifest last, so a reader never
- * sees a partial result under a final name.
+ * (same filesystem: rename is atomic). The manifest is the marker of a complete result: the old
+ * one goes first and the new one comes last, so a kill in between leaves images without a
+ * manifest, never new images beside an old manifest that describes other bytes. The bake holds
+ * the --output lock meanwhile, so no other bake publishes into it at the same time.
  */
 export async function publish(ctx: BakeContext, outputs: Array<ManifestOutput & { workFile: string }>, manifest: Manifest): Promise<string[]> {
   const manifestWork = path.join(ctx.workDir, MANIFEST_FILE);
   await writeFile(manifestWork, `${JSON.stringify(manifest, null, 2)}\n`);
+  await rm(path.join(ctx.options.output, MANIFEST_FILE), { force: true });
   const published: string[] = [];
   for (const output of outputs) {
     const finalPath = path.join(ctx.options.output, output.file);

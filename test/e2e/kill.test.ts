@@ -1,13 +1,14 @@
 /**
  * SIGKILL, which flatbake cannot catch: its children must die with it (setpriv --pdeathsig KILL
- * in the one command runner), not go on writing into the dead run's files.
+ * in the one command runner), not go on writing into the dead run's files, and the next run
+ * removes what it left, but never the files of a run still alive.
  */
 import { execa } from 'execa';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 
 /** Pids of the processes whose parent is PID and whose command name is NAME, from /proc. */
@@ -67,5 +68,49 @@ describe('a bake killed with SIGKILL', () => {
     // The kernel delivers the parent-death signal as the parent exits; give the scheduler a moment.
     for (let i = 0; i < 100 && (await Promise.all(converters.map(alive))).some(Boolean); i++) await sleep(50);
     expect(await Promise.all(converters.map(alive))).toEqual(converters.map(() => false));
+  });
+
+  it('leaves its work dir and lock, which the next bake into that --output removes', async () => {
+    const output = path.join(scratch, 'out');
+    const left = await readdir(output);
+    expect(left.filter((f) => f.startsWith('.flatbake-work-'))).toHaveLength(1);
+    expect(left).toContain('.flatbake-lock');
+    // Scratch of other runs in the temp dir and the cache: one dead, one alive (this test's pid).
+    const tmp = path.join(scratch, 'tmp');
+    const cache = path.join(scratch, 'cache');
+    await mkdir(path.join(cache, 'downloads'), { recursive: true });
+    await mkdir(tmp, { recursive: true });
+    const gone = execa('true');
+    const dead = gone.pid!;
+    await gone;
+    for (const name of [`flatbake-ext4-${dead}-aaaaaa`, `flatbake-ext4-${dead}-bbbbbb`, `flatbake-ext4-${process.pid}-cccccc`]) await mkdir(path.join(tmp, name));
+    await writeFile(path.join(cache, 'downloads', `decompress-${dead}-0123456789ab.bin`), 'half');
+    await writeFile(path.join(cache, 'downloads', `decompress-${process.pid}-0123456789ab.bin`), 'in use');
+
+    const hello = served.release.sysexts.find((s) => s.name === 'hello')!.file;
+    const r = await runCli(['--image', served.release.imagePath, '--cache-dir', cache, '--output', output, `hello:${hello}`], { env: { TMPDIR: tmp } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/removed what killed runs left: .*\.flatbake-work-/);
+    expect((await readdir(output)).sort()).toEqual(['flatbake-manifest.json', 'flatcar_production_image.bin']);
+    expect(await readdir(tmp)).toEqual([`flatbake-ext4-${process.pid}-cccccc`]);
+    expect((await readdir(path.join(cache, 'downloads'))).filter((f) => f.startsWith('decompress-'))).toEqual([`decompress-${process.pid}-0123456789ab.bin`]);
+  });
+
+  it('a second bake into an --output a live run holds is refused, naming its pid, and changes nothing', async () => {
+    const output = path.join(scratch, 'busy');
+    await mkdir(output, { recursive: true });
+    const holder = execa('sleep', ['60'], { reject: false });
+    try {
+      await writeFile(path.join(output, '.flatbake-lock'), `${JSON.stringify({ pid: holder.pid, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z' })}\n`);
+      const hello = served.release.sysexts.find((s) => s.name === 'hello')!.file;
+      const r = await runCli(['--image', served.release.imagePath, '--no-cache', '--output', output, `hello:${hello}`]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^flatbake: error: --output ${output} is in use by another flatbake run \\(pid ${holder.pid}, `, 'm'));
+      expect(r.stderr).toMatch(/^flatbake: hint: /m);
+      expect(await readdir(output)).toEqual(['.flatbake-lock']);
+    } finally {
+      holder.kill();
+      await holder;
+    }
   });
 });

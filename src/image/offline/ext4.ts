@@ -4,10 +4,11 @@
  * nothing but write access to the file. debugfs writes inode fields directly,
  * so owners are root:root whoever runs it.
  */
-import { mkdtemp, readFile, rm, stat, symlink as fsSymlink, unlink } from 'node:fs/promises';
+import { readFile, rm, stat, symlink as fsSymlink, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DiskFormatError, InputError } from '../../errors.js';
+import { ownedTempDir } from '../../util/leftovers.js';
 import { assertStepsOk, parseDebugfsLs, parseDebugfsStat, parseDumpe2fs, quoteArg, runDebugfs, runE2fsTool, type DebugfsStat, type DebugfsTarget, type Ext4Summary } from './debugfs.js';
 import {
   checkEpoch,
@@ -284,7 +285,8 @@ class Ext4Editor implements PartitionEditor {
 export async function openExt4Editor(image: string, range: PartitionRange, options: OpenExt4Options = {}): Promise<PartitionEditor> {
   const partition = options.partition ?? 'ROOT';
   await checkRange(image, range, partition);
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-ext4-'));
+  // Named for our pid: the next run removes it if we are killed (util/leftovers).
+  const workDir = await ownedTempDir(os.tmpdir(), 'flatbake-ext4-');
   try {
     // debugfs splits the name at '?': a link with a plain name keeps any '?' in the image path out of its way.
     const link = path.join(workDir, 'image');

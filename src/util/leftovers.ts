@@ -1,0 +1,137 @@
+import { hostname } from 'node:os';
+import { link, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+
+/**
+ * What a run killed with SIGKILL leaves behind, and how the next run tells it from the files
+ * of a run still going. Every scratch name carries its owner's pid (`<prefix><pid>-<random>`);
+ * a later run removes those whose owner is gone. A pid that is alive, or that we may not
+ * signal, counts as a live owner: a wrong guess only keeps garbage, never deletes live work.
+ * (Runs in other pid namespaces sharing a directory are not told apart; see the README.)
+ */
+export function isAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code !== 'ESRCH';
+  }
+}
+
+/** `<dir>/<prefix><our pid>-XXXXXX`, a fresh directory only this run writes. */
+export function ownedTempDir(dir: string, prefix: string): Promise<string> {
+  return mkdtemp(path.join(dir, `${prefix}${process.pid}-`));
+}
+
+/** `<prefix><our pid>-` for file names the caller completes. */
+export const ownedPrefix = (prefix: string) => `${prefix}${process.pid}-`;
+
+/** The owner pid in `<prefix><pid>-...`, or undefined for a name in another form. */
+function ownerOf(name: string, prefix: string): number | undefined {
+  const m = name.startsWith(prefix) ? /^(\d+)-/.exec(name.slice(prefix.length)) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Removes the entries of DIR named `<prefix><pid>-...` whose pid is not running, and returns
+ * their names. With `all`, the caller holds a lock that proves no live run writes in DIR under
+ * this prefix, so older names without a pid go too.
+ */
+export async function reapDead(dir: string, prefix: string, options: { all?: boolean } = {}): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const dead = names.filter((name) => {
+    if (!name.startsWith(prefix)) return false;
+    const owner = ownerOf(name, prefix);
+    return owner === undefined ? Boolean(options.all) : !isAlive(owner);
+  });
+  await Promise.all(dead.map((name) => rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined)));
+  return dead;
+}
+
+export const LOCK_FILE = '.flatbake-lock';
+
+interface LockRecord {
+  pid: number;
+  host: string;
+  startedAt: string;
+}
+
+async function readLock(file: string): Promise<{ text: string; record?: LockRecord } | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const record = JSON.parse(text) as LockRecord;
+    return { text, record: typeof record.pid === 'number' ? record : undefined };
+  } catch {
+    return { text };
+  }
+}
+
+/**
+ * Takes DIR for this run: `<dir>/.flatbake-lock` names our pid. A lock whose run is alive makes
+ * this run refuse with its pid; one whose run died is taken over. Returns the release function.
+ * The lock is made by hard-linking a complete file to its name, so no reader sees it half-written.
+ */
+export async function lockDirectory(dir: string, what: string): Promise<() => Promise<void>> {
+  const file = path.join(dir, LOCK_FILE);
+  const mine: LockRecord = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const text = `${JSON.stringify(mine)}\n`;
+  const tmp = path.join(dir, `${LOCK_FILE}.${process.pid}`);
+  await writeFile(tmp, text);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await link(tmp, file);
+        return async () => {
+          // Only our own lock: never one a later run took over.
+          if ((await readLock(file))?.text === text) await rm(file, { force: true });
+        };
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'EEXIST') throw error;
+      }
+      const held = await readLock(file);
+      if (held?.record && held.record.host === mine.host && isAlive(held.record.pid)) {
+        throw new InputError(
+          `${what} ${dir} is in use by another flatbake run (pid ${held.record.pid}, started ${held.record.startedAt})`,
+          'wait for that run to finish, or choose another directory',
+        );
+      }
+      if (held?.record && held.record.host !== mine.host) {
+        throw new InputError(
+          `${what} ${dir} is locked by a flatbake run on ${held.record.host} (pid ${held.record.pid})`,
+          `if no flatbake runs there any more, remove ${file}`,
+        );
+      }
+      // A dead run's lock (or an unreadable one): take it over, unless it changed meanwhile.
+      if ((await readLock(file))?.text === held?.text) await rm(file, { force: true });
+    }
+    throw new InputError(`cannot lock ${what} ${dir}: other runs keep taking it`, 'run the bakes one after another');
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** The scratch names of dead runs, by where they live (each name is `<prefix><pid>-...`). */
+export const SCRATCH_PREFIXES = {
+  output: '.flatbake-work-',
+  cacheDownloads: 'decompress-',
+  // flatbake boot's scratch dirs are reaped by boot itself (boot/scratch.ts, an owner file inside).
+  tmp: ['flatbake-ext4-'],
+} as const;
+
+/**
+ * Removes what runs killed before they could clean up left: their work dirs in OUTPUT (whose lock
+ * this run holds, so every one there is dead), their half-decompressed images in the cache and
+ * their scratch dirs in the temp dir. Returns what went, for a notice.
+ */
+export async function reapDeadRuns(where: { output?: string; cacheDir?: string; tmpDir: string }): Promise<string[]> {
+  const gone = await Promise.all([
+    where.output ? reapDead(where.output, SCRATCH_PREFIXES.output, { all: true }).then((n) => n.map((x) => path.join(where.output!, x))) : [],
+    where.cacheDir ? reapDead(path.join(where.cacheDir, 'downloads'), SCRATCH_PREFIXES.cacheDownloads).then((n) => n.map((x) => path.join(where.cacheDir!, 'downloads', x))) : [],
+    ...SCRATCH_PREFIXES.tmp.map((p) => reapDead(where.tmpDir, p).then((n) => n.map((x) => path.join(where.tmpDir, x)))),
+  ]);
+  return gone.flat();
+}
