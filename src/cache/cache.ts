@@ -3,6 +3,7 @@ import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { InputError } from '../errors.js';
+import { sha256File } from '../util/hash.js';
 
 /**
  * `$XDG_CACHE_HOME/flatbake`, else `~/.cache/flatbake`. A relative
@@ -43,6 +44,8 @@ interface RefRecord {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Blobs up to this size are hashed whenever they are looked up. */
+const VERIFY_LIMIT = 256 * 1024 * 1024;
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function code(err: unknown): string | undefined {
@@ -80,9 +83,13 @@ export class Cache {
   /** Where the cache is read from; `dir` (where it is written) is undefined when it is read-only. */
   private readonly readDir: string | undefined;
 
-  constructor(dir: string | undefined, options: { readOnly?: boolean } = {}) {
+  /** Says that a damaged entry was dropped (it is then fetched or made again). */
+  private readonly warn: (message: string) => void;
+
+  constructor(dir: string | undefined, options: { readOnly?: boolean; warn?: (message: string) => void } = {}) {
     this.readDir = dir;
     this.dir = options.readOnly ? undefined : dir;
+    this.warn = options.warn ?? ((message) => process.stderr.write(`flatbake: WARNING: ${message}\n`));
   }
 
   /** The cache directory when it can be written; undefined when disabled or read-only. */
@@ -138,8 +145,12 @@ export class Cache {
       await this.drop(ref);
       return undefined;
     }
-    if (size !== record.size) {
-      // A blob's name is its digest, so a wrong size means wrong content for every ref to it.
+    // A blob's name is its digest, so wrong content is wrong for every ref to it. Blobs up to
+    // VERIFY_LIMIT are hashed on every use (a few MB: sysexts, keys, signatures); bigger ones
+    // (the compressed and the decompressed base image) by their size only, so far.
+    const damaged = size !== record.size ? `it has ${size} bytes, not ${record.size}` : size <= VERIFY_LIMIT && (await sha256File(blob)) !== record.sha256 ? 'its content does not match its SHA-256' : undefined;
+    if (damaged) {
+      this.warn(`the cached ${namespace} entry ${key} is damaged (${damaged}): dropped, fetching or making it again`);
       await this.drop(blob);
       await this.drop(ref);
       return undefined;
@@ -166,11 +177,12 @@ export class Cache {
     const blobDir = join(this.root(), 'blobs', 'sha256');
     await mkdir(blobDir, { recursive: true });
     const existing = await stat(blob).catch(() => undefined);
-    if (existing !== undefined && existing.size === options.size) {
-      // Same content already there: keep the one blob (and never delete it when it is the file given).
-      const same = existing.ino === source.ino && existing.dev === source.dev;
-      if (options.move && !same) await rm(file, { force: true });
+    if (existing !== undefined && existing.ino === source.ino && existing.dev === source.dev) {
+      // The file given is the blob already.
     } else {
+      // The caller verified this file; a blob already there under the name may be damaged (its
+      // size alone proves nothing), so the fresh file replaces it. Readers that opened the old
+      // one keep reading it: rename swaps names, not open files.
       const tmp = tempName(blobDir, sha256);
       try {
         if (options.move) await rename(file, tmp);
@@ -216,19 +228,21 @@ export async function openUsableCache(
   warn: (message: string) => void,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<Cache> {
-  const cache = openCache(options, env);
-  if (cache.dir === undefined) return cache;
-  const probe = tempName(cache.dir, 'probe');
+  const opened = openCache(options, env);
+  if (opened.dir === undefined) return opened;
+  const dir = opened.dir;
+  const cache = new Cache(dir, { warn });
+  const probe = tempName(dir, 'probe');
   try {
-    await mkdir(cache.dir, { recursive: true });
+    await mkdir(dir, { recursive: true });
     await writeFile(probe, '');
     await rm(probe, { force: true });
     return cache;
   } catch (err) {
     if (!UNWRITABLE.has(code(err) ?? '')) throw err;
     await rm(probe, { force: true }).catch(() => undefined);
-    warn(`the cache ${cache.dir} cannot be written (${code(err)}): this run neither adds to it nor resumes downloads there`);
-    return new Cache(cache.dir, { readOnly: true });
+    warn(`the cache ${dir} cannot be written (${code(err)}): this run neither adds to it nor resumes downloads there`);
+    return new Cache(dir, { readOnly: true, warn });
   }
 }
 

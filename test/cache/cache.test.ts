@@ -140,6 +140,32 @@ describe('Cache', () => {
     expect((await cache.lookup('ns', 'k'))?.size).toBe(content.length);
   });
 
+  it('hashes a blob before use: a flipped byte is a miss, with a warning, and the blob and entry go', async () => {
+    const warnings: string[] = [];
+    const cache = new Cache(cacheDir, { warn: (m) => warnings.push(m) });
+    const stored = await cache.store('ns', 'k', await file('a', content), { sha256: sha(content), size: content.length, move: true });
+    const flipped = Buffer.from(content);
+    flipped[1234] = flipped[1234]! ^ 0x01;
+    await writeFile(stored!.path, flipped);
+    expect(await cache.lookup('ns', 'k')).toBeUndefined();
+    expect(warnings).toEqual(['the cached ns entry k is damaged (its content does not match its SHA-256): dropped, fetching or making it again']);
+    expect(existsSync(stored!.path)).toBe(false);
+    expect(await readdir(join(cacheDir, 'refs', 'ns'))).toEqual([]);
+  });
+
+  it('a fresh verified file replaces a damaged blob of the same size under its name', async () => {
+    const cache = new Cache(cacheDir, { warn: () => undefined });
+    const stored = await cache.store('ns', 'k', await file('a', content), { sha256: sha(content), size: content.length, move: true });
+    const flipped = Buffer.from(content);
+    flipped[0] = flipped[0]! ^ 0xff;
+    await writeFile(stored!.path, flipped);
+    // refs/ deleted by hand, as the user did: the next store must not keep the bad blob.
+    await rm(join(cacheDir, 'refs'), { recursive: true });
+    await cache.store('ns', 'k', await file('fresh', content), { sha256: sha(content), size: content.length, move: true });
+    expect((await readFile(stored!.path)).equals(content)).toBe(true);
+    expect((await cache.lookup('ns', 'k'))?.path).toBe(stored!.path);
+  });
+
   it('treats an unreadable or foreign record as a miss and removes it', async () => {
     const cache = new Cache(cacheDir);
     await cache.store('ns', 'k', await file('a', content), { sha256: sha(content), size: content.length });
