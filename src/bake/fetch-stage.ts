@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { tryLock } from '../util/leftovers.js';
 import { downloadAll, type DownloadRequest } from '../net/download.js';
 import { IMAGE_BZ2_FILE, VERSION_FILE } from '../defaults.js';
 import type { ResolvedRelease } from '../flatcar-release/resolve.js';
@@ -49,6 +50,20 @@ function downloadName(url: string): string {
   return `${tag}-${path.posix.basename(new URL(url).pathname) || 'file'}`;
 }
 
+/**
+ * Where this run downloads NAME: the shared, resumable `<dir>/<name>` when it takes that name's
+ * lock, or a private name in its work dir when another live run is fetching the same file. So
+ * any number of bakes can share a cache: no two write one .part, rename it or remove it.
+ */
+async function privateDownload(ctx: BakeContext, dir: string, name: string): Promise<string> {
+  if (dir === ctx.workDir) return path.join(dir, name);
+  const shared = path.join(dir, name);
+  const lock = await tryLock(`${shared}.lock`);
+  if ('holder' in lock) return path.join(ctx.workDir, name);
+  ctx.scope.defer(`unlock ${shared}`, lock.release);
+  return shared;
+}
+
 export const RELEASE_NAMESPACE = 'release';
 export const SYSEXT_NAMESPACE = 'sysext';
 
@@ -72,7 +87,7 @@ export async function fetchFiles(
       results[i] = { url: want.url, path: hit.path, sha256: hit.sha256, size: hit.size, fromCache: true, cacheMeta: hit.meta };
       continue;
     }
-    const dest = path.join(dir, downloadName(want.url));
+    const dest = await privateDownload(ctx, dir, downloadName(want.url));
     // A finished file of an earlier, failed run was never verified: fetch it again.
     await rm(dest, { force: true });
     ctx.scope.defer(`remove ${dest}`, () => rm(dest, { force: true }));

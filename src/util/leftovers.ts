@@ -53,7 +53,7 @@ export async function reapDead(dir: string, prefix: string, options: { all?: boo
 
 export const LOCK_FILE = '.flatbake-lock';
 
-interface LockRecord {
+export interface LockRecord {
   pid: number;
   host: string;
   startedAt: string;
@@ -71,47 +71,48 @@ async function readLock(file: string): Promise<{ text: string; record?: LockReco
 }
 
 /**
- * Takes DIR for this run: `<dir>/.flatbake-lock` names our pid. A lock whose run is alive makes
- * this run refuse with its pid; one whose run died is taken over. Returns the release function.
- * The lock is made by hard-linking a complete file to its name, so no reader sees it half-written.
+ * Takes the lock file FILE for this run, or says which live run holds it. The lock is made by
+ * hard-linking a complete file to its name, so no reader sees it half-written; a lock whose run
+ * died (or an unreadable one) is taken over. `release` removes only our own lock, never one a
+ * later run took over.
  */
-export async function lockDirectory(dir: string, what: string): Promise<() => Promise<void>> {
-  const file = path.join(dir, LOCK_FILE);
+export async function tryLock(file: string): Promise<{ release: () => Promise<void> } | { holder: LockRecord }> {
   const mine: LockRecord = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   const text = `${JSON.stringify(mine)}\n`;
-  const tmp = path.join(dir, `${LOCK_FILE}.${process.pid}`);
+  const tmp = `${file}.${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
   await writeFile(tmp, text);
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await link(tmp, file);
-        return async () => {
-          // Only our own lock: never one a later run took over.
-          if ((await readLock(file))?.text === text) await rm(file, { force: true });
-        };
+        return { release: async () => ((await readLock(file))?.text === text ? rm(file, { force: true }) : undefined) };
       } catch (error) {
         if ((error as { code?: string }).code !== 'EEXIST') throw error;
       }
       const held = await readLock(file);
-      if (held?.record && held.record.host === mine.host && isAlive(held.record.pid)) {
-        throw new InputError(
-          `${what} ${dir} is in use by another flatbake run (pid ${held.record.pid}, started ${held.record.startedAt})`,
-          'wait for that run to finish, or choose another directory',
-        );
-      }
-      if (held?.record && held.record.host !== mine.host) {
-        throw new InputError(
-          `${what} ${dir} is locked by a flatbake run on ${held.record.host} (pid ${held.record.pid})`,
-          `if no flatbake runs there any more, remove ${file}`,
-        );
-      }
-      // A dead run's lock (or an unreadable one): take it over, unless it changed meanwhile.
+      // A lock from another host cannot be checked: it counts as alive.
+      if (held?.record && (held.record.host !== mine.host || isAlive(held.record.pid))) return { holder: held.record };
       if ((await readLock(file))?.text === held?.text) await rm(file, { force: true });
     }
-    throw new InputError(`cannot lock ${what} ${dir}: other runs keep taking it`, 'run the bakes one after another');
+    throw new InputError(`cannot take the lock ${file}: other runs keep taking it`, 'run the bakes one after another');
   } finally {
     await rm(tmp, { force: true });
   }
+}
+
+/** Takes DIR for this run (`<dir>/.flatbake-lock`), or refuses naming the live run that holds it. */
+export async function lockDirectory(dir: string, what: string): Promise<() => Promise<void>> {
+  const file = path.join(dir, LOCK_FILE);
+  const lock = await tryLock(file);
+  if ('release' in lock) return lock.release;
+  const { holder } = lock;
+  if (holder.host !== hostname()) {
+    throw new InputError(`${what} ${dir} is locked by a flatbake run on ${holder.host} (pid ${holder.pid})`, `if no flatbake runs there any more, remove ${file}`);
+  }
+  throw new InputError(
+    `${what} ${dir} is in use by another flatbake run (pid ${holder.pid}, started ${holder.startedAt})`,
+    'wait for that run to finish, or choose another directory',
+  );
 }
 
 /** The scratch names of dead runs, by where they live (each name is `<prefix><pid>-...`). */
