@@ -258,7 +258,7 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
     expect(served.server.requests.length).toBe(before);
   });
 
-  it('a run killed while decompressing leaves no decompressor, cp, partial image, FIFO or output', async () => {
+  it('a run killed while decompressing leaves no decompressor, dd, partial image, FIFO or output', async () => {
     const imagePath = `/${path.relative(served.release.root, served.release.files.imageBz2)}`;
     // The download drops after 1 MB and backs off before resuming: the decompressor has been fed
     // and waits for more while we interrupt.
@@ -273,10 +273,10 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
       let children: string[] = [];
       while (Date.now() < deadline) {
         children = await childCommands(child.pid!);
-        if (stderr.includes('while it downloads: started') && children.some((c) => /bzip2/.test(c)) && children.includes('cp')) break;
+        if (stderr.includes('while it downloads: started') && children.some((c) => /bzip2/.test(c)) && children.includes('dd')) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      expect(children, stderr).toEqual(expect.arrayContaining(['cp', expect.stringMatching(/bzip2/)]));
+      expect(children, stderr).toEqual(expect.arrayContaining(['dd', expect.stringMatching(/bzip2/)]));
       child.kill('SIGTERM');
       const result = await child;
       expect(result.exitCode, stderr).toBe(143);
