@@ -51,7 +51,8 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
     expect(manifest.base.sha256).toBe(await sha256(release.files.imageBz2));
     const image = path.join(output, 'flatcar_production_image.bin');
     expect(manifest.outputs).toEqual([
-      { vendor: 'generic', file: 'flatcar_production_image.bin', sha256: expect.any(String), chunkedSha256: expect.any(String), size: (await stat(image)).size },
+      // rootSize: ROOT (partition 9) as sgdisk reads it from the written image.
+      { vendor: 'generic', file: 'flatcar_production_image.bin', sha256: expect.any(String), chunkedSha256: expect.any(String), size: (await stat(image)).size, rootSize: (await sgdiskPartition(image, 9)).sizeBytes },
     ]);
     // --full-digest adds the plain SHA-256 to the chunked one; both are what coreutils compute.
     const { stdout: digest } = await execa('sha256sum', [image]);
