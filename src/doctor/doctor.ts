@@ -1,6 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { which } from '../util/exec.js';
 import { VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../platforms/index.js';
+import { OFFLINE_BACKEND_TOOLS } from '../bake/backend.js';
 import { BOOT_HOST_FILES, BOOT_HOST_TOOLS } from '../boot/tools.js';
 import { HOST_TOOLS, type HostTool } from './tools.js';
 
@@ -18,10 +19,11 @@ export interface DoctorReport {
   ok: boolean;
 }
 
-/** The core tools, then what vendor images need (each command once). */
+/** The core tools, the offline backend's, then what vendor images and boot need (each command once, the first entry's purpose). */
 function allTools(): HostTool[] {
   const seen = new Set<string>();
-  return [...HOST_TOOLS, ...VENDOR_HOST_TOOLS, ...BOOT_HOST_TOOLS].filter((t) => !seen.has(t.command) && seen.add(t.command));
+  const backend = OFFLINE_BACKEND_TOOLS.map(({ when: _when, ...tool }) => tool);
+  return [...HOST_TOOLS, ...backend, ...VENDOR_HOST_TOOLS, ...BOOT_HOST_TOOLS].filter((t) => !seen.has(t.command) && seen.add(t.command));
 }
 
 export async function runDoctor(): Promise<DoctorReport> {

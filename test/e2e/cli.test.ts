@@ -71,6 +71,9 @@ describe('command line basics', () => {
       expect(commands).toContain(tool);
     }
     for (const t of report.tools) expect(t.package && t.purpose).toBeTruthy();
+    // The default (offline) backend's tools, btrfs-progs' btrfs and fakeroot among them, each listed once.
+    for (const tool of ['debugfs', 'e2fsck', 'resize2fs', 'btrfs', 'fakeroot']) expect(commands.filter((c) => c === tool)).toEqual([tool]);
+    expect(report.tools.find((t) => t.command === 'btrfs')?.package).toBe('btrfs-progs');
     const text = await runCli(['doctor']);
     expect(text.stdout).toMatch(/found\s+losetup\s+mount/);
   });
