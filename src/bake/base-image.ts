@@ -9,7 +9,7 @@ import { ownedPrefix } from '../util/leftovers.js';
 import { parseVersionTxt, type VersionInfo } from '../flatcar-release/resolve.js';
 import { SignatureVerifier } from '../verify/gpg.js';
 import type { BakeContext } from './context.js';
-import { RELEASE_NAMESPACE, type FetchedFile, type ReleaseFiles } from './fetch-stage.js';
+import { RELEASE_NAMESPACE, type FetchedFile, type ReleaseFiles } from './downloads.js';
 
 export const DECOMPRESSED_NAMESPACE = 'decompressed';
 

@@ -1,8 +1,12 @@
-import type { Cache } from '../cache/cache.js';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { openUsableCache, type Cache } from '../cache/cache.js';
 import type { DownloadOptions } from '../net/download.js';
 import type { Settings } from '../settings.js';
 import type { Reporter } from '../util/report.js';
-import type { ResourceScope } from '../util/scope.js';
+import { lockDirectory, ownedTempDir, reapDeadRuns, SCRATCH_PREFIXES } from '../util/leftovers.js';
+import { interruptSignal, type ResourceScope } from '../util/scope.js';
 
 /**
  * Everything a bake was asked for: the `NAME:FILE` arguments and the settings declared once in
@@ -23,4 +27,34 @@ export interface BakeContext {
   workDir: string;
   signal: AbortSignal;
   net: DownloadOptions;
+}
+
+/**
+ * The shared state of one bake: the cache, a work dir inside --output (removed by `scope`), the
+ * interrupt signal, and download settings with retries reported as warnings.
+ */
+export async function openBakeContext(options: BakeOptions, report: Reporter, scope: ResourceScope): Promise<BakeContext> {
+  const cache = await openUsableCache({ cacheDir: options.cacheDir, cache: options.cache }, (message) => report.warn(message));
+  // One bake per --output at a time; then every work dir there is a dead run's (util/leftovers).
+  scope.defer(`unlock ${options.output}`, await lockDirectory(options.output, '--output'));
+  const reaped = await reapDeadRuns({ output: options.output, cacheDir: cache.dir, tmpDir: os.tmpdir() });
+  if (reaped.length) report.step('clean', `removed what killed runs left: ${reaped.join(', ')}`);
+  const workDir = await ownedTempDir(options.output, SCRATCH_PREFIXES.output);
+  scope.defer(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
+  const signal = interruptSignal();
+  return {
+    options,
+    cache,
+    report,
+    scope,
+    workDir,
+    signal,
+    net: {
+      mirror: options.mirror,
+      retries: options.retries,
+      signal,
+      progress: report.progress,
+      onRetry: (info) => report.warn(`${info.label}: ${info.reason}; retry ${info.attempt}/${info.maxAttempts - 1} in ${Math.round(info.delayMs / 1000)}s`),
+    },
+  };
 }

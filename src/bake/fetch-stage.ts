@@ -1,175 +1,92 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+/**
+ * Step 3, fetch: the base image (handed to step 4 as it arrives) and the sysexts (from the
+ * bakery with --fetch, local files, or built from recipes), side by side.
+ */
 import path from 'node:path';
-import { InputError } from '../errors.js';
-import { tryLock } from '../util/leftovers.js';
-import { downloadAll, type DownloadRequest } from '../net/download.js';
-import { IMAGE_BZ2_FILE, VERSION_FILE } from '../defaults.js';
+import { buildRecipe } from '../recipes/index.js';
 import type { ResolvedRelease } from '../flatcar-release/resolve.js';
-import { parseSha256Sums } from '../verify/sha256sums.js';
+import { sha256File } from '../util/hash.js';
 import type { BakeContext } from './context.js';
-import type { SysextArg } from './inputs.js';
+import { fetchBakerySysexts } from './downloads.js';
+import type { SysextToInject } from './inject.js';
+import { checkSysextImage, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
+import type { BakePlan } from './validate.js';
+import { keepBase, localBase, releaseBase, type VerifiedBase } from './verify-stage.js';
 
-/** A file we have locally, fetched now or found in the cache. */
-export interface FetchedFile {
-  url: string;
-  path: string;
-  sha256: string;
-  size: number;
-  fromCache: boolean;
-  /** Downloads only: see DownloadResult.rewritten. */
-  rewritten?: boolean;
-  /** What the cache recorded when the file was verified (cache hits only). */
-  cacheMeta?: Record<string, unknown>;
+/** The sysexts to inject, in the order given, and what the manifest says of each. */
+export interface GatheredSysexts {
+  toInject: Array<Omit<SysextToInject, 'place'>>;
+  describe: Map<string, { source: string; sha256: string; size: number; confSha256?: string }>;
 }
 
-export interface ReleaseFiles {
-  image: FetchedFile;
-  imageSig: FetchedFile;
-  versionTxt: FetchedFile;
-  versionTxtSig: FetchedFile;
+export interface Fetched {
+  base: VerifiedBase;
+  sysexts: GatheredSysexts;
 }
 
-export interface FetchedSysext {
-  name: string;
-  fileName: string;
-  file: FetchedFile;
-  conf?: FetchedFile;
+export async function fetchInputs(ctx: BakeContext, plan: BakePlan, release: ResolvedRelease | undefined): Promise<Fetched> {
+  // The base image and the bakery's sysexts are independent: fetch them side by side. Both
+  // settle before a failure is thrown, so nothing still writes into the work dir afterwards.
+  const [baseResult, sysextResult] = await Promise.allSettled([
+    release ? releaseBase(ctx, release) : localBase(ctx, plan.options.image!),
+    gatherSysexts(ctx, plan),
+  ]);
+  if (baseResult.status === 'rejected') throw baseResult.reason;
+  const base = baseResult.value;
+  // A verified base is worth keeping for the next attempt even when this one fails (not when
+  // it is interrupted: then leaving fast matters more).
+  ctx.scope.defer('keep the base image in the cache', () => (ctx.signal.aborted ? undefined : keepBase(ctx, base.image)));
+  if (sysextResult.status === 'rejected') throw sysextResult.reason;
+  return { base, sysexts: sysextResult.value };
 }
 
-/** Where downloads land: inside the cache when it is on (so they can be moved in), else the work dir. */
-async function downloadDir(ctx: BakeContext): Promise<string> {
-  const dir = ctx.cache.dir ? path.join(ctx.cache.dir, 'downloads') : ctx.workDir;
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
-
-/** A stable name per URL so an interrupted download's .part is found and resumed by the next run. */
-function downloadName(url: string): string {
-  const tag = createHash('sha256').update(url).digest('hex').slice(0, 16);
-  return `${tag}-${path.posix.basename(new URL(url).pathname) || 'file'}`;
-}
-
-/**
- * Where this run downloads NAME: the shared, resumable `<dir>/<name>` when it takes that name's
- * lock, or a private name in its work dir when another live run is fetching the same file. So
- * any number of bakes can share a cache: no two write one .part, rename it or remove it.
- */
-async function privateDownload(ctx: BakeContext, dir: string, name: string): Promise<string> {
-  if (dir === ctx.workDir) return path.join(dir, name);
-  const shared = path.join(dir, name);
-  const lock = await tryLock(`${shared}.lock`);
-  if ('holder' in lock) return path.join(ctx.workDir, name);
-  ctx.scope.defer(`unlock ${shared}`, lock.release);
-  return shared;
-}
-
-export const RELEASE_NAMESPACE = 'release';
-export const SYSEXT_NAMESPACE = 'sysext';
-
-/**
- * Fetches what is not cached yet, in parallel. `cacheKey(url)` returns the
- * namespace and key a verified copy is stored under; a hit skips the download.
- */
-export async function fetchFiles(
-  ctx: BakeContext,
-  wanted: Array<{ url: string; label: string; optional?: boolean; expectedSha256?: string; cache?: { namespace: string; key: string } }>,
-  /** Told where each file that is not cached is being downloaded to (`<dest>.part` while in progress). */
-  onDownload?: (index: number, dest: string) => void,
-): Promise<Array<FetchedFile | undefined>> {
-  const results: Array<FetchedFile | undefined> = new Array(wanted.length);
-  const requests: DownloadRequest[] = [];
-  const requestIndex: number[] = [];
-  const dir = await downloadDir(ctx);
-  for (const [i, want] of wanted.entries()) {
-    const hit = want.cache ? await ctx.cache.lookup(want.cache.namespace, want.cache.key) : undefined;
-    if (hit && (!want.expectedSha256 || hit.sha256 === want.expectedSha256.toLowerCase())) {
-      results[i] = { url: want.url, path: hit.path, sha256: hit.sha256, size: hit.size, fromCache: true, cacheMeta: hit.meta };
-      continue;
+async function gatherSysexts(ctx: BakeContext, plan: BakePlan): Promise<GatheredSysexts> {
+  const describe: GatheredSysexts['describe'] = new Map();
+  if (!ctx.options.fetch) {
+    const files = [...plan.local.files, ...(await buildRecipeSysexts(ctx, plan.local.recipes))];
+    // Keep the order the user gave.
+    const order = new Map(plan.sysexts.map((a, i) => [a.name, i]));
+    files.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+    for (const s of files) {
+      describe.set(s.name, { source: s.path, sha256: s.sha256, size: s.size, confSha256: s.conf ? await sha256File(s.conf) : undefined });
     }
-    const dest = await privateDownload(ctx, dir, downloadName(want.url));
-    // A finished file of an earlier, failed run was never verified: fetch it again.
-    await rm(dest, { force: true });
-    ctx.scope.defer(`remove ${dest}`, () => rm(dest, { force: true }));
-    requests.push({ url: want.url, dest, label: want.label, optional: want.optional, expectedSha256: want.expectedSha256 });
-    requestIndex.push(i);
+    return {
+      toInject: files.map((s) => ({ name: s.name, source: s.path, fileName: s.fileName, size: s.size, sysupdateConf: s.conf })),
+      describe,
+    };
   }
-  requests.forEach((request, j) => onDownload?.(requestIndex[j]!, request.dest));
-  const fetched = await downloadAll(requests, { ...ctx.net, concurrency: 4 });
-  fetched.forEach((result, j) => {
-    const i = requestIndex[j]!;
-    if (result) results[i] = { url: wanted[i]!.url, path: result.path, sha256: result.sha256, size: result.size, fromCache: false, rewritten: result.rewritten };
-  });
-  return results;
-}
-
-/** The image, version.txt and their signatures. */
-export async function fetchReleaseFiles(
-  ctx: BakeContext,
-  release: ResolvedRelease,
-  /** Called with the image's `.part` path when it is downloaded (not when it comes from the cache). */
-  onImageDownload?: (partFile: string) => void,
-): Promise<ReleaseFiles> {
-  const names = [IMAGE_BZ2_FILE, `${IMAGE_BZ2_FILE}.sig`, VERSION_FILE, `${VERSION_FILE}.sig`];
-  // Versioned release paths never change, so the URL is a safe cache key.
-  const files = await fetchFiles(
-    ctx,
-    names.map((name) => {
-      const url = `${release.baseUrl}/${name}`;
-      return { url, label: name, cache: { namespace: RELEASE_NAMESPACE, key: url } };
-    }),
-    (index, dest) => {
-      if (index === 0) onImageDownload?.(`${dest}.part`);
-    },
-  );
-  const [image, imageSig, versionTxt, versionTxtSig] = files as FetchedFile[];
-  const cached = files.filter((f) => f?.fromCache).length;
-  ctx.report.step('fetch', `release ${release.version}: ${cached === files.length ? 'all files from the cache' : `${files.length - cached} downloaded, ${cached} from the cache`}`);
-  return { image: image!, imageSig: imageSig!, versionTxt: versionTxt!, versionTxtSig: versionTxtSig! };
-}
-
-const signingKeys = new WeakMap<BakeContext, Promise<string>>();
-
-/** The OpenPGP key: a local file, or a URL fetched fresh each run (keys rotate); once per bake. */
-export function fetchSigningKey(ctx: BakeContext): Promise<string> {
-  let key = signingKeys.get(ctx);
-  if (!key) signingKeys.set(ctx, (key = fetchSigningKeyOnce(ctx)));
-  return key;
-}
-
-async function fetchSigningKeyOnce(ctx: BakeContext): Promise<string> {
-  const key = ctx.options.signingKey;
-  if (/^https?:\/\//.test(key)) {
-    const [fetched] = await fetchFiles(ctx, [{ url: key, label: path.posix.basename(new URL(key).pathname) || 'signing key' }]);
-    return fetched!.path;
-  }
-  try {
-    if (!(await stat(key)).isFile()) throw new Error('not a file');
-  } catch {
-    throw new InputError(`signing key ${key} not found`, 'give --signing-key a readable file or an http(s) URL');
-  }
-  return key;
-}
-
-/**
- * With --fetch: the bakery's SHA256SUMS first (fresh: the bakery's "latest"
- * moves), then each sysext (cached by digest) and its optional NAME.conf.
- */
-export async function fetchBakerySysexts(ctx: BakeContext, sysexts: readonly SysextArg[]): Promise<FetchedSysext[]> {
-  const base = ctx.options.bakeryUrl.replace(/\/+$/, '');
-  const [sumsFile] = await fetchFiles(ctx, [{ url: `${base}/SHA256SUMS`, label: 'SHA256SUMS' }]);
-  const sums = parseSha256Sums(await readFile(sumsFile!.path, 'utf8'), `${base}/SHA256SUMS`);
-  const wanted = sysexts.flatMap((s) => {
-    const digest = sums.get(s.file);
-    if (!digest) {
-      throw new InputError(`${s.file} is not listed in the bakery's SHA256SUMS`, `check the file name; the bakery at ${base} lists ${[...sums.keys()].filter((k) => k.endsWith('.raw')).slice(0, 8).join(', ') || 'no .raw files'}`);
+  const fetched = await fetchBakerySysexts(ctx, plan.sysexts);
+  const toInject: GatheredSysexts['toInject'] = [];
+  for (const s of fetched) {
+    // Fetched files are digest-checked; they must still be filesystem images.
+    await checkSysextImage(s.file.path, s.name);
+    toInject.push({ name: s.name, source: s.file.path, fileName: s.fileName, size: s.file.size, sysupdateConf: s.conf?.path });
+    describe.set(s.name, { source: s.file.url, sha256: s.file.sha256, size: s.file.size, confSha256: s.conf?.sha256 });
+    if (!s.file.fromCache) {
+      await ctx.cache.store('sysext', s.file.sha256, s.file.path, { sha256: s.file.sha256, size: s.file.size, meta: { url: s.file.url } });
     }
-    return [
-      { url: `${base}/${s.file}`, label: s.file, expectedSha256: digest, cache: { namespace: SYSEXT_NAMESPACE, key: digest } },
-      { url: `${base}/${s.name}.conf`, label: `${s.name}.conf`, optional: true },
-    ];
-  });
-  const files = await fetchFiles(ctx, wanted);
-  ctx.report.step('fetch', `${sysexts.length} sysext(s) from ${base}, checked against SHA256SUMS`);
-  return sysexts.map((s, i) => ({ name: s.name, fileName: s.file, file: files[2 * i]!, conf: files[2 * i + 1] }));
+  }
+  return { toInject, describe };
+}
+
+/** Builds the recipe sysexts a bake names (cached by recipe, version, arch and recipe content). */
+async function buildRecipeSysexts(ctx: BakeContext, recipes: readonly RecipeSysext[]): Promise<LocalSysext[]> {
+  const built: LocalSysext[] = [];
+  for (const r of recipes) {
+    ctx.report.step('build', `${r.fileName} does not exist: building it from the ${r.recipe} recipe`);
+    const result = await buildRecipe({
+      recipe: r.recipe,
+      version: r.version,
+      arch: r.arch,
+      outputDir: path.join(ctx.workDir, 'recipes'),
+      mirror: ctx.options.mirror,
+      cache: ctx.cache,
+      report: ctx.report,
+      signal: ctx.signal,
+      retries: ctx.options.retries,
+    });
+    ctx.report.step('build', `${r.fileName}: ${result.cached ? 'from the cache' : 'built'} (sha256 ${result.sha256})`);
+    built.push({ name: r.name, path: result.path, fileName: r.fileName, size: result.size, sha256: result.sha256, kind: 'squashfs' });
+  }
+  return built;
 }

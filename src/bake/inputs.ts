@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { SYSEXT_NAME_PATTERN } from '../sysext/extension-release.js';
 
 export interface SysextArg {
@@ -73,4 +73,17 @@ export function parseInstallTarget(value: string): InstallTarget {
   const normalized = path.posix.normalize(dir).replace(/\/+$/, '') || '/';
   const bootedDir = partition === 'oem' ? path.posix.join('/oem', normalized).replace(/\/+$/, '') : normalized;
   return { partition, dir: normalized, bootedDir };
+}
+
+/** `--oem-sysext` files by OEM id: `oem-<id>.raw` (or `oem-<id>-<version>.raw`). */
+export function oemSysextsByName(files: readonly string[]): Map<string, string> {
+  const byId = new Map<string, string>();
+  for (const file of files) {
+    const m = /^oem-([a-z0-9][a-z0-9_]*)(?:-[0-9][^/]*)?\.raw$/.exec(path.basename(file));
+    if (!m) {
+      throw new InputError(`--oem-sysext ${file}: the name must be oem-<id>.raw`, 'name it as Flatcar publishes it beside the image, e.g. oem-azure.raw');
+    }
+    byId.set(m[1]!, path.resolve(file));
+  }
+  return byId;
 }

@@ -84,3 +84,6 @@ export interface JsonError {
   error: { message: string; hint?: string; exitCode: number };
 }
 
+
+/** What the manifest says about the release that was baked. */
+export type ReleaseInfo = Manifest['release'];

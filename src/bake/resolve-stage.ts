@@ -2,17 +2,30 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, NetworkError } from '../errors.js';
 import { download } from '../net/download.js';
-import { latestVersionOf, listedVersions, parseReleaseSpec, resolvedRelease, type ResolvedRelease } from '../flatcar-release/resolve.js';
+import { latestVersionOf, listedVersions, resolvedRelease, type ReleaseSpec, type ResolvedRelease } from '../flatcar-release/resolve.js';
+import { refuseUnsupportedVendors } from '../platforms/releases.js';
 import type { BakeContext } from './context.js';
+import type { BakePlan } from './validate.js';
+
+/**
+ * Step 2, resolve: the release to bake (undefined with --image, whose os-release names it once
+ * the image is staged). Then the vendors this release's SDK would not write are refused, before
+ * any image or sysext is downloaded.
+ */
+export async function resolve(ctx: BakeContext, plan: BakePlan): Promise<ResolvedRelease | undefined> {
+  if (plan.options.image) return undefined;
+  const release = await resolveRelease(ctx, plan.release);
+  refuseUnsupportedVendors(plan.selection.vendors, release.version, release.arch);
+  return release;
+}
 
 /**
  * `--release` channel -> newest version in `--releases-json`; a version -> its channel, once
  * releases.json confirms it exists (so a typo fails before any download, naming the versions
  * there are). A mirror without releases.json cannot confirm it: that costs a warning only.
  */
-export async function resolveRelease(ctx: BakeContext): Promise<ResolvedRelease> {
+export async function resolveRelease(ctx: BakeContext, spec: ReleaseSpec): Promise<ResolvedRelease> {
   const { options } = ctx;
-  const spec = parseReleaseSpec(options.release);
   let version: string;
   if (spec.kind === 'version') {
     version = spec.version;

@@ -1,10 +1,39 @@
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { MANIFEST_FILE } from '../defaults.js';
+/**
+ * Step 8, digest: the generic image's chunked SHA-256 (pieces the bake cannot have changed are
+ * the base's, hashed while it ran), and the base into the cache with its piece digests.
+ */
+import { stat } from 'node:fs/promises';
+import { IMAGE_FILE } from '../defaults.js';
+import { locateFlatcarPartition } from '../gpt/locate.js';
 import { chunkedSha256, DIGEST_CHUNK, pieceDigests } from '../util/chunked-digest.js';
 import { sha256SparseFile } from '../util/hash.js';
+import type { VendorResult } from '../platforms/index.js';
 import type { BakeContext } from './context.js';
-import type { Manifest, ManifestOutput } from './manifest.js';
+import type { Fetched } from './fetch-stage.js';
+import type { Injected } from './inject-stage.js';
+import type { Staged } from './locate-stage.js';
+import type { ManifestOutput } from './manifest.js';
+import { keepBase } from './verify-stage.js';
+
+/** A finished file in the work dir, and what the manifest says about it. */
+export type OutputFile = ManifestOutput & { workFile: string };
+
+/** The generic image (when asked for), then each vendor's files, described for the manifest. */
+export async function digest(ctx: BakeContext, fetched: Fetched, staged: Staged, injected: Pick<Injected, 'table'>, vendors: readonly VendorResult[]): Promise<OutputFile[]> {
+  const outputs: OutputFile[] = [];
+  const basePieces = await staged.basePieces;
+  // A generic image that could not hold the sysexts failed (convert's results say so): not published.
+  const genericFailed = vendors.some((r) => r.vendor === 'generic' && !r.ok);
+  if (basePieces && !genericFailed) {
+    const rootSize = locateFlatcarPartition(injected.table, 'ROOT').sizeBytes;
+    outputs.push({ ...(await describeImage(ctx, staged.image, IMAGE_FILE, basePieces)), rootSize });
+  }
+  await keepBase(ctx, fetched.base.image, basePieces, fetched.base.sha256);
+  for (const result of vendors) {
+    for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, ...(o.rootSize ? { rootSize: o.rootSize } : {}), workFile: o.workFile });
+  }
+  return outputs;
+}
 
 /** A byte range of the image the bake may have written (a partition). */
 export interface ChangedRange {
@@ -41,7 +70,7 @@ export async function describeImage(
   finalName: string,
   /** From untouchedBasePieces: only pieces outside the changed ranges. */
   basePieces: Map<number, string>,
-): Promise<ManifestOutput & { workFile: string }> {
+): Promise<OutputFile> {
   // No flush first: the extent map of ext4, XFS and btrfs lists data not yet written back
   // (delayed allocation) too, and flushing 400+ MB would cost more than the whole digest.
   const size = (await stat(workFile)).size;
@@ -58,27 +87,4 @@ export async function describeImage(
     full.succeed();
   }
   return { vendor: 'generic', file: finalName, ...(sha256 ? { sha256 } : {}), chunkedSha256: digest.sha256, size, workFile };
-}
-
-/**
- * Moves finished files from the work dir to their final names in --output
- * (same filesystem: rename is atomic). The manifest is the marker of a complete result: the old
- * one goes first and the new one comes last, so a kill in between leaves images without a
- * manifest, never new images beside an old manifest that describes other bytes. The bake holds
- * the --output lock meanwhile, so no other bake publishes into it at the same time.
- */
-export async function publish(ctx: BakeContext, outputs: Array<ManifestOutput & { workFile: string }>, manifest: Manifest): Promise<string[]> {
-  const manifestWork = path.join(ctx.workDir, MANIFEST_FILE);
-  await writeFile(manifestWork, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rm(path.join(ctx.options.output, MANIFEST_FILE), { force: true });
-  const published: string[] = [];
-  for (const output of outputs) {
-    const finalPath = path.join(ctx.options.output, output.file);
-    await rename(output.workFile, finalPath);
-    published.push(finalPath);
-  }
-  const manifestPath = path.join(ctx.options.output, MANIFEST_FILE);
-  await rename(manifestWork, manifestPath);
-  published.push(manifestPath);
-  return published;
 }

@@ -1,23 +1,35 @@
+/**
+ * Step 7, convert: each --vendor image from the baked image, in parallel; a failed vendor spoils
+ * no other. The results start with the generic image's failure when its ROOT could not hold the
+ * sysexts (the disk vendors' could).
+ */
 import path from 'node:path';
-import { InputError } from '../errors.js';
-import type { Privileged } from '../privileged/privileged.js';
-import type { ResolvedRelease } from '../flatcar-release/resolve.js';
+import { locateFlatcarPartition } from '../gpt/locate.js';
+import { resolvedRelease, type ResolvedRelease } from '../flatcar-release/resolve.js';
+import { throwIfInterrupted } from '../util/scope.js';
 import { SignatureVerifier } from '../verify/gpg.js';
 import { writeVendorImages, type VendorResult, type VendorSelection } from '../platforms/index.js';
 import type { BakeContext } from './context.js';
-import { fetchFiles, fetchSigningKey, RELEASE_NAMESPACE } from './fetch-stage.js';
+import { fetchFiles, fetchSigningKey, RELEASE_NAMESPACE } from './downloads.js';
+import type { Fetched } from './fetch-stage.js';
+import type { Injected } from './inject-stage.js';
+import type { Staged } from './locate-stage.js';
+import { genericTooSmall, vendorsThatHold } from './root-stage.js';
+import type { BakePlan } from './validate.js';
 
-/** `--oem-sysext` files by OEM id: `oem-<id>.raw` (or `oem-<id>-<version>.raw`). */
-export function oemSysextsByName(files: readonly string[]): Map<string, string> {
-  const byId = new Map<string, string>();
-  for (const file of files) {
-    const m = /^oem-([a-z0-9][a-z0-9_]*)(?:-[0-9][^/]*)?\.raw$/.exec(path.basename(file));
-    if (!m) {
-      throw new InputError(`--oem-sysext ${file}: the name must be oem-<id>.raw`, 'name it as Flatcar publishes it beside the image, e.g. oem-azure.raw');
-    }
-    byId.set(m[1]!, path.resolve(file));
-  }
-  return byId;
+export async function convert(ctx: BakeContext, plan: BakePlan, fetched: Fetched, staged: Staged, injected: Injected): Promise<VendorResult[]> {
+  const { options, selection } = plan;
+  const generic = selection.generic && injected.tooSmall ? genericTooSmall(injected.tooSmall) : undefined;
+  if (generic) ctx.report.warn(`generic image failed: ${generic.error!.message}`);
+  const bakedRoot = locateFlatcarPartition(injected.table, 'ROOT');
+  const held = options.rootSize === undefined ? vendorsThatHold(selection, staged.root.sizeSectors, bakedRoot.sizeSectors, staged.table.sectorSize) : { selection, failed: [] };
+  for (const f of held.failed) ctx.report.warn(`vendor ${f.vendor} failed: ${f.error!.message}`);
+  const written = held.selection.vendors.length
+    ? await writeVendors(ctx, plan, staged.image, held.selection, fetched.base.resolved ?? resolvedRelease(options.releaseServer, injected.release.version, options.arch), bakedRoot.sizeSectors, staged.placed.map((s) => s.name))
+    : [];
+  const results = [...(generic ? [generic] : []), ...held.failed, ...written];
+  throwIfInterrupted();
+  return results;
 }
 
 /**
@@ -25,8 +37,7 @@ export function oemSysextsByName(files: readonly string[]): Map<string, string> 
  * beside the image, signature-checked when the release publishes `oem-<id>.raw.sig` (Flatcar
  * does), and cached once verified. Each id is fetched once however many vendors need it.
  */
-function oemSysextResolver(ctx: BakeContext, release: ResolvedRelease): (id: string) => Promise<string | undefined> {
-  const given = oemSysextsByName(ctx.options.oemSysexts ?? []);
+function oemSysextResolver(ctx: BakeContext, given: ReadonlyMap<string, string>, release: ResolvedRelease): (id: string) => Promise<string | undefined> {
   const pending = new Map<string, Promise<string | undefined>>();
   const fetchOne = async (id: string): Promise<string | undefined> => {
     const url = `${release.baseUrl}/oem-${id}.raw`;
@@ -63,9 +74,9 @@ function oemSysextResolver(ctx: BakeContext, release: ResolvedRelease): (id: str
 }
 
 /** Writes every selected vendor image from the baked image, in parallel; failures are per vendor. */
-export async function writeVendors(
+async function writeVendors(
   ctx: BakeContext,
-  priv: Privileged | undefined,
+  plan: BakePlan,
   bakedImage: string,
   selection: VendorSelection,
   release: ResolvedRelease,
@@ -74,16 +85,15 @@ export async function writeVendors(
   /** Names of the baked sysexts (pxe and iso warn that they lack them). */
   bakedSysexts: readonly string[] = [],
 ): Promise<VendorResult[]> {
-  if (selection.vendors.length === 0) return [];
   return writeVendorImages({
     bakedImage,
     vendors: selection.vendors.map((v) => v.id),
     workDir: path.join(ctx.workDir, 'vendors'),
     version: release.version,
     arch: release.arch,
-    oemSysexts: oemSysextResolver(ctx, release),
+    oemSysexts: oemSysextResolver(ctx, plan.oemSysexts, release),
     skipMissingOemSysext: ctx.options.noOemSysext,
-    priv,
+    priv: plan.priv,
     minRootSectors,
     bakedSysexts,
     scope: ctx.scope,

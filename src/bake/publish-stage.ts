@@ -1,0 +1,75 @@
+/**
+ * Step 9, publish: the manifest, then every finished file renamed from the work dir into
+ * --output, the manifest last. A failed vendor fails the bake after the others are published.
+ */
+import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MANIFEST_FILE } from '../defaults.js';
+import type { VendorResult } from '../platforms/index.js';
+import type { BakeContext } from './context.js';
+import type { OutputFile } from './digest-stage.js';
+import type { Fetched } from './fetch-stage.js';
+import type { Injected } from './inject-stage.js';
+import { buildManifest, PartialBakeError, type Manifest, type ManifestSysext } from './manifest.js';
+import type { BakePlan } from './validate.js';
+
+export async function publishResults(
+  ctx: BakeContext,
+  plan: BakePlan,
+  fetched: Fetched,
+  injected: Injected,
+  vendors: readonly VendorResult[],
+  outputs: readonly OutputFile[],
+): Promise<{ manifest: Manifest; files: string[] }> {
+  const { base, sysexts } = fetched;
+  const failed = vendors.filter((r) => !r.ok).map((r) => ({ vendor: r.vendor, error: r.error?.message.split('\n')[0] ?? 'failed' }));
+  const manifest = buildManifest({
+    release: injected.release,
+    base: { source: base.source, sha256: base.sha256, size: base.size, signature: base.signature },
+    installTo: `${plan.target.partition}:${plan.target.dir}`,
+    ...(injected.sysupdate ? { sysupdate: injected.sysupdate } : {}),
+    sysexts: injected.sysexts.map((s) => {
+      const d = sysexts.describe.get(s.name)!;
+      return { ...s, source: d.source, sha256: d.sha256, size: d.size, sysupdateConfSha256: d.confSha256 } satisfies ManifestSysext;
+    }),
+    vendors: plan.vendors,
+    ...(failed.length ? { failedVendors: failed } : {}),
+    backend: plan.backend,
+    outputs: outputs.map(({ workFile: _workFile, ...output }) => output),
+  });
+  const files = outputs.length ? await publish(ctx, outputs, manifest) : [];
+  if (failed.length) {
+    throw new PartialBakeError(
+      `${failed.length} of ${plan.vendors.length} vendor image(s) failed: ${failed.map((f) => `${f.vendor} (${f.error})`).join('; ')}`,
+      [injected.tooSmall && plan.selection.generic ? `generic: ${injected.tooSmall.hint}` : undefined, files.length ? `the others were written: ${files.map((f) => path.basename(f)).join(', ')}` : undefined]
+        .filter(Boolean)
+        .join('; ') || undefined,
+      manifest,
+    );
+  }
+  ctx.report.step('done', `${files.join(', ')}`);
+  return { manifest, files };
+}
+
+/**
+ * Moves finished files from the work dir to their final names in --output
+ * (same filesystem: rename is atomic). The manifest is the marker of a complete result: the old
+ * one goes first and the new one comes last, so a kill in between leaves images without a
+ * manifest, never new images beside an old manifest that describes other bytes. The bake holds
+ * the --output lock meanwhile, so no other bake publishes into it at the same time.
+ */
+export async function publish(ctx: BakeContext, outputs: readonly OutputFile[], manifest: Manifest): Promise<string[]> {
+  const manifestWork = path.join(ctx.workDir, MANIFEST_FILE);
+  await writeFile(manifestWork, `${JSON.stringify(manifest, null, 2)}\n`);
+  await rm(path.join(ctx.options.output, MANIFEST_FILE), { force: true });
+  const published: string[] = [];
+  for (const output of outputs) {
+    const finalPath = path.join(ctx.options.output, output.file);
+    await rename(output.workFile, finalPath);
+    published.push(finalPath);
+  }
+  const manifestPath = path.join(ctx.options.output, MANIFEST_FILE);
+  await rename(manifestWork, manifestPath);
+  published.push(manifestPath);
+  return published;
+}
