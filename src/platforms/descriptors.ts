@@ -1,6 +1,6 @@
 /**
  * Text of the configs and descriptors that go with vendor disks: VMware .vmx,
- * OVF, OVA manifest, Vagrant box files, xl config, isolinux.cfg. Pure: every
+ * OVA manifest, READMEs, Xen PV configs, isolinux.cfg. Pure: every
  * function returns a string from typed inputs.
  */
 
@@ -68,25 +68,43 @@ export function renderOvaManifest(entries: ReadonlyArray<{ name: string; sha1: s
   return entries.map((e) => `SHA1(${e.name})= ${e.sha1}\n`).join('');
 }
 
-export interface XlInput {
+export interface XenInput {
+  /** The versioned VM name. */
   name: string;
   diskFile: string;
+  /** The disk's format as xl names it (raw). */
+  diskFormat: string;
   memoryMiB: number;
   cpus: number;
 }
 
-/** An xl config that boots the raw disk as an HVM guest (grub on the disk does the rest). */
-export function renderXlConfig(v: XlInput): string {
+/**
+ * The two Xen PV configs of vm_image_util.sh _write_xl_conf (V:820-849): one
+ * booting through pygrub in dom0, one through pv-grub; the rest is shared.
+ */
+export function renderXenConfigs(v: XenInput): { pygrub: string; pvgrub: string } {
+  const common = ['', 'builder = "generic"', `name = "${v.name}"`, '', `memory = "${v.memoryMiB}"`, `vcpus = ${v.cpus}`, '# TODO(marineam): networking...', 'vif = [ ]', `disk = [ '${v.diskFile},${v.diskFormat},xvda' ]`, ''];
+  return {
+    pygrub: ['# Xen PV config using pygrub', 'bootloader = "pygrub"', ...common].join('\n'),
+    pvgrub: ['# Xen PV config using pvgrub', 'kernel = "/usr/lib/xen/boot/pv-grub-x86_64.gz"', 'extra = "(hd0,0)/boot/grub/menu.lst"', ...common].join('\n'),
+  };
+}
+
+/** The README beside them (V:851-864); the SDK's `cd` names its build directory, this one the directory the files are in. */
+export function renderXenReadme(name: string, pygrub: string, pvgrub: string): string {
   return [
-    `# Xen xl config for Flatcar Container Linux: xl create ${v.name}.cfg`,
-    '# The disk path is relative to the directory xl runs in; make it absolute if you start it elsewhere.',
-    `name = "${v.name}"`,
-    'type = "hvm"',
-    `memory = ${v.memoryMiB}`,
-    `vcpus = ${v.cpus}`,
-    `disk = [ "format=raw, vdev=xvda, access=rw, target=${v.diskFile}" ]`,
-    'vif = [ "bridge=xenbr0" ]',
-    'serial = "pty"',
+    'If this is a Xen Dom0 host with pygrub you can start the vm with:',
+    'cd path/to/image',
+    `xl create -c "${pygrub}"`,
+    '',
+    'Or with pvgrub instead:',
+    `xl create -c "${pvgrub}"`,
+    '',
+    'Detach from the console with ^] and reattach with:',
+    `xl console ${name}`,
+    '',
+    'Kill the vm with:',
+    `xl destroy ${name}`,
     '',
   ].join('\n');
 }

@@ -19,7 +19,7 @@ import type { ResourceScope } from '../util/scope.js';
 import { writeOva, writeUefiFirmware, ovfText } from './bundles.js';
 import { readUpdateGroup } from './update-group.js';
 import { writeVagrantBox } from './vagrant.js';
-import { renderOvfReadme, renderVmx, renderXlConfig } from './descriptors.js';
+import { renderOvfReadme, renderVmx, renderXenConfigs, renderXenReadme } from './descriptors.js';
 import { convertDisk } from './formats.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchFiles } from './launch-script.js';
 import { growImageToLayout, sparseCopy } from './layout.js';
@@ -203,10 +203,16 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
         ctx.files.push(configFile);
         if (!vendor.bundle) await writeReadme(ctx, renderOvfReadme(diskName, path.basename(configFile)));
         break;
-      case 'xl':
-        await writeFile(configFile, renderXlConfig({ ...vm, diskFile: diskName }));
-        ctx.files.push(configFile);
+      case 'xl': {
+        const xen = renderXenConfigs({ ...vm, diskFile: diskName, diskFormat: disk.format });
+        // flatcar_production_xen_pygrub.cfg and _pvgrub.cfg (V:826-827).
+        const [pygrub, pvgrub] = (['pygrub', 'pvgrub'] as const).map((loader) => `${names.machine}_${loader}.${vendor.config!.extension}`) as [string, string];
+        await writeFile(path.join(ctx.dir, pygrub), xen.pygrub);
+        await writeFile(path.join(ctx.dir, pvgrub), xen.pvgrub);
+        ctx.files.push(path.join(ctx.dir, pygrub), path.join(ctx.dir, pvgrub));
+        await writeReadme(ctx, renderXenReadme(vm.name, pygrub, pvgrub));
         break;
+      }
       case 'qemu-launch': {
         const arch = ctx.registry.settings.architectures[options.arch];
         const efiCode = names.firmware('code');

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskFormatError } from '../../src/errors.js';
 import { readGptFromFile } from '../../src/gpt/file.js';
 import type { GptTable } from '../../src/gpt/types.js';
-import { renderIsolinuxCfg, renderOvaManifest, renderOvfReadme, renderVmx, renderXlConfig } from '../../src/platforms/descriptors.js';
+import { renderIsolinuxCfg, renderOvaManifest, renderOvfReadme, renderVmx, renderXenConfigs, renderXenReadme } from '../../src/platforms/descriptors.js';
 import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/platforms/formats.js';
 import { renderBaseMac, renderVirtualboxOvf, virtualboxIdentity } from '../../src/platforms/ovf-virtualbox.js';
 import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/platforms/ovf-vmware.js';
@@ -246,10 +246,15 @@ describe('descriptors', () => {
     expect(names.machine).toBe('flatcar_production_vmware');
   });
 
-  it('writes the xl config and isolinux.cfg', () => {
-    const xl = renderXlConfig({ name: 'x', diskFile: 'x_image.bin', memoryMiB: 512, cpus: 1 });
-    expect(xl).toContain('disk = [ "format=raw, vdev=xvda, access=rw, target=x_image.bin" ]\n');
-    expect(xl).toContain('memory = 512\n');
+  it('writes the Xen pygrub and pvgrub configs and README as _write_xl_conf (V:820-864), and isolinux.cfg', () => {
+    const xen = renderXenConfigs({ name: 'flatcar_production_xen-4790-0-0', diskFile: 'flatcar_production_xen_image.bin', diskFormat: 'raw', memoryMiB: 2048, cpus: 2 });
+    // V:839-849: the shared part, after each loader's lines (V:831-836).
+    const common = '\nbuilder = "generic"\nname = "flatcar_production_xen-4790-0-0"\n\nmemory = "2048"\nvcpus = 2\n# TODO(marineam): networking...\nvif = [ ]\ndisk = [ \'flatcar_production_xen_image.bin,raw,xvda\' ]\n';
+    expect(xen.pygrub).toBe(`# Xen PV config using pygrub\nbootloader = "pygrub"\n${common}`);
+    expect(xen.pvgrub).toBe(`# Xen PV config using pvgrub\nkernel = "/usr/lib/xen/boot/pv-grub-x86_64.gz"\nextra = "(hd0,0)/boot/grub/menu.lst"\n${common}`);
+    const readme = renderXenReadme('vm-1', 'a_pygrub.cfg', 'a_pvgrub.cfg');
+    expect(readme).toContain('xl create -c "a_pygrub.cfg"\n\nOr with pvgrub instead:\nxl create -c "a_pvgrub.cfg"\n');
+    expect(readme).toMatch(/xl console vm-1\n\nKill the vm with:\nxl destroy vm-1\n$/);
     expect(renderIsolinuxCfg('/k', '/i', 'flatcar.autologin')).toContain('  kernel /k\n  append initrd=/i flatcar.autologin\n');
   });
 

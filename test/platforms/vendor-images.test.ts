@@ -383,7 +383,13 @@ describe('vendor extras', () => {
   });
 
   it('xen: the baked image unchanged and an xl config naming it', async () => {
-    expect(await readFile(output('xen', 'flatcar_production_xen.cfg'), 'utf8')).toContain('target=flatcar_production_xen_image.bin');
+    // V:820-866: pygrub and pvgrub configs naming the disk, and the README.
+    expect(results.get('xen')!.outputs.map((o) => o.file).sort()).toEqual(
+      ['flatcar_production_xen.README', 'flatcar_production_xen_image.bin', 'flatcar_production_xen_pvgrub.cfg', 'flatcar_production_xen_pygrub.cfg'],
+    );
+    expect(await readFile(output('xen', 'flatcar_production_xen_pygrub.cfg'), 'utf8')).toContain("bootloader = \"pygrub\"\n");
+    expect(await readFile(output('xen', 'flatcar_production_xen_pvgrub.cfg'), 'utf8')).toContain("disk = [ 'flatcar_production_xen_image.bin,raw,xvda' ]\n");
+    expect(await readFile(output('xen', 'flatcar_production_xen.README'), 'utf8')).toContain(`xl destroy flatcar_production_xen-${VERSION.replace(/\./g, '-')}\n`);
     // Base layout and no OEM: the raw disk is the baked image, byte for byte.
     expect(results.get('xen')!.outputs.find((o) => o.file === 'flatcar_production_xen_image.bin')!.sha256).toBe(rel.imageSha256);
   });
