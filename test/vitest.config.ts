@@ -14,12 +14,10 @@ const shared = {
   // Real tools on real images: bakes take seconds, not milliseconds.
   testTimeout: 180_000,
   hookTimeout: 600_000,
-  // Two flakes seen once each in a fresh-clone CI run, both since explained and fixed:
-  // decompress.test.ts 'damaged input' (a 180 s hang; see the test 'a decompressor that fails at
-  // once') and boot.test.ts 'incompatible extension and a dangling link' (kernel messages inside the
-  // verdict on the console; the verdict has its own channel now and that describe runs with retry 0).
-  // A test elsewhere still fails only if it fails twice.
-  retry: 1,
+  // No retry: the two flakes once seen in a fresh-clone CI run are explained and fixed
+  // (decompress.test.ts 'damaged input': see 'a decompressor that fails at once'; boot.test.ts
+  // 'incompatible extension and a dangling link': the verdict has its own channel now).
+  retry: 0,
   pool: 'forks' as const,
 };
 
