@@ -1,21 +1,13 @@
 /** Host-tool checks for the vendor end-to-end tests: results are read back with real tools, not with project code. */
-import { execa } from 'execa';
 import { chmod, mkdtemp, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
 export const SECTOR = 512;
 
-export async function tool(file: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  const r = await execa(file, args, { reject: false, cwd: options.cwd, env: options.env, stripFinalNewline: false });
-  return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
-}
-
-export async function ok(file: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<string> {
-  const r = await tool(file, args, options);
-  if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.exitCode}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+// One tool runner for the tests that read results back with host tools (test/demo/tools.ts).
+export { ok, tool } from '../demo/tools.js';
+import { ok, tool } from '../demo/tools.js';
 
 export interface QemuInfo {
   format: string;
