@@ -1,4 +1,4 @@
-import type { HostTool } from '../doctor/tools.js';
+import type { HostFile, HostTool } from '../doctor/tools.js';
 
 /** Host tools of `flatbake boot` and of the bootable synthetic release (`demo --boot`, the boot tests). */
 export const BOOT_HOST_TOOLS: readonly HostTool[] = [
@@ -11,7 +11,7 @@ export const BOOT_HOST_TOOLS: readonly HostTool[] = [
 ];
 
 /** Firmware and modules they read (OVMF/AAVMF are listed with the vendor files). */
-export const BOOT_HOST_FILES: ReadonlyArray<{ path: string; package: string; purpose: string }> = [
+export const BOOT_HOST_FILES: readonly HostFile[] = [
   { path: '/usr/share/OVMF/OVMF_CODE_4M.fd', package: 'ovmf', purpose: 'UEFI firmware flatbake boot runs x86-64 guests with' },
   { path: '/usr/lib/grub/x86_64-efi/linux.mod', package: 'grub-efi-amd64-bin', purpose: 'GRUB modules of the bootable synthetic release' },
 ];

@@ -3,7 +3,7 @@ import { which } from '../util/exec.js';
 import { VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../platforms/index.js';
 import { OFFLINE_BACKEND_TOOLS } from '../bake/backend.js';
 import { BOOT_HOST_FILES, BOOT_HOST_TOOLS } from '../boot/tools.js';
-import { HOST_TOOLS, type HostTool } from './tools.js';
+import { HOST_TOOLS, type HostFile, type HostTool } from './tools.js';
 
 export interface ToolStatus extends HostTool {
   path?: string;
@@ -12,7 +12,7 @@ export interface ToolStatus extends HostTool {
 export interface DoctorReport {
   tools: ToolStatus[];
   /** Firmware and boot loader files some vendors copy (present or not). */
-  files: Array<{ path: string; package: string; purpose: string; found: boolean }>;
+  files: Array<HostFile & { found: boolean }>;
   root: boolean;
   loopControl: boolean;
   node: string;

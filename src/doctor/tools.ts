@@ -7,6 +7,13 @@ export interface HostTool {
   required: boolean;
 }
 
+/** A data file (firmware, boot loader module) a command reads: checked for existence, not for being executable. */
+export interface HostFile {
+  path: string;
+  package: string;
+  purpose: string;
+}
+
 export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'losetup', package: 'mount', purpose: 'attach loop devices at partition offsets (bake, inspect)', required: true },
   { command: 'mount', package: 'mount', purpose: 'mount ROOT/OEM to inject sysexts', required: true },

@@ -1,4 +1,4 @@
-import type { HostTool } from '../doctor/tools.js';
+import type { HostFile, HostTool } from '../doctor/tools.js';
 
 /** Host tools the vendor writer runs, for `flatbake doctor` (none is needed by the generic bake). */
 export const VENDOR_HOST_TOOLS: readonly HostTool[] = [
@@ -15,7 +15,7 @@ export const VENDOR_HOST_TOOLS: readonly HostTool[] = [
 ];
 
 /** Data files (not programs: check that they exist, not that they are executable) the vendor writer reads. */
-export const VENDOR_HOST_FILES: ReadonlyArray<{ path: string; package: string; purpose: string }> = [
+export const VENDOR_HOST_FILES: readonly HostFile[] = [
   { path: '/usr/lib/ISOLINUX/isolinux.bin', package: 'isolinux', purpose: 'boot loader of the iso vendor' },
   { path: '/usr/lib/ISOLINUX/isohdpfx.bin', package: 'isolinux', purpose: 'hybrid MBR of the iso vendor' },
   { path: '/usr/lib/syslinux/modules/bios/ldlinux.c32', package: 'syslinux-common', purpose: 'boot loader module of the iso vendor' },
