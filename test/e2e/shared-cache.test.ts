@@ -3,8 +3,7 @@
  * private to its run, three bakes started together failed about half the time (ENOENT on the
  * key's .part, a false BADSIG, "cannot cache ...bz2: it has N bytes, not M").
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, runCli } from '../helpers/cli.js';
@@ -12,21 +11,18 @@ import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js
 
 describe('three bakes at once on one --cache-dir', () => {
   let served: ServedRelease;
-  let scratch: string;
   beforeAll(async () => {
     served = await serveSyntheticRelease();
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-shared-cache-'));
   });
   afterAll(async () => {
     await served?.close();
-    await rm(scratch, { recursive: true, force: true });
   });
 
   it('all succeed, cold and then warm, each with a verified base and its own complete output', async () => {
     const hello = path.basename(served.release.sysexts.find((s) => s.name === 'hello')!.file);
-    const cacheDir = path.join(scratch, 'cache');
+    const cacheDir = path.join(served.dir, 'cache');
     for (const round of ['cold', 'warm']) {
-      const outputs = [1, 2, 3].map((n) => path.join(scratch, `${round}-${n}`));
+      const outputs = [1, 2, 3].map((n) => path.join(served.dir, `${round}-${n}`));
       const results = await Promise.all(outputs.map((output) => runCli([...served.args({ output, cacheDir }), '--fetch', `hello:${hello}`])));
       for (const [n, r] of results.entries()) {
         expect(r.exitCode, `${round} bake ${n + 1}: ${r.stderr}`).toBe(0);

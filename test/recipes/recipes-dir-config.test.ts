@@ -3,8 +3,7 @@
  * order, and the recipes found there reach the bake's recipe stage (a missing
  * `<recipe>-<version>-<arch>.raw` built from a user recipe) and its errors (file:line).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/bake/manifest.js';
@@ -22,14 +21,11 @@ describe('recipes-dir in the config file', () => {
 
   describe('a bake', () => {
     let served: ServedRelease;
-    let scratch: string;
     beforeAll(async () => {
       served = await serveSyntheticRelease();
-      scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-recipes-dir-config-'));
     });
     afterAll(async () => {
       await served?.close();
-      await rm(scratch, { recursive: true, force: true });
     });
 
     const configLines = (output: string) => [
@@ -38,7 +34,7 @@ describe('recipes-dir in the config file', () => {
     ];
 
     it('builds a missing sysext from a recipe of the file\'s recipes-dir', async () => {
-      const dir = path.join(scratch, 'bakes');
+      const dir = path.join(served.dir, 'bakes');
       await mkdir(path.join(dir, 'team-recipes'), { recursive: true });
       // The team's tool, served next to the release (a pinned sha256: it publishes no checksum file).
       const tool = elf('x86-64', 'team tool 1.2.0');
@@ -50,7 +46,7 @@ describe('recipes-dir in the config file', () => {
         'install:', "  - { copy: tool, to: usr/bin/teamtool, mode: '0755' }", '',
       ].join('\n'));
       await writeFile(path.join(dir, 'bake.yaml'), [...configLines('out'), 'sysexts:', '  - teamtool:teamtool-1.2.0-x86-64.raw', ''].join('\n'));
-      const r = await runCli(['--config', path.join(dir, 'bake.yaml')], { cwd: scratch });
+      const r = await runCli(['--config', path.join(dir, 'bake.yaml')], { cwd: served.dir });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stderr).toContain('teamtool-1.2.0-x86-64.raw does not exist: building it from the teamtool recipe');
       const manifest = await readJson<Manifest>(path.join(dir, 'out', 'flatbake-manifest.json'));
@@ -58,11 +54,11 @@ describe('recipes-dir in the config file', () => {
     });
 
     it('an invalid recipe there fails the bake with file:line before anything is written', async () => {
-      const dir = path.join(scratch, 'bad');
+      const dir = path.join(served.dir, 'bad');
       await mkdir(path.join(dir, 'team-recipes'), { recursive: true });
       await writeFile(path.join(dir, 'team-recipes', 'broken.yaml'), 'name: broken\ndescription: x\nreload: maybe\n');
       await writeFile(path.join(dir, 'bake.yaml'), [...configLines('out'), 'sysexts:', '  - broken:broken-1.0.0-x86-64.raw', ''].join('\n'));
-      const r = await runCli(['--config', path.join(dir, 'bake.yaml')], { cwd: scratch });
+      const r = await runCli(['--config', path.join(dir, 'bake.yaml')], { cwd: served.dir });
       expect(r.exitCode).toBe(1);
       expect(r.stderr.split('\n')[0]).toBe(`flatbake: error: invalid recipe file ${path.join(dir, 'team-recipes', 'broken.yaml')}:1: the recipe lacks "arches"`);
       await expect(readJson(path.join(dir, 'out', 'flatbake-manifest.json'))).rejects.toThrow(/ENOENT/);
