@@ -3,6 +3,10 @@
  * tarballs with the real names and top directories hold a configure that takes the bakery's
  * options and writes a Makefile building static hello-world programs by the real names, so the
  * real build path runs: configure -> make -> make install -> static ELF checks -> image.
+ * Mirrored releases (names, URLs and top directories only; the sources are stand-ins):
+ * chrony 4.6.1 (https://chrony-project.org/releases/chrony-4.6.1.tar.gz, top dir chrony-4.6.1/),
+ * bird 2.15.1 (https://bird.network.cz/download/bird-2.15.1.tar.gz, top dir bird-2.15.1/),
+ * haproxy 3.0.5 (its .tar.gz with the .sha256 file haproxy.org publishes beside it).
  */
 import { execa } from 'execa';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
