@@ -90,7 +90,42 @@ function formatMissing(missing: Array<{ name: string; neededBy: string; searched
   return missing.map((m) => `  ${m.name} (needed by ${m.neededBy}; searched ${m.searched.join(', ')})`).join('\n');
 }
 
+/** What flixInto() staged: FlixResult without the image, plus the binaries' architecture. */
+export interface FlixStaged extends Omit<FlixResult, 'sysext'> {
+  /** Flatcar's name of the binaries' architecture (undefined if none is dynamic ELF). */
+  arch: string | undefined;
+}
+
+/** The inputs of flixInto(): what to take from the rootfs, not how to pack it. */
+export type FlixStageOptions = Pick<FlixOptions, 'rootfs' | 'name' | 'paths' | 'extraLibs' | 'resources' | 'units'>;
+
 export async function flix(options: FlixOptions): Promise<FlixResult> {
+  validateSysextName(options.name);
+  const temp = await makeTempDir('flatbake-flix-');
+  try {
+    const staging = path.join(temp.path, 'root');
+    const { arch, ...staged } = await flixInto(options, staging);
+    const sysext = await createSysext({
+      sourceDir: staging,
+      name: options.name,
+      outputDir: options.outputDir,
+      os: options.os,
+      arch: options.arch ?? arch,
+      reload: (options.units ?? []).length > 0,
+      format: options.format,
+      force: options.force,
+    });
+    return { sysext, ...staged };
+  } finally {
+    await temp.remove();
+  }
+}
+
+/**
+ * Stage the binaries, their libraries and loader, resources and units into STAGING (a sysext
+ * tree, created if absent): the whole of flix but the packing, for recipes that pack themselves.
+ */
+export async function flixInto(options: FlixStageOptions, staging: string): Promise<FlixStaged> {
   const { rootfs, name } = options;
   validateSysextName(name);
   await requireRootfs(rootfs);
@@ -157,76 +192,62 @@ export async function flix(options: FlixOptions): Promise<FlixResult> {
     }
   }
 
-  const temp = await makeTempDir('flatbake-flix-');
-  try {
-    const staging = path.join(temp.path, 'root');
-    const stagedLibDir = path.join(staging, libDir);
-    await mkdir(stagedLibDir, { recursive: true, mode: 0o755 });
+  // The image's file tree: the private library directory first, binaries, resources, units.
+  const stagedLibDir = path.join(staging, libDir);
+  await mkdir(stagedLibDir, { recursive: true, mode: 0o755 });
 
-    const libraries: FlixResult['libraries'] = [];
-    for (const [destName, entry] of byDestName) {
-      const dest = path.join(stagedLibDir, destName);
-      const mode = await copyRegularFile(hostPath(rootfs, entry.realPath), dest);
-      const lib = entry.lib;
-      // The loader was claimed first (entry.lib unset) and is never patched: it must stay as built.
-      if (lib && (lib.info.needed.length > 0 || lib.info.rpath || lib.info.runpath)) {
-        const replace = lib.info.needed.filter((n) => n.includes('/')).flatMap((n) => ['--replace-needed', n, path.posix.basename(n)]);
-        await patchelf(dest, ['--force-rpath', '--set-rpath', '$ORIGIN', ...replace], `${destName} (from ${entry.from})`);
-      }
-      await chmod(dest, mode);
-      libraries.push({ name: lib?.name ?? destName, from: entry.from, dest: `${libDir}/${destName}` });
+  const libraries: FlixResult['libraries'] = [];
+  for (const [destName, entry] of byDestName) {
+    const dest = path.join(stagedLibDir, destName);
+    const mode = await copyRegularFile(hostPath(rootfs, entry.realPath), dest);
+    const lib = entry.lib;
+    // The loader was claimed first (entry.lib unset) and is never patched: it must stay as built.
+    if (lib && (lib.info.needed.length > 0 || lib.info.rpath || lib.info.runpath)) {
+      const replace = lib.info.needed.filter((n) => n.includes('/')).flatMap((n) => ['--replace-needed', n, path.posix.basename(n)]);
+      await patchelf(dest, ['--force-rpath', '--set-rpath', '$ORIGIN', ...replace], `${destName} (from ${entry.from})`);
     }
-
-    for (const [aliasName, { target, requested }] of aliases) {
-      await symlink(target, path.join(stagedLibDir, aliasName));
-      libraries.push({ name: requested, from: `${libDir}/${target} (same file)`, dest: `${libDir}/${aliasName}` });
-    }
-
-    const staged: FlixBinary[] = [];
-    for (const b of binaries) {
-      const dest = path.join(staging, b.spec.dest);
-      const mode = await copyRegularFile(hostPath(rootfs, b.real), dest);
-      let kind: FlixBinary['kind'];
-      if (!b.info) {
-        kind = 'not-elf';
-        notes.push(`${b.spec.source} is not an ELF binary (a script?): copied as is; whatever it runs comes from the host`);
-      } else if (b.info.interpreter === undefined && b.info.needed.length === 0) {
-        kind = 'static';
-        notes.push(`${b.spec.source} is statically linked: copied as is`);
-      } else {
-        kind = 'patched';
-        const args = ['--force-rpath', '--set-rpath', libDir];
-        const interp = b.info.interpreter !== undefined ? interpreters.get(b.info.interpreter) : undefined;
-        if (interp) args.unshift('--set-interpreter', interp);
-        for (const n of b.info.needed.filter((x) => x.includes('/'))) args.push('--replace-needed', n, path.posix.basename(n));
-        await patchelf(dest, args, b.spec.source);
-      }
-      await chmod(dest, mode);
-      staged.push({ source: b.spec.source, dest: b.spec.dest, kind });
-    }
-
-    for (const r of resources) {
-      const real = await requireInRoot(rootfs, r.source, 'resource');
-      await copyTree(hostPath(rootfs, real), path.join(staging, r.dest), `copy the resource ${r.source}`);
-    }
-    for (const spec of options.units ?? []) {
-      const unit = await readRootfsUnit(rootfs, spec);
-      await installUnit(staging, unit.name, unit.text);
-    }
-
-    const sysext = await createSysext({
-      sourceDir: staging,
-      name,
-      outputDir: options.outputDir,
-      os: options.os,
-      arch: options.arch ?? flatcarArch(first?.info.elf),
-      reload: (options.units ?? []).length > 0,
-      format: options.format,
-      force: options.force,
-    });
-    const interpreter = interpreters.size > 0 ? [...interpreters.values()][0] : undefined;
-    return { sysext, libDir, interpreter, binaries: staged, libraries: libraries.sort((a, b) => a.dest.localeCompare(b.dest)), notes };
-  } finally {
-    await temp.remove();
+    await chmod(dest, mode);
+    libraries.push({ name: lib?.name ?? destName, from: entry.from, dest: `${libDir}/${destName}` });
   }
+
+  for (const [aliasName, { target, requested }] of aliases) {
+    await symlink(target, path.join(stagedLibDir, aliasName));
+    libraries.push({ name: requested, from: `${libDir}/${target} (same file)`, dest: `${libDir}/${aliasName}` });
+  }
+
+  const staged: FlixBinary[] = [];
+  for (const b of binaries) {
+    const dest = path.join(staging, b.spec.dest);
+    const mode = await copyRegularFile(hostPath(rootfs, b.real), dest);
+    let kind: FlixBinary['kind'];
+    if (!b.info) {
+      kind = 'not-elf';
+      notes.push(`${b.spec.source} is not an ELF binary (a script?): copied as is; whatever it runs comes from the host`);
+    } else if (b.info.interpreter === undefined && b.info.needed.length === 0) {
+      kind = 'static';
+      notes.push(`${b.spec.source} is statically linked: copied as is`);
+    } else {
+      kind = 'patched';
+      const args = ['--force-rpath', '--set-rpath', libDir];
+      const interp = b.info.interpreter !== undefined ? interpreters.get(b.info.interpreter) : undefined;
+      if (interp) args.unshift('--set-interpreter', interp);
+      for (const n of b.info.needed.filter((x) => x.includes('/'))) args.push('--replace-needed', n, path.posix.basename(n));
+      await patchelf(dest, args, b.spec.source);
+    }
+    await chmod(dest, mode);
+    staged.push({ source: b.spec.source, dest: b.spec.dest, kind });
+  }
+
+  for (const r of resources) {
+    const real = await requireInRoot(rootfs, r.source, 'resource');
+    await copyTree(hostPath(rootfs, real), path.join(staging, r.dest), `copy the resource ${r.source}`);
+  }
+  for (const spec of options.units ?? []) {
+    const unit = await readRootfsUnit(rootfs, spec);
+    await installUnit(staging, unit.name, unit.text);
+  }
+
+  const interpreter = interpreters.size > 0 ? [...interpreters.values()][0] : undefined;
+  return { libDir, interpreter, binaries: staged, libraries: libraries.sort((a, b) => a.dest.localeCompare(b.dest)), notes, arch: flatcarArch(first?.info.elf) };
 }
+
