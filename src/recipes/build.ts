@@ -22,7 +22,7 @@ import { extractArchive } from './archive.js';
 import { findChecksum } from './checksums.js';
 import { makeContext } from './context.js';
 import { recipeFileName } from './names.js';
-import { urlBaseName, validateDownloads, validateRequest, type FetchText, type Recipe, type RecipeDownload, type RecipeInput } from './recipe.js';
+import { urlBaseName, validateDownloads, validateRequest, type FetchFile, type FetchText, type Recipe, type RecipeDownload, type RecipeInput } from './recipe.js';
 import { normalizeArch, type Arch } from '../arch.js';
 
 export interface BuildRecipeOptions {
@@ -99,11 +99,12 @@ function downloadDest(cache: Cache, work: string, d: { url: string }): string {
   return path.join(base, id, urlBaseName(d.url) || 'file');
 }
 
-async function fetchTextVia(url: string, work: string, options: BuildRecipeOptions): Promise<string> {
-  const dest = path.join(work, 'text', createHash('sha256').update(url).digest('hex').slice(0, 32));
+/** A file resolve() asked for, fetched into the work dir (never cached: indexes change). */
+async function fetchFileVia(url: string, work: string, options: BuildRecipeOptions): Promise<string> {
+  const dest = path.join(work, 'text', createHash('sha256').update(url).digest('hex').slice(0, 32), urlBaseName(url) || 'file');
   await rm(`${dest}.part`, { force: true });
   await download({ url, dest, label: urlBaseName(url) || url }, { mirror: options.mirror, signal: options.signal, retries: options.retries });
-  return readFile(dest, 'utf8');
+  return dest;
 }
 
 interface VerifiedDownload extends RecipeDownload {
@@ -230,9 +231,10 @@ export async function buildRecipeWith(options: BuildRecipeOptions): Promise<Buil
     await mkdir(path.join(root, 'usr'), { recursive: true });
 
     const base = { version, arch, upstreamArch, variant: options.variant, options: recipeOptions };
-    const fetchText: FetchText = (url) => fetchTextVia(url, work, options);
+    const fetchFile: FetchFile = (url) => fetchFileVia(url, work, options);
+    const fetchText: FetchText = async (url) => readFile(await fetchFile(url), 'utf8');
     // Resolved values ("latest" dependency versions) are part of the key: a new latest is a new image.
-    const params = recipe.resolve ? await recipe.resolve(base, fetchText) : {};
+    const params = recipe.resolve ? await recipe.resolve(base, fetchText, fetchFile) : {};
     const key = recipeCacheKey(recipe, version, arch, { variant: options.variant, options: { ...recipeOptions, ...prefixed('resolved.', params) } });
     const cachedImage = await cache.lookup(BUILD_NAMESPACE, key);
     if (cachedImage) {

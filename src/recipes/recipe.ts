@@ -55,6 +55,9 @@ export interface RecipeInput {
 /** Fetch a small text file (through the mirror, if any); used by resolve(). */
 export type FetchText = (url: string) => Promise<string>;
 
+/** Fetch a file (through the mirror, if any) into the build's scratch space; resolves to its path. */
+export type FetchFile = (url: string) => Promise<string>;
+
 export interface RecipeOption {
   description: string;
   /** Used when the user does not give the option; undefined means "resolve() decides". */
@@ -89,7 +92,7 @@ export interface Recipe {
   /** Versions the recipe is known to handle (documentation: the README's recipe table). */
   knownVersions?: readonly string[];
   /** Look up values the download list depends on (pinned dependency versions, "latest"). */
-  resolve?(input: Omit<RecipeInput, 'params'>, fetchText: FetchText): Promise<Record<string, string>>;
+  resolve?(input: Omit<RecipeInput, 'params'>, fetchText: FetchText, fetchFile: FetchFile): Promise<Record<string, string>>;
   downloads(input: RecipeInput): RecipeDownload[];
   /** Place files into ctx.root (usr/..., opt/...). */
   install(ctx: RecipeContext): Promise<void>;
