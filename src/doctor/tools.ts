@@ -42,6 +42,8 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'unzip', package: 'unzip', purpose: 'zip recipe archives (consul, nomad, vault)', required: false },
   { command: 'bwrap', package: 'bubblewrap', purpose: 'oci-rootfs --run and flatwrap wrappers as a normal user', required: false },
   { command: 'unshare', package: 'util-linux', purpose: 'oci-rootfs --run and flatwrap without bubblewrap (as root)', required: false },
+  { command: 'gpgv', package: 'gpgv', purpose: 'the tilde recipe: check Debian\'s signed InRelease (keys from debian-archive-keyring)', required: false },
+  { command: 'xz', package: 'xz-utils', purpose: 'the tilde recipe: Debian\'s Packages.xz index', required: false },
   { command: 'patchelf', package: 'patchelf', purpose: 'flix: point binaries at their private libraries', required: false },
   { command: 'tar', package: 'tar', purpose: 'recipe archives, Torcx images, bundles', required: true },
   { command: 'gcc', package: 'build-essential', purpose: 'recipes built from source (keepalived, chrony, bird, haproxy; haproxy also needs liblua5.4-dev libcap-dev zlib1g-dev)', required: false },
