@@ -14,6 +14,7 @@ import { keepalived } from './catalog/keepalived.js';
 import { kubernetes } from './catalog/kubernetes.js';
 import { nvidiaRuntime } from './catalog/nvidia-runtime.js';
 import { tailscale } from './catalog/tailscale.js';
+import { tilde } from './catalog/tilde.js';
 import { wasmcloud } from './catalog/wasmcloud.js';
 import type { Recipe } from './recipe.js';
 import { BUILTIN_RECIPE_DIR, loadRecipeDir } from './recipe-file.js';
@@ -25,7 +26,7 @@ export type { RecipeContext } from './context.js';
 export { parseRecipeFile, BUILTIN_RECIPE_DIR, SCHEMA_FILE } from './recipe-file.js';
 
 /** The recipes that need code; the others are recipe files in <checkout>/recipes. */
-const CODE_RECIPES: readonly Recipe[] = [bird, chrony, containerd, crio, docker, haproxy, keepalived, kubernetes, nvidiaRuntime, tailscale, wasmcloud];
+const CODE_RECIPES: readonly Recipe[] = [bird, chrony, containerd, crio, docker, haproxy, keepalived, kubernetes, nvidiaRuntime, tailscale, tilde, wasmcloud];
 
 const byName = (a: Recipe, b: Recipe) => a.name.localeCompare(b.name);
 let builtins: readonly Recipe[] | undefined;

@@ -28,7 +28,7 @@ describe('registry', () => {
     expect(names).toEqual([
       'bird', 'chrony', 'cilium', 'cloud-hypervisor', 'coder', 'consul', 'containerd', 'crio', 'dataplaneapi', 'docker', 'docker-buildx',
       'docker-compose', 'falco', 'haproxy', 'ig', 'k3s', 'kata-containers', 'keepalived', 'kubernetes', 'llamaedge', 'nebula', 'nerdctl',
-      'nomad', 'nvidia-runtime', 'ollama', 'opkssh', 'rke2', 'tailscale', 'vault', 'wasmcloud', 'wasmedge', 'wasmtime',
+      'nomad', 'nvidia-runtime', 'ollama', 'opkssh', 'rke2', 'tailscale', 'tilde', 'vault', 'wasmcloud', 'wasmedge', 'wasmtime',
     ]);
     for (const r of listRecipes()) {
       expect(Object.keys(r.arches).sort(), r.name).toEqual(['arm64', 'x86-64']);
