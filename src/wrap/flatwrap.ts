@@ -73,7 +73,36 @@ async function prepareMountPoints(stagedRoot: string, mountPoints: string[], cha
   }
 }
 
+/** The inputs of flatwrapInto(): what to wrap, not how to pack it. */
+export type FlatwrapStageOptions = Pick<FlatwrapOptions, 'rootfs' | 'name' | 'paths' | 'units' | 'etcMap' | 'varMap' | 'homeMap'>;
+
 export async function flatwrap(options: FlatwrapOptions): Promise<FlatwrapResult> {
+  validateSysextName(options.name);
+  const temp = await makeTempDir('flatbake-flatwrap-');
+  try {
+    const staging = path.join(temp.path, 'root');
+    const staged = await flatwrapInto(options, staging);
+    const sysext = await createSysext({
+      sourceDir: staging,
+      name: options.name,
+      outputDir: options.outputDir,
+      os: options.os,
+      arch: options.arch,
+      reload: (options.units ?? []).length > 0,
+      format: options.format,
+      force: options.force,
+    });
+    return { sysext, ...staged };
+  } finally {
+    await temp.remove();
+  }
+}
+
+/**
+ * Stage the rootfs under /usr/local/NAME, the wrappers and rewritten units into STAGING (a
+ * sysext tree): the whole of flatwrap but the packing, for recipes that pack themselves.
+ */
+export async function flatwrapInto(options: FlatwrapStageOptions, staging: string): Promise<Omit<FlatwrapResult, 'sysext'>> {
   const { rootfs, name } = options;
   validateSysextName(name);
   await requireRootfs(rootfs);
@@ -102,50 +131,34 @@ export async function flatwrap(options: FlatwrapOptions): Promise<FlatwrapResult
     // The loader reads /etc/ld.so.cache, and the host's hides the rootfs's one.
     leftAlone.push('/etc/ld.so.cache: with the host\'s /etc the programs see the host\'s cache, so libraries outside the default directories of the rootfs may not be found; use etcMap chroot if they fail to start');
   }
-  const temp = await makeTempDir('flatbake-flatwrap-');
-  try {
-    const staging = path.join(temp.path, 'root');
-    const stagedRoot = path.join(staging, root);
-    await copyTree(rootfs, stagedRoot, `copy the rootfs ${rootfs}`);
-    await chmod(stagedRoot, 0o755);
-    await prepareMountPoints(stagedRoot, wrapperMountPoints(maps), changed);
+  const stagedRoot = path.join(staging, root);
+  await copyTree(rootfs, stagedRoot, `copy the rootfs ${rootfs}`);
+  await chmod(stagedRoot, 0o755);
+  await prepareMountPoints(stagedRoot, wrapperMountPoints(maps), changed);
 
-    const wrappers: FlatwrapResult['wrappers'] = [];
-    for (const { spec } of programs) {
-      const dest = path.join(staging, spec.dest);
-      await mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
-      await writeFile(dest, renderWrapper({ name, program: spec.source, ...maps }), { mode: 0o755 });
-      wrappers.push({ program: spec.source, wrapper: spec.dest });
-    }
-
-    for (const unitSpec of options.units ?? []) {
-      const unit = await readRootfsUnit(rootfs, unitSpec);
-      // Map each Exec program that resolves (inside the root) to a wrapped program onto its wrapper.
-      const replacements = new Map<string, string>();
-      for (const program of new Set(execPrograms(unit.text))) {
-        if (!program.startsWith('/')) continue;
-        const real = await resolveInRoot(rootfs, program).catch(() => undefined);
-        const match = programs.find((p) => p.real === real || p.spec.source === program);
-        if (match) replacements.set(program, match.spec.dest);
-      }
-      const rewritten = rewriteExecPrograms(unit.text, replacements);
-      changed.push(...rewritten.changed.map((c) => `${unit.name}: ${c}`));
-      leftAlone.push(...rewritten.leftAlone.map((c) => `${unit.name}: ${c}`));
-      await installUnit(staging, unit.name, rewritten.text);
-    }
-
-    const sysext = await createSysext({
-      sourceDir: staging,
-      name,
-      outputDir: options.outputDir,
-      os: options.os,
-      arch: options.arch,
-      reload: (options.units ?? []).length > 0,
-      format: options.format,
-      force: options.force,
-    });
-    return { sysext, root, wrappers, changed, leftAlone };
-  } finally {
-    await temp.remove();
+  const wrappers: FlatwrapResult['wrappers'] = [];
+  for (const { spec } of programs) {
+    const dest = path.join(staging, spec.dest);
+    await mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+    await writeFile(dest, renderWrapper({ name, program: spec.source, ...maps }), { mode: 0o755 });
+    wrappers.push({ program: spec.source, wrapper: spec.dest });
   }
+
+  for (const unitSpec of options.units ?? []) {
+    const unit = await readRootfsUnit(rootfs, unitSpec);
+    // Map each Exec program that resolves (inside the root) to a wrapped program onto its wrapper.
+    const replacements = new Map<string, string>();
+    for (const program of new Set(execPrograms(unit.text))) {
+      if (!program.startsWith('/')) continue;
+      const real = await resolveInRoot(rootfs, program).catch(() => undefined);
+      const match = programs.find((p) => p.real === real || p.spec.source === program);
+      if (match) replacements.set(program, match.spec.dest);
+    }
+    const rewritten = rewriteExecPrograms(unit.text, replacements);
+    changed.push(...rewritten.changed.map((c) => `${unit.name}: ${c}`));
+    leftAlone.push(...rewritten.leftAlone.map((c) => `${unit.name}: ${c}`));
+    await installUnit(staging, unit.name, rewritten.text);
+  }
+  return { root, wrappers, changed, leftAlone };
 }
+

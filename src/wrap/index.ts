@@ -1,6 +1,6 @@
 /** Turning software from other root file systems into sysexts: flix, flatwrap and convert-torcx. */
 export { flix, flixInto, flixLibDir, type FlixOptions, type FlixResult, type FlixBinary, type FlixStaged, type FlixStageOptions } from './flix.js';
-export { flatwrap, type FlatwrapOptions, type FlatwrapResult } from './flatwrap.js';
+export { flatwrap, flatwrapInto, type FlatwrapOptions, type FlatwrapResult, type FlatwrapStageOptions } from './flatwrap.js';
 export { convertTorcx, parseTorcxManifest, movedPath, TORCX_TOP_LEVEL_MOVES, type ConvertTorcxOptions, type ConvertTorcxResult } from './torcx.js';
 export { parseElfDynamic, sameElfAbi, ElfFormatError, DF_1_NODEFLIB, type ElfDynamicInfo, type ElfFileType } from './elf-dynamic.js';
 export {
