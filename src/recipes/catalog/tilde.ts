@@ -47,7 +47,7 @@ export const tilde: Recipe = {
       throw new InputError(`Debian ${SUITE} has tilde ${pkg.version}, not ${input.version}`, `build version ${upstreamVersion(pkg.version)}: an apt repository serves only its current version`);
     }
     const closure = dependencyClosure(index, ['tilde'], HOST_PROVIDED);
-    return { debian: pkg.version, packages: encodePinned(closure.map((p) => ({ name: p.name, url: `${DEBIAN_ARCHIVE}/${p.filename}`, sha256: p.sha256 }))) };
+    return { debian: pkg.version, packages: encodePinned(closure.map((p) => ({ name: p.name, url: `${DEBIAN_ARCHIVE}/${p.filename}`, checksum: p.sha256 }))) };
   },
   downloads({ params }) {
     return pinnedDownloads(params.packages);
