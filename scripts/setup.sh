@@ -32,6 +32,7 @@ PACKAGES=(
   # tests only: a real registry, a busybox rootfs, jq for flix, xmllint for OVFs, arm64 cross builds
   docker-registry busybox-static jq libxml2-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   zip                             # tests only: HashiCorp-shaped zip fixtures
+  musl musl-tools                 # tests only: the btop recipe's stand-in Alpine packages (musl loader, musl-gcc)
 )
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi

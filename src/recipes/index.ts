@@ -5,6 +5,7 @@ import path from 'node:path';
 import { InputError } from '../errors.js';
 import { buildRecipeWith, type BuildRecipeOptions, type BuildRecipeResult } from './build.js';
 import { bird } from './catalog/bird.js';
+import { btop } from './catalog/btop.js';
 import { chrony } from './catalog/chrony.js';
 import { containerd } from './catalog/containerd.js';
 import { crio } from './catalog/crio.js';
@@ -26,7 +27,7 @@ export type { RecipeContext } from './context.js';
 export { parseRecipeFile, BUILTIN_RECIPE_DIR, SCHEMA_FILE } from './recipe-file.js';
 
 /** The recipes that need code; the others are recipe files in <checkout>/recipes. */
-const CODE_RECIPES: readonly Recipe[] = [bird, chrony, containerd, crio, docker, haproxy, keepalived, kubernetes, nvidiaRuntime, tailscale, tilde, wasmcloud];
+const CODE_RECIPES: readonly Recipe[] = [bird, btop, chrony, containerd, crio, docker, haproxy, keepalived, kubernetes, nvidiaRuntime, tailscale, tilde, wasmcloud];
 
 const byName = (a: Recipe, b: Recipe) => a.name.localeCompare(b.name);
 let builtins: readonly Recipe[] | undefined;

@@ -26,7 +26,7 @@ describe('registry', () => {
   it('lists the recipes (TypeScript and recipe files), sorted, each offering x86-64 and arm64', () => {
     const names = listRecipes().map((r) => r.name);
     expect(names).toEqual([
-      'bird', 'chrony', 'cilium', 'cloud-hypervisor', 'coder', 'consul', 'containerd', 'crio', 'dataplaneapi', 'docker', 'docker-buildx',
+      'bird', 'btop', 'chrony', 'cilium', 'cloud-hypervisor', 'coder', 'consul', 'containerd', 'crio', 'dataplaneapi', 'docker', 'docker-buildx',
       'docker-compose', 'falco', 'haproxy', 'ig', 'k3s', 'kata-containers', 'keepalived', 'kubernetes', 'llamaedge', 'nebula', 'nerdctl',
       'nomad', 'nvidia-runtime', 'ollama', 'opkssh', 'rke2', 'tailscale', 'tilde', 'vault', 'wasmcloud', 'wasmedge', 'wasmtime',
     ]);
