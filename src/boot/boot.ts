@@ -3,7 +3,7 @@
  * from inside the guest, which of its linked system extensions systemd-sysext
  * merged. Also a library function (bootImage) for other commands and tests.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FlatbakeError, InputError } from '../errors.js';
@@ -11,7 +11,7 @@ import { interruptSignal, ResourceScope, throwIfInterrupted } from '../util/scop
 import { type GuestEvidence, parseVerdict, verdictBlock } from './guest.js';
 import { createOverlay, diskInfo } from './overlay.js';
 import { prepareOverlay, type ExpectedFile, type LinkedExtension } from './prepare.js';
-import { MACHINES, planQemu, startQemu, type Accel } from './qemu.js';
+import { IGNITION_FW_CFG, MACHINES, planQemu, startQemu, type Accel } from './qemu.js';
 import { explainMismatch } from './match.js';
 import { makeBootDir, reapDeadBootDirs } from './scratch.js';
 import type { Arch } from '../arch.js';
@@ -45,7 +45,23 @@ export interface SysextVerdict {
   reason?: string;
 }
 
+/** What the guest saw of an Ignition config on fw_cfg `opt/org.flatcar-linux/config`. */
+export interface IgnitionEvidence {
+  /** The --ignition file given, and its sha256 on the host. */
+  file?: string;
+  fileSha256?: string;
+  /** Whether the guest found a config there, and the sha256 of what it read. */
+  received: boolean;
+  receivedSha256?: string;
+  /** With --ignition: the guest read exactly the file's bytes. */
+  matches?: boolean;
+}
+
+/** The version of BootReport's shape (schemas/boot.schema.json). */
+export const BOOT_SCHEMA_VERSION = 1;
+
 export interface BootReport {
+  schemaVersion: typeof BOOT_SCHEMA_VERSION;
   image: string;
   arch: Arch;
   accel: 'kvm' | 'tcg';
@@ -54,7 +70,8 @@ export interface BootReport {
   /** QEMU start to the verdict's end marker on the console. */
   bootSeconds: number;
   sysexts: SysextVerdict[];
-  /** True when every linked extension merged with its files visible. */
+  ignition: IgnitionEvidence;
+  /** True when every linked extension merged with its files visible (and an --ignition config arrived intact). */
   ok: boolean;
   osRelease: Record<string, string>;
 }
@@ -175,14 +192,21 @@ export async function bootImage(options: BootOptions): Promise<BootReport> {
   }
   const evidence = parseVerdict(block, nonce);
   const sysexts = prepared.extensions.map((e) => judge(e, evidence, arch));
+  const ignition: IgnitionEvidence = { received: evidence.ignitionSha256 !== undefined, ...(evidence.ignitionSha256 ? { receivedSha256: evidence.ignitionSha256 } : {}) };
+  if (options.ignition) {
+    const fileSha256 = createHash('sha256').update(await readFile(options.ignition)).digest('hex');
+    Object.assign(ignition, { file: path.resolve(options.ignition), fileSha256, matches: fileSha256 === evidence.ignitionSha256 });
+  }
   return {
+    schemaVersion: BOOT_SCHEMA_VERSION,
     image: path.resolve(options.image),
     arch,
     accel: plan.accel,
     ...(plan.kvmUnusable ? { kvmUnusable: plan.kvmUnusable } : {}),
     bootSeconds: Math.round(bootSeconds * 10) / 10,
     sysexts,
-    ok: sysexts.every((s) => s.merged && s.files.every((f) => f.visible)),
+    ignition,
+    ok: sysexts.every((s) => s.merged && s.files.every((f) => f.visible)) && ignition.matches !== false,
     osRelease: evidence.osRelease,
   };
 }
@@ -197,7 +221,12 @@ export function formatBootReport(r: BootReport): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   if (r.sysexts.length === 0) lines.push('(no extensions linked in /etc/extensions)');
+  if (r.ignition.file) {
+    lines.push('', r.ignition.matches
+      ? `Ignition config: the guest read ${path.basename(r.ignition.file)} from fw_cfg ${IGNITION_FW_CFG} intact (sha256 ${r.ignition.fileSha256})`
+      : `Ignition config: NOT received intact through fw_cfg ${IGNITION_FW_CFG} (the guest read ${r.ignition.receivedSha256 ?? 'nothing'}, the file is ${r.ignition.fileSha256})`);
+  }
   const os = r.osRelease.PRETTY_NAME ?? r.osRelease.ID ?? 'the guest';
-  lines.push('', `${os} booted to the verdict in ${r.bootSeconds} s (${r.accel}, ${r.arch}): ${r.ok ? 'every linked sysext merged' : 'NOT every linked sysext merged'}`);
+  lines.push('', `${os} booted to the verdict in ${r.bootSeconds} s (${r.accel}, ${r.arch}): ${r.sysexts.every((s) => s.merged && s.files.every((f) => f.visible)) ? 'every linked sysext merged' : 'NOT every linked sysext merged'}`);
   return lines.join('\n');
 }

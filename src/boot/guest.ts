@@ -6,6 +6,8 @@
  *   - `systemd-sysext status --json=short` and `list --json=short` (systemd's own view),
  *   - `stat -L` of every /etc/extensions link (a dangling one fails),
  *   - sha256sum of files each extension must show under /usr or /opt,
+ *   - sha256sum of the Ignition config QEMU handed over through fw_cfg, as
+ *     Flatcar's qemu OEM reads it (nothing when there is none),
  * then powers the guest off. It runs programs directly (no shell), so it works
  * on any systemd /usr with coreutils: Flatcar's and the synthetic release's.
  */
@@ -14,7 +16,13 @@ import { InputError } from '../errors.js';
 export const UNIT_NAME = 'flatbake-boot-verdict.service';
 export const BEGIN = 'FLATBAKE-VERDICT-BEGIN';
 export const END = 'FLATBAKE-VERDICT-END';
-const SECTIONS = ['STATUS', 'LIST', 'LINKS', 'FILES', 'OS-RELEASE'] as const;
+const SECTIONS = ['STATUS', 'LIST', 'LINKS', 'FILES', 'IGNITION', 'OS-RELEASE'] as const;
+
+/**
+ * Where the guest kernel's qemu_fw_cfg driver shows the fw_cfg entry `opt/org.flatcar-linux/config`
+ * (the path Ignition's qemu provider reads on Flatcar; the synthetic release's initramfs loads the module).
+ */
+export const IGNITION_FW_CFG_RAW = '/sys/firmware/qemu_fw_cfg/by_name/opt/org.flatcar-linux/config/raw';
 type Section = (typeof SECTIONS)[number];
 
 /** systemd unit files take C-style escapes; a path with a space or quote is quoted. */
@@ -63,6 +71,8 @@ export function verdictUnit(v: VerdictUnitInput): string {
   if (v.links.length) lines.push(`ExecStart=-/usr/bin/stat -L -c "link %%s %%n" -- ${v.links.map(arg).join(' ')}`);
   lines.push(mark('FILES'));
   if (v.files.length) lines.push(`ExecStart=-/usr/bin/sha256sum -- ${v.files.map(arg).join(' ')}`);
+  // Fails (ignored, '-') when QEMU got no --ignition: then the section stays without a digest.
+  lines.push(mark('IGNITION'), `ExecStart=-/usr/bin/sha256sum -- ${IGNITION_FW_CFG_RAW}`);
   lines.push(mark('OS-RELEASE'), 'ExecStart=-/usr/bin/cat /usr/lib/os-release', mark(END), '');
   return lines.join('\n');
 }
@@ -76,6 +86,8 @@ export interface GuestEvidence {
   linkSizes: Map<string, number>;
   /** in-guest path -> sha256 */
   fileHashes: Map<string, string>;
+  /** sha256 of the fw_cfg Ignition config the guest read; undefined when it found none. */
+  ignitionSha256?: string;
   osRelease: Record<string, string>;
   /** Raw lines of each section, for the report. */
   raw: Record<Section, string[]>;
@@ -135,10 +147,15 @@ export function parseVerdict(block: string, nonce: string): GuestEvidence {
     const m = /([0-9a-f]{64}) {2}(\/.*)$/.exec(line);
     if (m) fileHashes.set(m[2]!, m[1]!);
   }
+  let ignitionSha256: string | undefined;
+  for (const line of raw.IGNITION) {
+    const m = /([0-9a-f]{64}) {2}(\/.*)$/.exec(line);
+    if (m && m[2] === IGNITION_FW_CFG_RAW) ignitionSha256 = m[1];
+  }
   const osRelease: Record<string, string> = {};
   for (const line of raw['OS-RELEASE']) {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
     if (m) osRelease[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
   }
-  return { status, listed, linkSizes, fileHashes, osRelease, raw };
+  return { status, listed, linkSizes, fileHashes, ignitionSha256, osRelease, raw };
 }

@@ -52,6 +52,17 @@ describe('the verdict on the console', () => {
     expect(v.osRelease).toMatchObject({ ID: 'flatcar', SYSEXT_LEVEL: '1.0', PRETTY_NAME: 'Flatcar Container Linux by Kinvolk 4459.2.1 (Synthetic)' });
   });
 
+  it('reads the digest of the fw_cfg Ignition config, and none when sha256sum found no config', () => {
+    const raw = '/sys/firmware/qemu_fw_cfg/by_name/opt/org.flatcar-linux/config/raw';
+    const got = `IGNITION ${NONCE}\n${'b'.repeat(64)}  ${raw}\nOS-RELEASE ${NONCE}\nID=flatcar\n`;
+    expect(parseVerdict(got, NONCE).ignitionSha256).toBe('b'.repeat(64));
+    // As sha256sum says it on a guest QEMU gave no -fw_cfg (the directory is not there).
+    const none = `IGNITION ${NONCE}\n/usr/bin/sha256sum: ${raw}: No such file or directory\nOS-RELEASE ${NONCE}\n`;
+    expect(parseVerdict(none, NONCE).ignitionSha256).toBeUndefined();
+    // A file hash in another section is not taken for the config's.
+    expect(parseVerdict(`FILES ${NONCE}\n${'c'.repeat(64)}  ${raw}\n`, NONCE).ignitionSha256).toBeUndefined();
+  });
+
   it('reads JSON that shares its line with a kernel message', () => {
     const block = `STATUS ${NONCE}\n[   12.5] loop0: detected [{"hierarchy":"/usr","extensions":["a","b"],"since":1}]\n`;
     expect([...parseVerdict(block, NONCE).status]).toEqual([['/usr', ['a', 'b']]]);
@@ -65,6 +76,8 @@ describe('the verdict unit', () => {
     expect(unit).toContain('ExecStart=-/usr/bin/sha256sum -- "/usr/share/x y/$$HOME"');
     expect(unit).toContain('After=systemd-sysext.service ensure-sysext.service local-fs.target');
     expect(unit).toContain('TTYPath=/dev/ttyS0');
+    // The Ignition config where Flatcar's qemu provider reads it, and a missing one does not fail the unit.
+    expect(unit).toContain('ExecStart=-/usr/bin/sha256sum -- /sys/firmware/qemu_fw_cfg/by_name/opt/org.flatcar-linux/config/raw');
     expect(unit).toMatch(/^SuccessAction=poweroff-force$/m);
     expect(unit).not.toMatch(/\/bin\/(ba)?sh(\s|$)/m);
     expect(() => verdictUnit({ nonce: NONCE, tty: 'ttyS0', links: ['/etc/extensions/a\nb.raw'], files: [] })).toThrow(/cannot pass/);

@@ -10,8 +10,8 @@ const Ajv = ((AjvModule as unknown as { default?: typeof AjvModule }).default ??
 const ajv = new Ajv({ allErrors: true, strict: true });
 const compiled = new Map<string, Validate>();
 
-/** The schemas the repo publishes in schemas/ (manifest, inspect, error). */
-export function schemaErrors(name: 'manifest' | 'inspect' | 'error', data: unknown): string[] {
+/** The schemas the repo publishes in schemas/. */
+export function schemaErrors(name: 'manifest' | 'inspect' | 'error' | 'doctor' | 'vendors' | 'boot', data: unknown): string[] {
   let validate = compiled.get(name);
   if (!validate) {
     validate = ajv.compile(JSON.parse(readFileSync(`${REPO}/schemas/${name}.schema.json`, 'utf8')));

@@ -16,7 +16,7 @@ import { buildInitramfs } from './initramfs.js';
 export { grubCfg, GRUB_PREFIX } from './grub.js';
 
 /** Bump when what is built changes, so old caches are not reused. */
-const FORMAT = 'v1';
+const FORMAT = 'v2'; // v2: the initramfs loads qemu_fw_cfg
 
 export interface BootParts {
   dir: string;

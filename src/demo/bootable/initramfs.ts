@@ -13,11 +13,15 @@ import { DiskFormatError } from '../../errors.js';
 import { run, runBinary } from '../../util/exec.js';
 
 /**
- * Modules loaded by /init: the virtio disk, USR's btrfs, and what systemd-sysext
- * needs to merge (loop devices, squashfs and erofs images, overlayfs). Debian's
- * cloud kernel builds them as modules; ext4 (ROOT) and vfat are built in or unneeded.
+ * Modules loaded by /init: the virtio disk, USR's btrfs, what systemd-sysext
+ * needs to merge (loop devices, squashfs and erofs images, overlayfs), and
+ * qemu_fw_cfg, which shows QEMU's fw_cfg entries under /sys/firmware/qemu_fw_cfg
+ * (where Flatcar's Ignition reads a config on qemu, and flatbake boot checks that
+ * --ignition arrived). Debian's cloud kernel builds them as modules
+ * (CONFIG_FW_CFG_SYSFS=m); ext4 (ROOT) and vfat are built in or unneeded. The guest's
+ * /usr carries no modules, so whatever is needed is loaded here.
  */
-export const INITRD_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'btrfs', 'loop', 'squashfs', 'erofs', 'overlay'] as const;
+export const INITRD_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'btrfs', 'loop', 'squashfs', 'erofs', 'overlay', 'qemu_fw_cfg'] as const;
 
 /** Module names to their paths and dependencies, from a modules.dep (paths relative to the kernel's module dir). */
 export function parseModulesDep(text: string): Map<string, { file: string; deps: string[] }> {
