@@ -9,6 +9,9 @@ import { parseReleaseSpec, type ReleaseSpec } from '../flatcar-release/resolve.j
 import type { Reporter } from '../util/report.js';
 import { loadVendorRegistry, type VendorRegistry, type VendorSelection } from '../platforms/index.js';
 import { chooseBackend, type Backend } from './backend.js';
+import { assertNothingMissing, missingHostNeeds, vendorHostNeeds, type HostNeeds } from '../platforms/needs.js';
+import { MOUNT_BACKEND_TOOLS } from '../doctor/tools.js';
+import type { Arch } from '../arch.js';
 import type { BakeOptions } from './context.js';
 import { oemSysextsByName, parseInstallTarget, parseSysextArgs, type InstallTarget, type SysextArg } from './inputs.js';
 import { planLocalSysexts, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
@@ -55,9 +58,33 @@ export async function validate(options: BakeOptions, report: Reporter): Promise<
   }
   // The offline backend needs no root; the mount backend asks for it now, not after a long download.
   const backend = await chooseBackend(options.backend ?? 'auto', { btrfs: target.partition === 'oem' || selection.vendors.length > 0 || Boolean(options.image) });
+  await checkHostTools(selection, options.arch, registry, backend);
   const priv = backend === 'mount' ? await acquirePrivileges('baking sysexts into the image (--backend mount)') : undefined;
   await prepareOutput(options.output);
   return { options, sysexts, local, target, release, registry, selection, vendors, oemSysexts, backend, priv };
+}
+
+/**
+ * The tools and files the chosen vendors and the mount backend run, checked now: a missing
+ * qemu-img must not surface after a long download and bake, as the writer's own error would.
+ */
+async function checkHostTools(selection: VendorSelection, arch: Arch, registry: VendorRegistry, backend: Backend): Promise<void> {
+  const lacking: string[] = [];
+  const missing: HostNeeds = { tools: [], files: [] };
+  for (const record of selection.vendors) {
+    const m = await missingHostNeeds([vendorHostNeeds(record, arch, registry.settings)]);
+    if (m.tools.length + m.files.length === 0) continue;
+    lacking.push(record.id);
+    missing.tools.push(...m.tools.filter((t) => !missing.tools.some((x) => x.command === t.command)));
+    missing.files.push(...m.files.filter((f) => !missing.files.some((x) => x.path === f.path)));
+  }
+  const who = lacking.length ? [`--vendor ${lacking.join(',')}`] : [];
+  if (backend === 'mount') {
+    const m = await missingHostNeeds([{ tools: [...MOUNT_BACKEND_TOOLS], files: [] }]);
+    if (m.tools.length) who.push('the mount backend');
+    missing.tools.push(...m.tools.filter((t) => !missing.tools.some((x) => x.command === t.command)));
+  }
+  assertNothingMissing(missing, who.join(' and '));
 }
 
 /** --output must be a directory we can create files in; anything else fails before any download. */

@@ -7,6 +7,9 @@ import { registerRelease } from './release-command.js';
 import { registerWrapCommands } from './wrap-commands.js';
 import { registerSysext } from './sysext-command.js';
 
+/** The version of `flatbake vendors --json`'s shape (schemas/vendors.schema.json). */
+export const VENDORS_SCHEMA_VERSION = 1;
+
 export function registerOtherCommands(program: Command): void {
   program
     .command('vendors')
@@ -21,7 +24,13 @@ export function registerOtherCommands(program: Command): void {
       const flatcar = (r: (typeof records)[number]) => ({ 'x86-64': supportedReleases(r, 'x86-64'), arm64: supportedReleases(r, 'arm64') });
       if (options.json) {
         const generic = { id: 'generic', description: 'the plain baked image (flatcar_production_image.bin)' };
-        process.stdout.write(`${JSON.stringify([generic, ...records.map((r) => ({ ...r, flatcar: flatcar(r) }))], null, 2)}\n`);
+        // Sizes are bytes named `size` in every --json output: the record's virtualSizeBytes is virtualSize here.
+        const out = records.map((record) => {
+          const { virtualSizeBytes, ...disk } = record.disk ?? {};
+          const size = virtualSizeBytes !== undefined ? { virtualSize: virtualSizeBytes } : {};
+          return { ...record, disk: record.disk ? { ...disk, ...size } : null, flatcar: flatcar(record) };
+        });
+        process.stdout.write(`${JSON.stringify({ schemaVersion: VENDORS_SCHEMA_VERSION, vendors: [generic, ...out] }, null, 2)}\n`);
         return;
       }
       const rows = [['vendor', 'layout', 'oem', 'disk', 'files', 'flatcar x86-64', 'flatcar arm64']];
@@ -61,11 +70,15 @@ export function registerOtherCommands(program: Command): void {
 
   program
     .command('doctor')
-    .description('which host tools are present, what each is needed for, and which package provides it')
+    .description('which host tools are present, what each is needed for, and which package provides it; exits 1 when a required one is missing')
+    .option('--backend <backend>', 'check for this backend: offline, mount, or auto (the one a bake would choose here)', 'auto')
+    .option('--vendor <ids>', 'also require what these vendor images need (comma-separated, as the bake\'s --vendor)')
+    .option('--arch <arch>', 'the architecture of --vendor (x86-64 or arm64)', 'x86-64')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
+    .action(async (options: { json?: boolean; backend: string; vendor?: string; arch: string }) => {
       const { runDoctor, formatDoctor } = await import('../doctor/doctor.js');
-      const report = await runDoctor();
+      const { normalizeArch } = await import('../arch.js');
+      const report = await runDoctor({ backend: parseBackend(options.backend), vendors: options.vendor ? [options.vendor] : undefined, arch: normalizeArch(options.arch) });
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
       if (!report.ok) process.exitCode = 1;
     });

@@ -134,6 +134,22 @@ export function reportError(error: unknown): number {
   return 1;
 }
 
+/**
+ * `--json` on a command other than the bake (which prints its own): on failure stdout carries
+ * the JSON error object too, so a pipeline that reads stdout gets JSON either way. A parser
+ * error (before any action ran) counts when `--json` was typed.
+ */
+function writeJsonFailure(error: unknown, argv: string[], running: Command | undefined): void {
+  if (running?.name() === 'bake') return;
+  const asked = running ? Boolean((running.opts() as { json?: boolean }).json) : argv.includes('--json');
+  if (!asked) return;
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) return;
+    error = new UsageError(error.message.replace(/^error: /, '').split('\n')[0]!, 'run `flatbake --help`, or `flatbake COMMAND --help`, for the options');
+  }
+  process.stdout.write(`${JSON.stringify(jsonFailure(error), null, 2)}\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0) {
     // bare `flatbake` is a usage error, not a bake of nothing
@@ -141,11 +157,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('flatbake: error: no command and no sysexts given\nflatbake: hint: `flatbake demo` bakes offline; `flatbake --fetch NAME:FILE` bakes from the bakery\n');
     return 2;
   }
+  let running: Command | undefined;
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    const program = buildProgram();
+    program.hook('preAction', (_program, command) => {
+      running = command;
+    });
+    await program.parseAsync(argv, { from: 'user' });
     // A command that reports failure without throwing (doctor, boot) sets process.exitCode.
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
+    writeJsonFailure(error, argv, running);
     return reportError(error);
   }
 }

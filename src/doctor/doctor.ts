@@ -1,41 +1,84 @@
+/**
+ * `flatbake doctor`: which host tools a bake will run, present or not. What is required
+ * depends on the backend the bake would choose (or --backend) and on --vendor: the mount
+ * backend's losetup/mount/sudo are not asked of an offline bake, nor a vendor's qemu-img of a
+ * bake without that vendor. Everything else is listed as optional, with what it is for.
+ */
 import { access, constants } from 'node:fs/promises';
+import type { Arch } from '../arch.js';
 import { which } from '../util/exec.js';
-import { VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../platforms/index.js';
-import { OFFLINE_BACKEND_TOOLS } from '../bake/backend.js';
+import { loadVendorRegistry, VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../platforms/index.js';
+import { debianPackages, vendorHostNeeds } from '../platforms/needs.js';
+import { chooseBackend, OFFLINE_BACKEND_TOOLS, type Backend, type BackendChoice } from '../bake/backend.js';
 import { BOOT_HOST_FILES, BOOT_HOST_TOOLS } from '../boot/tools.js';
 import { HOST_TOOLS, type HostFile, type HostTool } from './tools.js';
+
+export const DOCTOR_SCHEMA_VERSION = 1;
 
 export interface ToolStatus extends HostTool {
   path?: string;
 }
 
 export interface DoctorReport {
+  schemaVersion: typeof DOCTOR_SCHEMA_VERSION;
+  /** The backend checked: --backend, or the one `auto` would choose here. */
+  backend: Backend;
+  /** The --vendor ids checked (their tools and files are required). */
+  vendors: string[];
   tools: ToolStatus[];
-  /** Firmware and boot loader files some vendors copy (present or not). */
-  files: Array<HostFile & { found: boolean }>;
+  /** Firmware and boot loader files (required when a --vendor reads them). */
+  files: Array<HostFile & { found: boolean; required: boolean }>;
   root: boolean;
+  /** /dev/loop-control (the mount backend attaches loop devices). */
   loopControl: boolean;
   node: string;
   ok: boolean;
 }
 
-/** The core tools, the offline backend's, then what vendor images and boot need (each command once, the first entry's purpose). */
-function allTools(): HostTool[] {
-  const seen = new Set<string>();
-  const backend = OFFLINE_BACKEND_TOOLS.map(({ when: _when, ...tool }) => tool);
-  return [...HOST_TOOLS, ...backend, ...VENDOR_HOST_TOOLS, ...BOOT_HOST_TOOLS].filter((t) => !seen.has(t.command) && seen.add(t.command));
+export interface DoctorOptions {
+  backend?: BackendChoice;
+  vendors?: string[];
+  arch?: Arch;
 }
 
-export async function runDoctor(): Promise<DoctorReport> {
-  const tools = await Promise.all(allTools().map(async (tool) => ({ ...tool, path: await which(tool.command) })));
+/** Each command once: the first entry's purpose, and required if any entry requires it. */
+function dedupe(tools: HostTool[]): HostTool[] {
+  const byCommand = new Map<string, HostTool>();
+  for (const t of tools) {
+    const seen = byCommand.get(t.command);
+    if (!seen) byCommand.set(t.command, { ...t });
+    else seen.required ||= t.required;
+  }
+  return [...byCommand.values()];
+}
+
+export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
+  const root = process.getuid?.() === 0;
+  const backend = await chooseBackend(options.backend ?? 'auto', { btrfs: true });
+  const arch = options.arch ?? 'x86-64';
+  const registry = options.vendors?.length ? await loadVendorRegistry() : undefined;
+  const selection = registry?.select(options.vendors!, arch);
+  const vendorNeeds = (selection?.vendors ?? []).map((v) => vendorHostNeeds(v, arch, registry!.settings));
+  const core = HOST_TOOLS.filter((t) => !t.backend || (t.backend === backend && !(t.command === 'sudo' && root)));
+  const offline = OFFLINE_BACKEND_TOOLS.map(({ when, ...tool }) => ({ ...tool, required: backend === 'offline' && when !== 'btrfs as non-root' }));
+  const optional = [...VENDOR_HOST_TOOLS, ...BOOT_HOST_TOOLS].map((t) => ({ ...t, required: false }));
+  const all = dedupe([...core, ...offline, ...vendorNeeds.flatMap((n) => n.tools), ...optional]);
+  const tools = await Promise.all(all.map(async (tool) => ({ ...tool, path: await which(tool.command) })));
+  const neededFiles = new Set(vendorNeeds.flatMap((n) => n.files.map((f) => f.path)));
+  const fileList = [...vendorNeeds.flatMap((n) => n.files), ...VENDOR_HOST_FILES, ...BOOT_HOST_FILES].filter((f, i, list) => list.findIndex((g) => g.path === f.path) === i);
   const files = await Promise.all(
-    [...VENDOR_HOST_FILES, ...BOOT_HOST_FILES].map(async (f) => ({ ...f, found: await access(f.path, constants.R_OK).then(() => true, () => false) })),
+    fileList.map(async (f) => ({ ...f, found: await access(f.path, constants.R_OK).then(() => true, () => false), required: neededFiles.has(f.path) })),
   );
   const loopControl = await access('/dev/loop-control', constants.F_OK).then(() => true, () => false);
-  const root = process.getuid?.() === 0;
-  const privilegeOk = root || tools.some((t) => t.command === 'sudo' && t.path);
-  const ok = tools.every((t) => !t.required || t.path) && loopControl && privilegeOk;
-  return { tools, files, root, loopControl, node: process.versions.node, ok };
+  const mountReady = backend !== 'mount' || (loopControl && (root || tools.some((t) => t.command === 'sudo' && t.path)));
+  const ok = tools.every((t) => !t.required || t.path) && files.every((f) => !f.required || f.found) && mountReady;
+  return { schemaVersion: DOCTOR_SCHEMA_VERSION, backend, vendors: (selection?.vendors ?? []).map((v) => v.id), tools, files, root, loopControl, node: process.versions.node, ok };
+}
+
+/** `apt-get install` of exactly these packages (as root without sudo); undefined when none is a Debian package. */
+function installCommand(packages: string[], root: boolean): string | undefined {
+  const debian = debianPackages(packages);
+  return debian.length ? `${root ? '' : 'sudo '}apt-get install -y --no-install-recommends ${debian.join(' ')}` : undefined;
 }
 
 export function formatDoctor(report: DoctorReport): string {
@@ -46,14 +89,19 @@ export function formatDoctor(report: DoctorReport): string {
     return `${state}  ${t.command.padEnd(width)}  ${t.package.padEnd(pkgWidth)}  ${t.purpose}${t.path ? '' : t.required ? ' (required)' : ' (optional)'}`;
   });
   for (const f of report.files) {
-    lines.push(`${f.found ? 'found  ' : 'missing'}  ${f.path}  (${f.package}: ${f.purpose}, optional)`);
+    const state = f.found ? 'found  ' : f.required ? 'MISSING' : 'missing';
+    lines.push(`${state}  ${f.path}  (${f.package}: ${f.purpose}, ${f.required ? 'required' : 'optional'})`);
   }
   lines.push('');
-  lines.push(`node ${report.node}; ${report.root ? 'running as root' : 'not root: sudo is used for losetup and mount'}; loop devices ${report.loopControl ? 'available' : 'NOT available (/dev/loop-control missing)'}`);
-  const missing = [...report.tools.filter((t) => !t.path), ...report.files.filter((f) => !f.found)].filter((t) => !t.package.startsWith('('));
-  if (missing.length > 0) {
-    lines.push(`install the missing ones: apt-get install ${[...new Set(missing.map((t) => t.package))].join(' ')}  (or run scripts/setup.sh)`);
-  }
+  const who = report.root ? 'running as root' : report.backend === 'mount' ? 'not root: sudo is used for losetup and mount' : 'not root (the offline backend needs none)';
+  const loops = report.backend === 'mount' ? `; loop devices ${report.loopControl ? 'available' : 'NOT available (/dev/loop-control missing)'}` : '';
+  lines.push(`node ${report.node}; ${who}; backend ${report.backend}${report.vendors.length ? `; vendors ${report.vendors.join(',')}` : ''}${loops}`);
+  const missingRequired = [...report.tools.filter((t) => !t.path && t.required), ...report.files.filter((f) => !f.found && f.required)];
+  const missingOptional = [...report.tools.filter((t) => !t.path && !t.required), ...report.files.filter((f) => !f.found && !f.required)];
+  const required = installCommand(missingRequired.map((t) => t.package), report.root);
+  const optional = installCommand(missingOptional.map((t) => t.package), report.root);
+  if (required) lines.push(`install what is required: ${required}`);
+  if (optional) lines.push(`and, for what is optional above: ${optional}`);
   lines.push(report.ok ? 'ready to bake' : 'NOT ready to bake: see above');
   return lines.join('\n');
 }
