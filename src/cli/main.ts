@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { commanderOptions, resolveSettings, useRecipesDirs } from './options.js';
 import { registerOtherCommands } from './commands.js';
 import { configSysexts, loadConfigFile } from './config-file.js';
+import { jsonWritten } from './json-output.js';
 
 /**
  * The bake's options: the command line, then `--config`'s file, then the declared defaults.
@@ -140,7 +141,7 @@ export function reportError(error: unknown): number {
  * error (before any action ran) counts when `--json` was typed.
  */
 function writeJsonFailure(error: unknown, argv: string[], running: Command | undefined): void {
-  if (running?.name() === 'bake') return;
+  if (running?.name() === 'bake' || jsonWritten()) return;
   const asked = running ? Boolean((running.opts() as { json?: boolean }).json) : argv.includes('--json');
   if (!asked) return;
   if (error instanceof CommanderError) {

@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
 import { commanderOptions, resolveSettings, useRecipesDirs } from './options.js';
+import { COMMAND_SCHEMA_VERSION, writeJson } from './json-output.js';
 
 export function registerRelease(program: Command): void {
   const release = program
@@ -41,7 +42,7 @@ export function registerRelease(program: Command): void {
         report: stderrReporter({ json: o.json }),
         signal: interruptSignal(),
       });
-      if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      if (o.json) writeJson({ schemaVersion: COMMAND_SCHEMA_VERSION, ...result });
       else process.stdout.write(`${result.outputDir}: ${result.built.length} built, ${result.carried.length} carried over, ${result.files.length} files\n`);
     });
 }

@@ -8,6 +8,7 @@ import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
 import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
 import { commanderOptions, resolveSettings, useRecipesDirs } from './options.js';
+import { COMMAND_SCHEMA_VERSION, writeJson } from './json-output.js';
 
 export function registerSysext(program: Command): void {
   const sysext = program.command('sysext').description('build and check sysext images');
@@ -41,7 +42,7 @@ export function registerSysext(program: Command): void {
         force: options.force,
       });
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        writeJson({ schemaVersion: COMMAND_SCHEMA_VERSION, ...result });
       } else {
         const notes = formatFindings(result);
         if (notes) process.stderr.write(`${notes}\n`);
@@ -58,7 +59,7 @@ export function registerSysext(program: Command): void {
     .action(async (file: string, options: { name?: string; json?: boolean }) => {
       const { checkSysext, formatFindings } = await import('../sysext/check.js');
       const result = await checkSysext(file, { expectName: options.name });
-      if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      if (options.json) writeJson({ schemaVersion: COMMAND_SCHEMA_VERSION, ...result });
       else {
         const text = formatFindings(result);
         process.stdout.write(text ? `${text}\n` : '');
@@ -96,7 +97,7 @@ export function registerSysext(program: Command): void {
         file: r.file ?? null,
       }));
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        writeJson({ schemaVersion: COMMAND_SCHEMA_VERSION, recipes: rows });
         return;
       }
       const width = Math.max(...rows.map((r) => r.name.length));
@@ -170,7 +171,7 @@ export function registerSysext(program: Command): void {
         report,
         signal: interruptSignal(),
       });
-      if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      if (options.json) writeJson({ schemaVersion: COMMAND_SCHEMA_VERSION, ...result });
       else process.stdout.write(`${result.path} (${result.size} bytes, sha256 ${result.sha256}${result.cached ? ', from the cache' : ''})\n`);
     });
 }

@@ -21,6 +21,8 @@ import { elf, sha256, Upstream } from '../recipes/upstream.js';
 import { verifyImage } from '../recipes/verify.js';
 import { githubRelease } from './discover-fixtures.js';
 import { matching, parseIni } from './helpers.js';
+import { schemaErrors } from '../helpers/schemas.js';
+import { COMMAND_SCHEMA_VERSION } from '../../src/cli/json-output.js';
 
 const ARCHES = ['x86-64', 'arm64'] as const;
 const BASE_URL = 'https://sysexts.example/releases/latest/download/';
@@ -103,6 +105,8 @@ describe('a release with a previous one to carry from', () => {
     const k8s = (arch: string) => `kubernetes-${kubernetesVersion}-${arch}.raw`;
     const wasm = (arch: string) => `wasmtime-${wasmtimeVersion}-${arch}.raw`;
     expect(result.built.map((b) => [b.name, b.cached])).toEqual([[k8s('arm64'), false], [k8s('x86-64'), false]]);
+    // What `flatbake release --json` prints: this result with its schemaVersion.
+    expect(schemaErrors('release', { schemaVersion: COMMAND_SCHEMA_VERSION, ...result })).toEqual([]);
     expect(result.carried.map((c) => [c.name, c.from])).toEqual([[wasm('arm64'), `${PREVIOUS_URL}${wasm('arm64')}`], [wasm('x86-64'), `${PREVIOUS_URL}${wasm('x86-64')}`]]);
 
     // Exactly the release's files: no temporary names, nothing else.

@@ -6,7 +6,8 @@
  * is a PATH made of symlinks to everything on this host's PATH but that tool.
  */
 import { constants } from 'node:fs';
-import { access, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { access, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +172,32 @@ describe('flatbake vendors --json', () => {
     const error = JSON.parse(r.stdout);
     expect(schemaErrors('error', error)).toEqual([]);
     expect(error.error).toMatchObject({ exitCode: 2, message: expect.stringMatching(/--bogus/) });
+  });
+});
+
+describe('sysext --json', () => {
+  it('create and check print one document each, with schemaVersion, valid against their schemas; a failed check prints its findings, not a second (error) document', async () => {
+    const tree = path.join(dir, 'tree');
+    await mkdir(path.join(tree, 'usr', 'bin'), { recursive: true });
+    await writeFile(path.join(tree, 'usr', 'bin', 'hello'), '#!/bin/sh\necho hello\n', { mode: 0o755 });
+    const created = await runCli(['sysext', 'create', tree, 'greet', '--os', 'flatcar', '--arch', 'x86-64', '--output', dir, '--json']);
+    expect(created.exitCode, created.stderr).toBe(0);
+    const result = JSON.parse(created.stdout) as { schemaVersion: number; path: string };
+    expect(schemaErrors('sysext-create', result)).toEqual([]);
+    expect(result.schemaVersion).toBe(1);
+    const checked = await runCli(['sysext', 'check', '--json', result.path]);
+    expect(checked.exitCode, checked.stderr).toBe(0);
+    expect(schemaErrors('sysext-check', JSON.parse(checked.stdout))).toEqual([]);
+    // squashfs-tools' own image of the tree, without an extension-release: the check fails.
+    const bare = path.join(dir, 'bare.raw');
+    await execa('mksquashfs', [tree, bare, '-noappend', '-quiet', '-all-root']);
+    const failed = await runCli(['sysext', 'check', '--json', bare]);
+    expect(failed.exitCode).toBe(1);
+    const findings = JSON.parse(failed.stdout) as { ok: boolean; findings: Array<{ severity: string }> };
+    expect(schemaErrors('sysext-check', findings)).toEqual([]);
+    expect(findings.ok).toBe(false);
+    expect(findings.findings.some((f) => f.severity === 'error')).toBe(true);
+    expect(failed.stderr).toMatch(/^flatbake: error: .*bare\.raw failed the sysext check$/m);
   });
 });
 

@@ -11,7 +11,8 @@ const ajv = new Ajv({ allErrors: true, strict: true });
 const compiled = new Map<string, Validate>();
 
 /** The schemas the repo publishes in schemas/. */
-export function schemaErrors(name: 'manifest' | 'inspect' | 'error' | 'doctor' | 'vendors' | 'boot', data: unknown): string[] {
+export type SchemaName = 'manifest' | 'inspect' | 'error' | 'doctor' | 'vendors' | 'boot' | 'sysext-create' | 'sysext-check' | 'sysext-build' | 'sysext-recipes' | 'release';
+export function schemaErrors(name: SchemaName, data: unknown): string[] {
   let validate = compiled.get(name);
   if (!validate) {
     validate = ajv.compile(JSON.parse(readFileSync(`${REPO}/schemas/${name}.schema.json`, 'utf8')));

@@ -15,6 +15,7 @@ import { buildRecipe, builtinRecipes, getRecipe, parseRecipeFile } from '../../s
 import { recipeSkeleton } from '../../src/recipes/skeleton.js';
 import { compareVersions, versionInRange } from '../../src/recipes/version-range.js';
 import { quietReporter } from '../../src/util/report.js';
+import { schemaErrors } from '../helpers/schemas.js';
 import { runCli } from '../helpers/cli.js';
 import { kataRelease } from './fixtures-bakery.js';
 import { elf, sha256, Upstream } from './upstream.js';
@@ -175,6 +176,7 @@ describe('user recipes (--recipes-dir)', () => {
     const built = await runCli(['sysext', 'build', 'teamnet', 'v2.0.0', '--recipes-dir', dir, '--mirror', server.url, '--output', out, '--no-cache', '--json']);
     expect(built.exitCode, built.stderr).toBe(0);
     const result = JSON.parse(built.stdout) as { path: string; inputs: Array<{ url: string; sha256: string; verified: boolean }> };
+    expect(schemaErrors('sysext-build', result)).toEqual([]);
     expect(result.inputs).toEqual([{ url: `${base}/nebula-linux-amd64.tar.gz`, sha256: sha256(tgz), verified: true }]);
     await verifyImage(result.path, 'teamnet', 'x86-64', {
       version: 'v2.0.0', os: '_any', reload: true,
@@ -183,7 +185,9 @@ describe('user recipes (--recipes-dir)', () => {
     });
     // Listed with the built-ins.
     const listed = await runCli(['sysext', 'recipes', '--recipes-dir', dir, '--json']);
-    expect((JSON.parse(listed.stdout) as Array<{ name: string; file: string }>).find((r) => r.name === 'teamnet')?.file).toBe(path.join(dir, 'teamnet.yaml'));
+    const catalogue = JSON.parse(listed.stdout) as { recipes: Array<{ name: string; file: string }> };
+    expect(schemaErrors('sysext-recipes', catalogue)).toEqual([]);
+    expect(catalogue.recipes.find((r) => r.name === 'teamnet')?.file).toBe(path.join(dir, 'teamnet.yaml'));
   });
 
   it('a user recipe named like a built-in replaces it, with a notice', async () => {
@@ -220,6 +224,6 @@ describe('user recipes (--recipes-dir)', () => {
     const bad = await runCli(['sysext', 'recipe', 'new', 'My.Tool', '--output', dir]);
     expect(bad.stderr).toMatch(/^flatbake: error: "My.Tool" is not a valid recipe name\nflatbake: hint: /);
     const listed = await runCli(['sysext', 'recipes', '--recipes-dir', dir, '--json']);
-    expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((r) => r.name)).toContain('my-tool');
+    expect((JSON.parse(listed.stdout) as { recipes: Array<{ name: string }> }).recipes.map((r) => r.name)).toContain('my-tool');
   });
 });
