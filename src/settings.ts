@@ -159,6 +159,7 @@ export const SETTINGS = [
   value('retries', 'retries', '<n>', RETRYING, 'retries of a failed download (connection errors, 5xx)', { default: 5, defaultDoc: '`5`', parse: parseRetries }),
   flag('sysupdate', 'sysupdate', BAKE, 'also wire updates: enable `systemd-sysupdate.timer`, install `/etc/sysupdate.d/noop.conf`, a `systemd-sysupdate.service` drop-in per sysext and the one that restarts systemd-sysext (each sysext needs its `NAME.conf`); see [Updates after the first boot](#updates-after-the-first-boot)'),
   flag('json', 'json', BAKE_DEMO, 'print the manifest as JSON on stdout (progress stays on stderr); on failure the manifest of what was written (`failedVendors`), else a JSON error object; see [The manifest](#the-manifest)'),
+  flag('quiet', 'quiet', BAKE_DEMO, 'print errors and the closing summary only: no step lines, warnings or progress; see [Progress and the summary](#progress-and-the-summary)'),
   flag('full-digest', 'fullDigest', BAKE, 'also record the plain SHA-256 of the baked `.bin` (reads all 8 GiB, several seconds); see [Digests](#digests)', { defaultDoc: 'off: chunked SHA-256 only' }),
   flag('insecure-skip-verify', 'insecureSkipVerify', BAKE, 'DANGEROUS: skip the signature checks; warns loudly and records `verified: false`'),
 ] as const;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { decompressBz2ToSparse } from '../image/decompress.js';
+import { decompressBz2ToSparse, pickBzip2Decompressor } from '../image/decompress.js';
 import { followGrowingFile } from '../image/follow.js';
 import { DIGEST_CHUNK } from '../util/chunked-digest.js';
 import { run } from '../util/exec.js';
@@ -12,6 +12,8 @@ import type { BakeContext } from './context.js';
 import { RELEASE_NAMESPACE, type FetchedFile, type ReleaseFiles } from './downloads.js';
 
 export const DECOMPRESSED_NAMESPACE = 'decompressed';
+/** How often a decompression's output size is read for its progress line. */
+const DECOMPRESS_POLL_MS = 500;
 
 export interface VerifiedRelease {
   version: VersionInfo;
@@ -117,18 +119,40 @@ export async function decompressBase(
   // Named for our pid: the next run removes it if we are killed (util/leftovers).
   const dest = path.join(dir, `${ownedPrefix('decompress-')}${randomBytes(6).toString('hex')}.bin`);
   ctx.scope.defer(`remove ${dest}`, () => rm(dest, { force: true }));
+  // While the download runs, the compressed size is known once it ends (for the percentage).
+  let downloadedSize: number | undefined;
+  if (!('path' in source)) source.downloaded.then((d) => (downloadedSize = d.size), () => undefined);
   const run = async (input: Parameters<typeof decompressBz2ToSparse>[0], label: string) => {
-    const task = ctx.report.progress.start(label);
+    // The task counts the bytes written (the image's size grows as dd writes it); how far it is
+    // comes from the compressed bytes read, when their total is known (a finished file).
+    const tool = await pickBzip2Decompressor();
+    const task = ctx.report.progress.start(`${label} (${tool})`);
+    let written = 0;
+    const poll = setInterval(() => {
+      stat(dest).then(
+        (st) => {
+          if (st.size > written) task.advance(st.size - written);
+          written = Math.max(written, st.size);
+        },
+        () => undefined,
+      );
+    }, DECOMPRESS_POLL_MS);
     try {
       const result = await decompressBz2ToSparse(input, dest, {
         signal,
-        onProgress: (done, total) => task.update(done, total || undefined),
+        tool,
+        onProgress: (done, total) => {
+          const of = total || downloadedSize;
+          if (of) task.estimate(done / of);
+        },
       });
-      task.succeed();
+      task.succeed({ bytes: result.size });
       return result;
     } catch (error) {
       task.fail();
       throw error;
+    } finally {
+      clearInterval(poll);
     }
   };
 
@@ -164,7 +188,6 @@ export async function decompressBase(
     }
   }
   await verified; // never cache (or use) an image whose signature failed
-  ctx.report.step('decompress', `${result.size} bytes, sparse (${result.tool})`);
   let flushing: Promise<void> | undefined;
   // Flushed before it is named in the cache, so a crash cannot leave a damaged blob there.
   const flush = () =>

@@ -27,13 +27,15 @@ export interface BakeContext {
   workDir: string;
   signal: AbortSignal;
   net: DownloadOptions;
+  /** When the bake began (ms), for the summary's duration. */
+  startedAt: number;
 }
 
 /**
  * The shared state of one bake: the cache, a work dir inside --output (removed by `scope`), the
  * interrupt signal, and download settings with retries reported as warnings.
  */
-export async function openBakeContext(options: BakeOptions, report: Reporter, scope: ResourceScope): Promise<BakeContext> {
+export async function openBakeContext(options: BakeOptions, report: Reporter, scope: ResourceScope, startedAt = Date.now()): Promise<BakeContext> {
   const cache = await openUsableCache({ cacheDir: options.cacheDir, cache: options.cache }, (message) => report.warn(message));
   // One bake per --output at a time; then every work dir there is a dead run's (util/leftovers).
   scope.defer(`unlock ${options.output}`, await lockDirectory(options.output, '--output'));
@@ -49,6 +51,7 @@ export async function openBakeContext(options: BakeOptions, report: Reporter, sc
     scope,
     workDir,
     signal,
+    startedAt,
     net: {
       mirror: options.mirror,
       retries: options.retries,

@@ -17,9 +17,10 @@ import { resolve } from './resolve-stage.js';
 import { validate } from './validate.js';
 
 export async function bake(options: BakeOptions, report: Reporter): Promise<{ manifest: Manifest; files: string[] }> {
+  const startedAt = Date.now();
   const plan = await validate(options, report);
   await using scope = new ResourceScope((what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
-  const ctx = await openBakeContext(options, report, scope);
+  const ctx = await openBakeContext(options, report, scope, startedAt);
   const release = await resolve(ctx, plan);
   // fetch hands the base image to verify + decompress as it arrives (verify-stage.ts)
   const fetched = await fetchInputs(ctx, plan, release);

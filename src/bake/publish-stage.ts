@@ -2,7 +2,7 @@
  * Step 9, publish: the manifest, then every finished file renamed from the work dir into
  * --output, the manifest last. A failed vendor fails the bake after the others are published.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../defaults.js';
 import type { VendorResult } from '../platforms/index.js';
@@ -11,6 +11,7 @@ import type { OutputFile } from './digest-stage.js';
 import type { Fetched } from './fetch-stage.js';
 import type { Injected } from './inject-stage.js';
 import { buildManifest, PartialBakeError, type Manifest, type ManifestSysext } from './manifest.js';
+import { bakeSummary } from './summary.js';
 import type { BakePlan } from './validate.js';
 
 export async function publishResults(
@@ -38,6 +39,11 @@ export async function publishResults(
     outputs: outputs.map(({ workFile: _workFile, ...output }) => output),
   });
   const files = outputs.length ? await publish(ctx, outputs, manifest) : [];
+  if (files.length) {
+    const sizes = new Map(outputs.map((o) => [o.file, o.size]));
+    const described = await Promise.all(files.map(async (f) => ({ path: f, size: sizes.get(path.basename(f)) ?? (await stat(f)).size })));
+    ctx.report.result(bakeSummary({ manifest, files: described, seconds: (Date.now() - ctx.startedAt) / 1000 }));
+  }
   if (failed.length) {
     throw new PartialBakeError(
       `${failed.length} of ${plan.vendors.length} vendor image(s) failed: ${failed.map((f) => `${f.vendor} (${f.error})`).join('; ')}`,
@@ -47,7 +53,6 @@ export async function publishResults(
       manifest,
     );
   }
-  ctx.report.step('done', `${files.join(', ')}`);
   return { manifest, files };
 }
 

@@ -141,7 +141,7 @@ function normalizeArches(values: readonly string[]): Arch[] {
 
 /** A recipe build's progress lines, prefixed with the image they are about. */
 function prefixedReporter(report: Reporter, name: string): Reporter {
-  return { step: (stage, text) => report.step(stage, `${name}: ${text}`), warn: (text) => report.warn(`${name}: ${text}`), progress: report.progress };
+  return { step: (stage, text) => report.step(stage, `${name}: ${text}`), warn: (text) => report.warn(`${name}: ${text}`), result: report.result, progress: report.progress };
 }
 
 async function readVersions(options: BuildReleaseOptions): Promise<VersionEntry[]> {

@@ -70,7 +70,7 @@ export function buildProgram(): Command {
       try {
         const options = await toBakeOptions(sysexts, command);
         await useRecipesDirs(options.recipesDirs);
-        const report = stderrReporter({ json: options.json });
+        const report = stderrReporter({ json: options.json, quiet: options.quiet });
         const { bake } = await import('../bake/pipeline.js');
         const { manifest } = await bake(options, report);
         if (options.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);

@@ -37,6 +37,20 @@ export function qemuImgConvertArgs(disk: DiskSpec, input: string, output: string
   return args;
 }
 
+/** Reads qemu-img -p's `(45.67/100%)` updates, which may arrive split across chunks. */
+export function qemuImgPercent(onFraction: (fraction: number) => void): (text: string) => void {
+  let pending = '';
+  return (text) => {
+    pending += text;
+    const parts = pending.split(/[\r\n]/);
+    pending = parts.pop() ?? '';
+    for (const part of parts) {
+      const m = /\((\d+(?:\.\d+)?)\/100%\)/.exec(part);
+      if (m) onFraction(Number(m[1]) / 100);
+    }
+  };
+}
+
 /** Virtual size as qemu-img reports it. */
 export async function virtualSize(file: string, format: string): Promise<number> {
   const { stdout } = await run('qemu-img', ['info', '-f', format, '--output=json', file], { purpose: `read the size of ${file}` });
@@ -50,7 +64,14 @@ export async function virtualSize(file: string, format: string): Promise<number>
  * consumed (renamed or archived) when the output is raw, so a raw vendor
  * costs no second copy. `scratchDir` holds intermediate files.
  */
-export async function convertDisk(raw: string, disk: DiskSpec, output: string, scratchDir: string): Promise<void> {
+export async function convertDisk(
+  raw: string,
+  disk: DiskSpec,
+  output: string,
+  scratchDir: string,
+  /** Told how far qemu-img is (0..1), from its -p output. */
+  onFraction?: (fraction: number) => void,
+): Promise<void> {
   if (disk.format === 'parallels') throw new DiskFormatError('parallels disks need Parallels\' prl_disk_tool, which flatbake does not have');
   let converted: string;
   if (disk.format === 'raw') {
@@ -59,7 +80,10 @@ export async function convertDisk(raw: string, disk: DiskSpec, output: string, s
     await rename(raw, converted);
   } else {
     converted = output;
-    await run('qemu-img', qemuImgConvertArgs(disk, raw, converted), { purpose: `convert the disk to ${disk.format}` });
+    const args = qemuImgConvertArgs(disk, raw, converted);
+    // -p: qemu-img prints `(12.34/100%)` on stdout as it goes (an Azure fixed VHD is 30 GiB).
+    if (onFraction) args.splice(1, 0, '-p');
+    await run('qemu-img', args, { purpose: `convert the disk to ${disk.format}`, onStdout: onFraction && qemuImgPercent(onFraction) });
   }
   if (disk.archive) {
     // oldgnu + -S: the archive records holes instead of gigabytes of zeros (what GCE's image import expects).

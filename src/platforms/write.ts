@@ -15,6 +15,7 @@ import type { Privileged } from '../privileged/privileged.js';
 import { which } from '../util/exec.js';
 import { sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
+import { formatDuration } from '../util/duration.js';
 import type { ResourceScope } from '../util/scope.js';
 import { writeOva, writeUefiFirmware, ovfText } from './bundles.js';
 import { readUpdateGroup } from './update-group.js';
@@ -132,16 +133,25 @@ async function writeOneVendor(
     const scratch = await mkdtemp(path.join(dir, '.scratch-'));
     removeScratch = options.scope.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }));
     const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id, options.version), dir, scratch, files: [], rootBytes: new Map() };
-    report.step('vendor', `${vendor.id}: ${vendor.description}`);
+    // A disk vendor says what it is with its layout (one line less per vendor).
+    if (vendor.kind !== 'disk') report.step('vendor', `${vendor.id}: ${vendor.description}`);
     if (vendor.kind === 'disk') await writeDiskVendor(ctx, sysext);
     else await writeNetbootVendor(ctx);
     await removeScratch();
     const outputs: VendorOutput[] = [];
     for (const workFile of ctx.files) {
       const rootSize = ctx.rootBytes.get(workFile);
-      outputs.push({ file: path.basename(workFile), workFile, sha256: await sha256SparseFile(workFile), size: (await stat(workFile)).size, ...(rootSize ? { rootSize } : {}) });
+      const size = (await stat(workFile)).size;
+      // Gigabytes of a fixed VHD or raw disk take a while to hash: a progress task of their own.
+      const task = report.progress.start(`sha256 ${path.basename(workFile)}`, size, { brief: true });
+      const sha256 = await sha256SparseFile(workFile, (bytes) => task.advance(bytes)).catch((error: unknown) => {
+        task.fail();
+        throw error;
+      });
+      task.succeed();
+      outputs.push({ file: path.basename(workFile), workFile, sha256, size, ...(rootSize ? { rootSize } : {}) });
     }
-    report.step('vendor', `${vendor.id}: ${outputs.map((o) => o.file).join(', ')} (${Math.round((Date.now() - started) / 1000)}s)`);
+    report.step('vendor', `${vendor.id}: ${outputs.length} file(s) in ${formatDuration((Date.now() - started) / 1000).text}`);
     return { vendor: vendor.id, ok: true, outputs };
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));
@@ -169,7 +179,7 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   const min = options.minRootSectors;
   const rootSectors = min !== undefined && (layoutRoot ?? 0) < min ? min : layoutRoot;
   const plan = await growImageToLayout(options.priv, raw, rootSectors, ctx.registry.settings.diskAlignmentSectors, exactSectors);
-  ctx.options.report.step('vendor', `${vendor.id}: layout ${vendor.layout!.name}, ROOT ${plan.rootSectors} sectors, disk ${plan.diskSectors} sectors`);
+  ctx.options.report.step('vendor', `${vendor.id}: ${vendor.description}; layout ${vendor.layout!.name}, ROOT ${plan.rootSectors} sectors, disk ${plan.diskSectors} sectors`);
   const rootBytes = plan.rootSectors * (await readGptFromFile(raw)).sectorSize;
 
   if (vendor.oem) {
@@ -182,9 +192,20 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   // An OVA leaves its VMDK (and OVF) beside it, as the SDK publishes them (vm_image_util.sh _write_ova_bundle, V:1038); box and pvm bundles take the disk in.
   const bundled = vendor.bundle !== null && vendor.bundle.kind !== 'ova';
   const converted = bundled ? path.join(scratch, diskName) : path.join(ctx.dir, diskName);
-  const convertStart = Date.now();
-  await convertDisk(raw, disk, converted, scratch);
-  ctx.options.report.step('vendor', `${vendor.id}: converted to ${disk.format} in ${((Date.now() - convertStart) / 1000).toFixed(1)}s`);
+  const task = ctx.options.report.progress.start(`${vendor.id}: convert to ${disk.format}${disk.compressed ? ' (compressed)' : ''}`, capacityBytes);
+  try {
+    let read = 0;
+    await convertDisk(raw, disk, converted, scratch, (fraction) => {
+      const now = Math.round(fraction * capacityBytes);
+      if (now > read) task.advance(now - read);
+      read = Math.max(read, now);
+    });
+  } catch (error) {
+    task.fail();
+    throw error;
+  }
+  // The end line reports what was written, not the raw bytes read.
+  task.succeed({ bytes: (await stat(converted)).size });
   if (!bundled) {
     ctx.files.push(converted);
     ctx.rootBytes.set(converted, rootBytes);

@@ -24,6 +24,8 @@ export interface RunOptions {
   binary?: boolean;
   /** Abort signal: the command is killed when it fires. */
   signal?: AbortSignal;
+  /** Told each piece of stdout as it arrives (progress a tool prints while it runs). */
+  onStdout?: (text: string) => void;
 }
 
 export interface RunResult {
@@ -107,7 +109,7 @@ const text = (value: unknown, encoding: BufferEncoding) =>
  * command, its exit code and the tail of its output; a missing program a MissingToolError.
  */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const result = await start(file, args, {
+  const child = start(file, args, {
     cwd: options.cwd,
     input: options.input,
     env: options.env,
@@ -115,6 +117,9 @@ export async function run(file: string, args: readonly string[], options: RunOpt
     cancelSignal: options.signal,
     encoding: options.binary ? 'buffer' : 'utf8',
   });
+  const onStdout = options.onStdout;
+  if (onStdout) child.stdout?.on('data', (chunk: Buffer | string) => onStdout(String(chunk)));
+  const result = await child;
   const bytes = options.binary ? Buffer.from(result.stdout as unknown as Uint8Array) : undefined;
   const stdout = bytes ? bytes.toString('latin1') : text(result.stdout, 'utf8');
   const stderr = text(result.stderr, 'utf8');

@@ -42,7 +42,7 @@ const entry = (recipe: string, version: string): VersionEntry => ({ recipe, vers
 function recorder(): Reporter & { steps: string[]; warnings: string[] } {
   const steps: string[] = [];
   const warnings: string[] = [];
-  return { steps, warnings, step: (stage, text) => steps.push(`${stage}: ${text}`), warn: (text) => warnings.push(text), progress: silentProgress };
+  return { steps, warnings, step: (stage, text) => steps.push(`${stage}: ${text}`), warn: (text) => warnings.push(text), result: () => undefined, progress: silentProgress };
 }
 
 let dirs = 0;

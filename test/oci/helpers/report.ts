@@ -10,6 +10,7 @@ export function recordingReporter(): Reporter & { steps: string[]; warnings: str
     warnings,
     step: (stage, text) => steps.push(`${stage}: ${text}`),
     warn: (text) => warnings.push(text),
+    result: () => undefined,
     progress: silentProgress,
   };
 }
