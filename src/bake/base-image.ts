@@ -7,6 +7,7 @@ import { DIGEST_CHUNK } from '../util/chunked-digest.js';
 import { run } from '../util/exec.js';
 import { ownedPrefix } from '../util/leftovers.js';
 import { parseVersionTxt, type VersionInfo } from '../flatcar-release/resolve.js';
+import { InputError } from '../errors.js';
 import { SignatureVerifier } from '../verify/gpg.js';
 import type { BakeContext } from './context.js';
 import { RELEASE_NAMESPACE, type FetchedFile, type ReleaseFiles } from './downloads.js';
@@ -60,11 +61,12 @@ export async function verifyRelease(ctx: BakeContext, files: ReleaseFiles, keyFi
 
 /** Verified release files enter the cache; before verification nothing does. */
 async function cacheVerified(ctx: BakeContext, files: ReleaseFiles, fingerprint: string, versionFingerprint: string): Promise<void> {
-  const store = async (file: FetchedFile, meta: Record<string, unknown>) => {
+  const store = async (file: FetchedFile, meta: Record<string, unknown>, pieces?: Map<number, string>) => {
     if (file.fromCache) return;
-    await ctx.cache.store(RELEASE_NAMESPACE, file.url, file.path, { sha256: file.sha256, size: file.size, meta, move: false });
+    await ctx.cache.store(RELEASE_NAMESPACE, file.cacheKey ?? file.url, file.path, { sha256: file.sha256, size: file.size, meta, move: false, ...(pieces ? { pieces } : {}) });
   };
-  await store(files.image, { fingerprint, signatureSha256: files.imageSig.sha256 });
+  // With its piece digests, so a later use can prove its 400+ MB in parallel.
+  await store(files.image, { fingerprint, signatureSha256: files.imageSig.sha256 }, new Map());
   await store(files.imageSig, {});
   await store(files.versionTxt, { fingerprint: versionFingerprint, signatureSha256: files.versionTxtSig.sha256 });
   await store(files.versionTxtSig, {});
@@ -76,20 +78,26 @@ export interface BaseImage {
   size: number;
   fromCache: boolean;
   tool?: string;
-  /** Digests of the base's 4 MiB pieces that hold data, by piece index, when the cache knows them. */
+  /** Digests of the base's 4 MiB pieces that hold data, by piece index, when the cache knows them (a cached base: all of them). */
   chunks?: Map<number, string>;
   /**
    * A fresh decompression not yet in the cache: moves it there (after flushing it to disk) and
-   * records the piece digests. Call it once the image is staged: it renames the file.
+   * records its piece digests (those given; the others are hashed then), by which every later
+   * use proves it. Call it once the image is staged: it renames the file.
    */
   keep?: (chunks?: Map<number, string>) => Promise<void>;
   /** Starts flushing a fresh decompression to disk (keep waits for it); runs once. */
   flush?: () => Promise<void>;
 }
 
-/** What to decompress: a finished .bz2, or one still downloading (followed as it grows). */
+/** The cached decompression of the .bz2 with this SHA-256, proven piece by piece (once per run). */
+export function cachedBase(ctx: BakeContext, compressedSha256: string) {
+  return ctx.cache.lookup(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`);
+}
+
+/** What to decompress: a finished .bz2 (`unchecked`: see CacheEntry), or one still downloading (followed as it grows). */
 export type CompressedSource =
-  | { path: string; sha256: string }
+  | { path: string; sha256: string; unchecked?: boolean }
   | { following: string; downloaded: Promise<{ path: string; sha256: string; size: number; rewritten?: boolean }> };
 
 /**
@@ -107,12 +115,14 @@ export async function decompressBase(
   signal: AbortSignal = ctx.signal,
 ): Promise<BaseImage> {
   if ('path' in source) {
-    const hit = await ctx.cache.lookup(DECOMPRESSED_NAMESPACE, `bz2:${source.sha256}`);
+    const hit = await cachedBase(ctx, source.sha256);
     if (hit) {
       await verified;
-      ctx.report.step('decompress', 'base image from the cache');
-      return { path: hit.path, size: hit.size, fromCache: true, chunks: chunksFromMeta(hit.meta) };
+      ctx.report.step('decompress', 'base image from the cache (its pieces proven)');
+      return { path: hit.path, size: hit.size, fromCache: true, chunks: hit.pieces };
     }
+    // The .bz2's bytes were left unhashed because this decompression was cached; it is gone now.
+    if (source.unchecked) throw new InputError('the cached base image went away while this run used it', 'run the bake again');
   }
   const dir = ctx.cache.dir ? path.join(ctx.cache.dir, 'downloads') : ctx.workDir;
   await mkdir(dir, { recursive: true });
@@ -210,35 +220,12 @@ export async function decompressBase(
       sha256: createHash('sha256').update(`flatbake-decompressed\0${compressed.sha256}`).digest('hex'),
       size: result.size,
       move: true,
-      meta: { decompressedFrom: compressed.sha256, ...chunksToMeta(chunks) },
+      meta: { decompressedFrom: compressed.sha256 },
+      pieces: chunks ?? new Map(),
     });
   };
   // Without a cache the decompression lives in the work dir and goes with it.
   return { path: dest, size: result.size, fromCache: false, tool: result.tool, ...(ctx.cache.dir ? { keep, flush } : {}) };
-}
-
-/** Adds piece digests the cache did not know yet to a cached base image (see chunked-digest.ts). */
-export async function rememberBaseChunks(ctx: BakeContext, base: BaseImage, compressedSha256: string, chunks: Map<number, string>): Promise<void> {
-  if (!base.fromCache || [...chunks.keys()].every((i) => base.chunks?.has(i))) return;
-  const hit = await ctx.cache.lookup(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`);
-  if (!hit || hit.path !== base.path) return;
-  const all = new Map([...(chunksFromMeta(hit.meta) ?? []), ...chunks]);
-  await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressedSha256}`, hit.path, { sha256: hit.sha256, size: hit.size, meta: { ...hit.meta, ...chunksToMeta(all) } });
-}
-
-function chunksToMeta(chunks: Map<number, string> | undefined): Record<string, unknown> {
-  if (!chunks?.size) return {};
-  return { chunkSize: DIGEST_CHUNK, chunks: Object.fromEntries(chunks) };
-}
-
-function chunksFromMeta(meta: Record<string, unknown>): Map<number, string> | undefined {
-  if (meta.chunkSize !== DIGEST_CHUNK || typeof meta.chunks !== 'object' || meta.chunks === null) return undefined;
-  const chunks = new Map<number, string>();
-  for (const [index, digest] of Object.entries(meta.chunks as Record<string, unknown>)) {
-    if (!/^\d+$/.test(index) || typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return undefined;
-    chunks.set(Number(index), digest);
-  }
-  return chunks;
 }
 
 /** A private, writable copy of the base image; holes stay holes. */

@@ -28,7 +28,7 @@ export async function digest(ctx: BakeContext, fetched: Fetched, staged: Staged,
     const rootSize = locateFlatcarPartition(injected.table, 'ROOT').sizeBytes;
     outputs.push({ ...(await describeImage(ctx, staged.image, IMAGE_FILE, basePieces)), rootSize });
   }
-  await keepBase(ctx, fetched.base.image, basePieces, fetched.base.sha256);
+  await keepBase(ctx, fetched.base.image, basePieces);
   for (const result of vendors) {
     for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, ...(o.rootSize ? { rootSize: o.rootSize } : {}), workFile: o.workFile });
   }

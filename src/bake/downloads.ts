@@ -21,6 +21,10 @@ export interface FetchedFile {
   rewritten?: boolean;
   /** What the cache recorded when the file was verified (cache hits only). */
   cacheMeta?: Record<string, unknown>;
+  /** The cache key it is (or will be) stored under, when not its URL. */
+  cacheKey?: string;
+  /** A cache hit whose bytes were not hashed, because the caller said it would not read them. */
+  unchecked?: boolean;
 }
 
 export interface ReleaseFiles {
@@ -73,7 +77,7 @@ export const SYSEXT_NAMESPACE = 'sysext';
  */
 export async function fetchFiles(
   ctx: BakeContext,
-  wanted: Array<{ url: string; label: string; optional?: boolean; expectedSha256?: string; cache?: { namespace: string; key: string } }>,
+  wanted: Array<{ url: string; label: string; optional?: boolean; expectedSha256?: string; cache?: { namespace: string; key: string; unread?: (sha256: string) => Promise<boolean> } }>,
   /** Told where each file that is not cached is being downloaded to (`<dest>.part` while in progress). */
   onDownload?: (index: number, dest: string) => void,
 ): Promise<Array<FetchedFile | undefined>> {
@@ -82,9 +86,10 @@ export async function fetchFiles(
   const requestIndex: number[] = [];
   const dir = await downloadDir(ctx);
   for (const [i, want] of wanted.entries()) {
-    const hit = want.cache ? await ctx.cache.lookup(want.cache.namespace, want.cache.key) : undefined;
+    const hit = want.cache ? await ctx.cache.lookup(want.cache.namespace, want.cache.key, { unread: want.cache.unread }) : undefined;
+    const cacheKey = want.cache && want.cache.key !== want.url ? { cacheKey: want.cache.key } : {};
     if (hit && (!want.expectedSha256 || hit.sha256 === want.expectedSha256.toLowerCase())) {
-      results[i] = { url: want.url, path: hit.path, sha256: hit.sha256, size: hit.size, fromCache: true, cacheMeta: hit.meta };
+      results[i] = { url: want.url, path: hit.path, sha256: hit.sha256, size: hit.size, fromCache: true, cacheMeta: hit.meta, ...cacheKey, ...(hit.unchecked ? { unchecked: true } : {}) };
       continue;
     }
     const dest = await privateDownload(ctx, dir, downloadName(want.url));
@@ -98,9 +103,20 @@ export async function fetchFiles(
   const fetched = await downloadAll(requests, { ...ctx.net, concurrency: 4 });
   fetched.forEach((result, j) => {
     const i = requestIndex[j]!;
-    if (result) results[i] = { url: wanted[i]!.url, path: result.path, sha256: result.sha256, size: result.size, fromCache: false, rewritten: result.rewritten };
+    const cache = wanted[i]!.cache;
+    const cacheKey = cache && cache.key !== wanted[i]!.url ? { cacheKey: cache.key } : {};
+    if (result) results[i] = { url: wanted[i]!.url, path: result.path, sha256: result.sha256, size: result.size, fromCache: false, rewritten: result.rewritten, ...cacheKey };
   });
   return results;
+}
+
+/**
+ * The cache key of a release file: its board, version and name, not the URL it came from. A
+ * versioned release's files never change, and each is signed: the same file from another
+ * mirror or release server is a cache hit, and a signature check still guards what it pairs with.
+ */
+export function releaseFileKey(release: Pick<ResolvedRelease, 'board' | 'version'>, name: string): string {
+  return `flatcar:${release.board}:${release.version}:${name}`;
 }
 
 /** The image, version.txt and their signatures. */
@@ -109,14 +125,15 @@ export async function fetchReleaseFiles(
   release: ResolvedRelease,
   /** Called with the image's `.part` path when it is downloaded (not when it comes from the cache). */
   onImageDownload?: (partFile: string) => void,
+  /** Whether a cached image with this SHA-256 will not be read (see LookupOptions.unread). */
+  imageUnread?: (sha256: string) => Promise<boolean>,
 ): Promise<ReleaseFiles> {
   const names = [IMAGE_BZ2_FILE, `${IMAGE_BZ2_FILE}.sig`, VERSION_FILE, `${VERSION_FILE}.sig`];
-  // Versioned release paths never change, so the URL is a safe cache key.
   const files = await fetchFiles(
     ctx,
-    names.map((name) => {
+    names.map((name, i) => {
       const url = `${release.baseUrl}/${name}`;
-      return { url, label: name, cache: { namespace: RELEASE_NAMESPACE, key: url } };
+      return { url, label: name, cache: { namespace: RELEASE_NAMESPACE, key: releaseFileKey(release, name), ...(i === 0 && imageUnread ? { unread: imageUnread } : {}) } };
     }),
     (index, dest) => {
       if (index === 0) onImageDownload?.(`${dest}.part`);

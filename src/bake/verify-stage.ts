@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedRelease } from '../flatcar-release/resolve.js';
 import { sha256SparseFile } from '../util/hash.js';
-import { decompressBase, rememberBaseChunks, verifyRelease, type BaseImage } from './base-image.js';
+import { cachedBase, decompressBase, verifyRelease, type BaseImage } from './base-image.js';
 import type { BakeContext } from './context.js';
 import { fetchReleaseFiles, fetchSigningKey } from './downloads.js';
 import type { ReleaseInfo } from './manifest.js';
@@ -39,7 +39,8 @@ function handled<T>(promise: Promise<T>): Promise<T> {
 export async function releaseBase(ctx: BakeContext, release: ResolvedRelease): Promise<VerifiedBase> {
   let imageDownload: ((part: string | undefined) => void) | undefined;
   const imageDownloadStarted = new Promise<string | undefined>((resolve) => (imageDownload = resolve));
-  const filesPromise = fetchReleaseFiles(ctx, release, (part) => imageDownload!(part));
+  // A cached .bz2 whose decompression is cached (and proven) is not read, so not hashed either.
+  const filesPromise = fetchReleaseFiles(ctx, release, (part) => imageDownload!(part), async (sha256) => (await cachedBase(ctx, sha256)) !== undefined);
   filesPromise.then(() => imageDownload!(undefined), () => imageDownload!(undefined));
   const keyPromise = ctx.options.insecureSkipVerify ? Promise.resolve(undefined) : fetchSigningKey(ctx);
   // Nothing is cached, staged or published before the signatures pass; decompression overlaps
@@ -91,14 +92,13 @@ export async function localBase(ctx: BakeContext, file: string): Promise<Verifie
 }
 
 /**
- * Puts a freshly decompressed base into the cache (with its piece digests when known), or adds
- * the piece digests to a cached one that lacks them. A cache that cannot be written costs the
- * next bake time, not this one its result: it warns.
+ * Puts a freshly decompressed base into the cache with its piece digests (those known; the
+ * cache hashes the others). A cache that cannot be written costs the next bake time, not this
+ * one its result: it warns.
  */
-export async function keepBase(ctx: BakeContext, base: BaseImage, chunks?: Map<number, string>, compressedSha256?: string): Promise<void> {
+export async function keepBase(ctx: BakeContext, base: BaseImage, chunks?: Map<number, string>): Promise<void> {
   try {
     if (base.keep) await base.keep(chunks);
-    else if (chunks && compressedSha256) await rememberBaseChunks(ctx, base, compressedSha256, chunks);
   } catch (error) {
     ctx.report.warn(`could not keep the base image in the cache: ${(error as Error).message}`);
   }

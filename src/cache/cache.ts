@@ -3,6 +3,8 @@ import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { InputError } from '../errors.js';
+import { DIGEST_CHUNK, pieceDigests, zeroPieceDigest } from '../util/chunked-digest.js';
+import { pieceMismatch, piecesOf, type PiecesRecord } from './pieces.js';
 import { sha256File } from '../util/hash.js';
 
 /**
@@ -25,6 +27,19 @@ export interface CacheEntry {
   sha256: string;
   size: number;
   meta: Record<string, unknown>;
+  /** The SHA-256 of each 4 MiB piece that is not all zeros, by index, when the entry records them. */
+  pieces?: Map<number, string>;
+  /** Returned unhashed because the caller said it will not read the bytes (see LookupOptions). */
+  unchecked?: boolean;
+}
+
+export interface LookupOptions {
+  /**
+   * Says, given the entry's recorded SHA-256, whether the caller can do without the blob's bytes
+   * (a product made from them is cached and proven, say): then the blob is not hashed, and the
+   * entry comes back with `unchecked`. Its bytes must then not be read.
+   */
+  unread?: (sha256: string) => Promise<boolean>;
 }
 
 export interface StoreOptions {
@@ -33,6 +48,12 @@ export interface StoreOptions {
   meta?: Record<string, unknown>;
   /** Take the file (rename) instead of hard-linking it; the source name is gone afterwards. */
   move?: boolean;
+  /**
+   * Record the file's 4 MiB piece digests (those given are taken as they are, the others are
+   * hashed here), so that every later lookup can prove the blob in parallel and skip its holes.
+   * Blobs bigger than VERIFY_LIMIT always get them.
+   */
+  pieces?: Map<number, string>;
 }
 
 interface RefRecord {
@@ -41,10 +62,12 @@ interface RefRecord {
   size: number;
   createdAt: string;
   meta: Record<string, unknown>;
+  /** Piece digests (see StoreOptions.pieces): pieces not listed are all zeros. */
+  pieces?: PiecesRecord;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-/** Blobs up to this size are hashed whenever they are looked up. */
+/** Blobs up to this size may be proven by their plain SHA-256; bigger ones by their piece digests. */
 const VERIFY_LIMIT = 256 * 1024 * 1024;
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -67,7 +90,8 @@ function isRecord(value: unknown): value is RefRecord {
     typeof v['size'] === 'number' &&
     Number.isSafeInteger(v['size']) &&
     typeof v['meta'] === 'object' &&
-    v['meta'] !== null
+    v['meta'] !== null &&
+    (v['pieces'] === undefined || piecesOf(v['pieces'] as PiecesRecord) !== undefined)
   );
 }
 
@@ -85,6 +109,9 @@ export class Cache {
 
   /** Says that a damaged entry was dropped (it is then fetched or made again). */
   private readonly warn: (message: string) => void;
+
+  /** Blobs proven in this run, with the identity (inode, times) they had then: proven once per run. */
+  private readonly proven = new Map<string, string>();
 
   constructor(dir: string | undefined, options: { readOnly?: boolean; warn?: (message: string) => void } = {}) {
     this.readDir = dir;
@@ -121,7 +148,7 @@ export class Cache {
     if (this.dir !== undefined) await rm(file, { force: true }).catch(() => undefined);
   }
 
-  async lookup(namespace: string, key: string): Promise<CacheEntry | undefined> {
+  async lookup(namespace: string, key: string, options: LookupOptions = {}): Promise<CacheEntry | undefined> {
     if (this.readDir === undefined) return undefined;
     const ref = this.refPath(namespace, key);
     let record: unknown;
@@ -138,24 +165,42 @@ export class Cache {
       return undefined;
     }
     const blob = this.blobPath(record.sha256);
+    let identity: string;
     let size: number;
     try {
-      size = (await stat(blob)).size;
+      const st = await stat(blob);
+      size = st.size;
+      identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     } catch {
       await this.drop(ref);
       return undefined;
     }
-    // A blob's name is its digest, so wrong content is wrong for every ref to it. Blobs up to
-    // VERIFY_LIMIT are hashed on every use (a few MB: sysexts, keys, signatures); bigger ones
-    // (the compressed and the decompressed base image) by their size only, so far.
-    const damaged = size !== record.size ? `it has ${size} bytes, not ${record.size}` : size <= VERIFY_LIMIT && (await sha256File(blob)) !== record.sha256 ? 'its content does not match its SHA-256' : undefined;
-    if (damaged) {
-      this.warn(`the cached ${namespace} entry ${key} is damaged (${damaged}): dropped, fetching or making it again`);
-      await this.drop(blob);
-      await this.drop(ref);
-      return undefined;
-    }
-    return { path: blob, sha256: record.sha256, size: record.size, meta: record.meta };
+    const pieces = record.pieces ? piecesOf(record.pieces) : undefined;
+    const entry: CacheEntry = { path: blob, sha256: record.sha256, size: record.size, meta: record.meta, ...(pieces ? { pieces } : {}) };
+    if (size !== record.size) return this.damaged(namespace, key, blob, ref, `it has ${size} bytes, not ${record.size}`);
+    if (this.proven.get(blob) === identity) return entry;
+    if (options.unread && (await options.unread(record.sha256))) return { ...entry, unchecked: true };
+    // A blob's name is its digest, so wrong content is wrong for every ref to it. Every blob is
+    // proven before use: by its piece digests where recorded (in parallel, holes skipped: the
+    // base images), else by its SHA-256 (a few MB: sysexts, keys, signatures).
+    const damaged = pieces
+      ? await pieceMismatch(blob, size, pieces)
+      : size > VERIFY_LIMIT
+        ? 'it was cached without piece digests (by an older flatbake), so it cannot be proven'
+        : (await sha256File(blob)) !== record.sha256
+          ? 'its content does not match its SHA-256'
+          : undefined;
+    if (damaged) return this.damaged(namespace, key, blob, ref, damaged);
+    this.proven.set(blob, identity);
+    return entry;
+  }
+
+  private async damaged(namespace: string, key: string, blob: string, ref: string, why: string): Promise<undefined> {
+    this.warn(`the cached ${namespace} entry ${key} is damaged (${why}): dropped, fetching or making it again`);
+    this.proven.delete(blob);
+    await this.drop(blob);
+    await this.drop(ref);
+    return undefined;
   }
 
   /**
@@ -201,7 +246,20 @@ export class Cache {
       }
     }
 
-    const record: RefRecord = { key, sha256, size: options.size, createdAt: new Date().toISOString(), meta: options.meta ?? {} };
+    // Hashed from the blob now in place (the caller verified the file's SHA-256 as a whole).
+    const pieces = options.pieces !== undefined || options.size > VERIFY_LIMIT ? await pieceDigests(blob, { known: (i) => options.pieces?.get(i) }) : undefined;
+    const digests: Record<string, string> = {};
+    for (const [index, digest] of pieces ?? []) {
+      if (digest !== zeroPieceDigest(Math.min(DIGEST_CHUNK, options.size - index * DIGEST_CHUNK))) digests[index] = digest;
+    }
+    const record: RefRecord = {
+      key,
+      sha256,
+      size: options.size,
+      createdAt: new Date().toISOString(),
+      meta: options.meta ?? {},
+      ...(pieces ? { pieces: { size: DIGEST_CHUNK, digests } } : {}),
+    };
     const refDir = join(this.root(), 'refs', namespace);
     await mkdir(refDir, { recursive: true });
     const tmpRef = tempName(refDir, 'ref');
@@ -212,7 +270,9 @@ export class Cache {
       await rm(tmpRef, { force: true });
       throw err;
     }
-    return { path: blob, sha256, size: options.size, meta: record.meta };
+    const st = await stat(blob);
+    this.proven.set(blob, `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`);
+    return { path: blob, sha256, size: options.size, meta: record.meta, ...(pieces ? { pieces: new Map(Object.entries(digests).map(([i, d]) => [Number(i), d])) } : {}) };
   }
 }
 

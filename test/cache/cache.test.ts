@@ -153,6 +153,56 @@ describe('Cache', () => {
     expect(await readdir(join(cacheDir, 'refs', 'ns'))).toEqual([]);
   });
 
+  it('proves a blob recorded with piece digests piece by piece: a flipped byte or a punched hole in the middle is found, named by piece', async () => {
+    const piece = 4 * 1024 * 1024;
+    // Three pieces of data and a hole-only fourth (a sparse image's shape, small).
+    const data = randomBytes(3 * piece);
+    const src = join(dir, 'image.bin');
+    await writeFile(src, data);
+    await truncate(src, 4 * piece);
+    const warnings: string[] = [];
+    const cache = new Cache(cacheDir, { warn: (m) => warnings.push(m) });
+    const stored = await cache.store('decompressed', 'k', src, { sha256: 'a'.repeat(64), size: 4 * piece, move: true, pieces: new Map() });
+    // Holes are not recorded: only the three data pieces.
+    expect([...stored!.pieces!.keys()]).toEqual([0, 1, 2]);
+    expect(stored!.pieces!.get(1)).toBe(sha(data.subarray(piece, 2 * piece)));
+    // A fresh Cache (another run) hashes it and finds it good.
+    expect((await new Cache(cacheDir).lookup('decompressed', 'k'))?.pieces?.size).toBe(3);
+
+    const handle = await open(stored!.path, 'r+');
+    await handle.write(Buffer.from([data[piece + 12345]! ^ 0x40]), 0, 1, piece + 12345);
+    await handle.close();
+    expect(await new Cache(cacheDir, { warn: (m) => warnings.push(m) }).lookup('decompressed', 'k')).toBeUndefined();
+    expect(warnings).toEqual([`the cached decompressed entry k is damaged (its 4 MiB piece 1 (bytes ${piece}-${2 * piece - 1}) does not match its recorded SHA-256): dropped, fetching or making it again`]);
+    expect(existsSync(stored!.path)).toBe(false);
+
+    // Zeros where data was (what a punched hole reads as) are damage too.
+    const again = join(dir, 'again.bin');
+    await writeFile(again, data);
+    await truncate(again, 4 * piece);
+    await cache.store('decompressed', 'k', again, { sha256: 'a'.repeat(64), size: 4 * piece, pieces: new Map() });
+    await writeFile(stored!.path, Buffer.concat([data.subarray(0, 2 * piece), Buffer.alloc(2 * piece)]));
+    expect(await new Cache(cacheDir, { warn: (m) => warnings.push(m) }).lookup('decompressed', 'k')).toBeUndefined();
+    expect(warnings[1]).toContain('its 4 MiB piece 2 ');
+  });
+
+  it('leaves a blob unhashed when the caller will not read it (unread), and hashes it when it will', async () => {
+    const warnings: string[] = [];
+    const cache = new Cache(cacheDir, { warn: (m) => warnings.push(m) });
+    const stored = await cache.store('ns', 'k', await file('a', content), { sha256: sha(content), size: content.length, move: true });
+    const flipped = Buffer.from(content);
+    flipped[2500] = flipped[2500]! ^ 0x01;
+    await writeFile(stored!.path, flipped);
+    const asked: string[] = [];
+    const other = new Cache(cacheDir, { warn: (m) => warnings.push(m) });
+    const unchecked = await other.lookup('ns', 'k', { unread: async (digest) => (asked.push(digest), true) });
+    expect(asked).toEqual([sha(content)]);
+    expect(unchecked).toMatchObject({ path: stored!.path, unchecked: true });
+    expect(warnings).toEqual([]);
+    expect(await other.lookup('ns', 'k', { unread: async () => false })).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+  });
+
   it('a fresh verified file replaces a damaged blob of the same size under its name', async () => {
     const cache = new Cache(cacheDir, { warn: () => undefined });
     const stored = await cache.store('ns', 'k', await file('a', content), { sha256: sha(content), size: content.length, move: true });
