@@ -5,6 +5,8 @@ import { openUsableCache, type Cache } from '../cache/cache.js';
 import type { DownloadOptions } from '../net/download.js';
 import type { Settings } from '../settings.js';
 import type { Reporter } from '../util/report.js';
+import { releaseDeadAttachments } from '../util/attached.js';
+import { run } from '../util/exec.js';
 import { lockDirectory, ownedTempDir, reapDeadRuns, SCRATCH_PREFIXES } from '../util/leftovers.js';
 import { interruptSignal, type ResourceScope } from '../util/scope.js';
 
@@ -39,7 +41,10 @@ export async function openBakeContext(options: BakeOptions, report: Reporter, sc
   const cache = await openUsableCache({ cacheDir: options.cacheDir, cache: options.cache }, (message) => report.warn(message));
   // One bake per --output at a time; then every work dir there is a dead run's (util/leftovers).
   scope.defer(`unlock ${options.output}`, await lockDirectory(options.output, '--output'));
-  const reaped = await reapDeadRuns({ output: options.output, cacheDir: cache.dir, tmpDir: os.tmpdir() });
+  // Loop devices and mounts of killed runs first (only root can release them; a marker left
+  // here waits for a run that can), then their files.
+  const detached = process.getuid?.() === 0 ? await releaseDeadAttachments(os.tmpdir(), (file, args) => run(file, args, { purpose: `release what a killed run left attached (${file})` })) : [];
+  const reaped = [...detached, ...(await reapDeadRuns({ output: options.output, cacheDir: cache.dir, tmpDir: os.tmpdir() }))];
   if (reaped.length) report.step('clean', `removed what killed runs left: ${reaped.join(', ')}`);
   const workDir = await ownedTempDir(options.output, SCRATCH_PREFIXES.output);
   scope.defer(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));

@@ -1,8 +1,10 @@
+import { realpathSync } from 'node:fs';
 import { chmod, mkdtemp, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DiskFormatError } from '../errors.js';
 import type { Privileged } from '../privileged/privileged.js';
+import { noteAttachment } from '../util/attached.js';
 import type { ResourceScope } from '../util/scope.js';
 
 export interface ByteRange {
@@ -26,14 +28,20 @@ export async function attachLoop(
   const args = ['--find', '--show', '--offset', String(range.offset), '--sizelimit', String(range.size)];
   if (options.readOnly) args.push('--read-only');
   args.push(image);
+  // Noted before and after losetup, so a SIGKILL at any moment leaves the next run enough to
+  // find the device (util/attached.ts); the kernel names the file by its real path.
+  const note = { op: 'loop' as const, file: realpathSync(image), offset: range.offset };
+  noteAttachment(note);
   const { stdout } = await priv.run('losetup', args, {
     purpose: `attach a loop device for ${options.label ?? 'a partition'}`,
     hint: 'check that loop devices are available (modprobe loop; in a container, /dev/loop-control must be present)',
   });
   const device = stdout.trim();
   if (!/^\/dev\/loop\d+$/.test(device)) throw new DiskFormatError(`losetup returned an unexpected device name '${device}'`);
+  noteAttachment({ ...note, device });
   scope.defer(`detach ${device}`, async () => {
     await priv.run('losetup', ['--detach', device], { purpose: `detach ${device}` });
+    noteAttachment({ op: 'released', what: device });
   });
   return device;
 }
@@ -51,6 +59,7 @@ export async function mountDevice(
   await chmod(dir, 0o755);
   scope.defer(`remove ${dir}`, () => rmdir(dir).catch(() => undefined));
   // noload: a read-only ext4 mount must not replay a journal (it would write)
+  noteAttachment({ op: 'mount', dir, device });
   const mountOptions = options.readOnly ? ['-o', options.fsType === 'ext4' ? 'ro,noload' : 'ro'] : [];
   await priv.run('mount', ['-t', options.fsType, ...mountOptions, device, dir], {
     purpose: `mount ${options.label ?? device}`,
@@ -63,6 +72,7 @@ export async function mountDevice(
       // Something still holds it (a shell cd'ed into it?): detach lazily so the loop device can go.
       await priv.run('umount', ['--lazy', dir], { purpose: `unmount ${dir}` });
     }
+    noteAttachment({ op: 'released', what: dir });
   });
   return dir;
 }

@@ -1,14 +1,14 @@
 /**
  * SIGKILL, which flatbake cannot catch: its children must die with it (setpriv --pdeathsig KILL
  * in the one command runner), not go on writing into the dead run's files, and the next run
- * removes what it left, but never the files of a run still alive.
+ * removes what it left (files, loop devices, mounts), but never what a run still alive holds.
  */
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, runCli } from '../helpers/cli.js';
+import { CLI, isRoot, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 
 /** Pids of the processes whose parent is PID and whose command name is NAME, from /proc. */
@@ -112,5 +112,61 @@ describe('a bake killed with SIGKILL', () => {
       holder.kill();
       await holder;
     }
+  });
+});
+
+/** Loop devices whose backing file lies under DIR, from the kernel (/sys, what `losetup -a` reads). */
+async function loopsUnder(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of await readdir('/sys/block')) {
+    const file = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => undefined);
+    if (file?.startsWith(dir)) found.push(`/dev/${name} ${file.trim()}`);
+  }
+  return found;
+}
+
+/** Mount points under DIR, from /proc/mounts. */
+const mountsUnder = async (dir: string) => (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.split(' ')[1]?.startsWith(dir));
+
+describe.skipIf(!isRoot)(`a --backend mount bake killed with SIGKILL while a partition is mounted${ROOT_SKIP_REASON}`, () => {
+  let served: ServedRelease;
+  beforeAll(async () => {
+    served = await serveSyntheticRelease({ sysexts: [{ name: 'hello', version: '1.0.0', arch: 'x86-64' }] });
+  });
+  afterAll(async () => {
+    await served?.close();
+  });
+
+  it('leaves its loop device and mount, which the next bake detaches and unmounts', async () => {
+    const scratch = served.dir;
+    const output = path.join(scratch, 'mount-out');
+    const tmp = path.join(scratch, 'mount-tmp');
+    await mkdir(tmp, { recursive: true });
+    const hello = served.release.sysexts.find((s) => s.name === 'hello')!.file;
+    const args = ['--image', served.release.imagePath, '--no-cache', '--backend', 'mount', '--output', output, `hello:${hello}`];
+    const bake = execa(process.execPath, [CLI, ...args], { reject: false, stdin: 'ignore', env: { TMPDIR: tmp } });
+    let ended = false;
+    void bake.then(() => (ended = true));
+    // Killed the moment a partition (USR-A for os-release, or ROOT) is mounted: its loop device
+    // and mount are then held by the kernel.
+    while (!ended && (await mountsUnder(tmp)).length === 0) await sleep(1);
+    expect(ended, "no partition was ever seen mounted").toBe(false);
+    bake.kill('SIGKILL');
+    expect((await bake).signal).toBe('SIGKILL');
+    const workDir = path.join(output, (await readdir(output)).find((f) => f.startsWith('.flatbake-work-'))!);
+    expect(await mountsUnder(tmp)).not.toEqual([]);
+    expect(await loopsUnder(workDir)).not.toEqual([]);
+    expect((await readdir(tmp)).filter((f) => f.startsWith('flatbake-attached-'))).toHaveLength(1);
+
+    const r = await runCli(args, { env: { TMPDIR: tmp } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/removed what killed runs left: .*\/dev\/loop\d+/);
+    // What losetup -a and /proc/mounts list: nothing of the killed run, nothing of this one.
+    expect(await mountsUnder(tmp)).toEqual([]);
+    expect(await loopsUnder(output)).toEqual([]);
+    const { stdout } = await execa('losetup', ['-a']);
+    expect(stdout).not.toContain(output);
+    expect(await readdir(tmp)).toEqual([]);
+    expect((await readdir(output)).sort()).toEqual(['flatbake-manifest.json', 'flatcar_production_image.bin']);
   });
 });
