@@ -1,6 +1,6 @@
 /**
- * Step 9, publish: the manifest, then every finished file renamed from the work dir into
- * --output, the manifest last. A failed vendor fails the bake after the others are published.
+ * Step 9, publish: every finished file and the manifest renamed from the work dir into --output
+ * as one set, the manifest last. A failed vendor fails the bake after the others are published.
  */
 import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import type { Injected } from './inject-stage.js';
 import { buildManifest, PartialBakeError, type Manifest, type ManifestSysext } from './manifest.js';
 import { bakeSummary } from './summary.js';
 import type { BakePlan } from './validate.js';
+import { publishSet } from '../util/publish-set.js';
 
 export async function publishResults(
   ctx: BakeContext,
@@ -57,24 +58,20 @@ export async function publishResults(
 }
 
 /**
- * Moves finished files from the work dir to their final names in --output
- * (same filesystem: rename is atomic). The manifest is the marker of a complete result: the old
- * one goes first and the new one comes last, so a kill in between leaves images without a
- * manifest, never new images beside an old manifest that describes other bytes. The bake holds
- * the --output lock meanwhile, so no other bake publishes into it at the same time.
+ * Moves finished files from the work dir to their final names in --output (same filesystem:
+ * renames) as one set with the manifest, its marker of completeness (util/publish-set.ts): a
+ * kill before the set's journal is written leaves the previous result, a kill after it the new
+ * one, which the next bake into --output finishes before anything else. The bake holds the
+ * --output lock meanwhile, so no other bake publishes into it at the same time.
  */
 export async function publish(ctx: BakeContext, outputs: readonly OutputFile[], manifest: Manifest): Promise<string[]> {
-  const manifestWork = path.join(ctx.workDir, MANIFEST_FILE);
-  await writeFile(manifestWork, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rm(path.join(ctx.options.output, MANIFEST_FILE), { force: true });
-  const published: string[] = [];
+  await writeFile(path.join(ctx.workDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  // Every file of the set under its final name at the top of the work dir (still private).
   for (const output of outputs) {
-    const finalPath = path.join(ctx.options.output, output.file);
-    await rename(output.workFile, finalPath);
-    published.push(finalPath);
+    const staged = path.join(ctx.workDir, output.file);
+    if (path.resolve(output.workFile) === staged) continue;
+    await rm(staged, { recursive: true, force: true });
+    await rename(output.workFile, staged);
   }
-  const manifestPath = path.join(ctx.options.output, MANIFEST_FILE);
-  await rename(manifestWork, manifestPath);
-  published.push(manifestPath);
-  return published;
+  return publishSet(ctx.workDir, outputs.map((o) => o.file), MANIFEST_FILE);
 }

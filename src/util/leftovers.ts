@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { link, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { finishPublish } from './publish-set.js';
 
 /**
  * What a run killed with SIGKILL leaves behind, and how the next run tells it from the files
@@ -120,19 +121,31 @@ export const SCRATCH_PREFIXES = {
   output: '.flatbake-work-',
   cacheDownloads: 'decompress-',
   // flatbake boot's scratch dirs are reaped by boot itself (boot/scratch.ts, an owner file inside).
-  tmp: ['flatbake-ext4-'],
+  // The gpg homes of signature checks; tmp-promise's `<prefix>-<pid>-*` of the synthetic release
+  // (flatbake demo, the bench, the tests), whose prefix then ends in two dashes.
+  tmp: ['flatbake-ext4-', 'flatbake-gpg-', 'flatbake-gpg--', 'flatbake-synth--', 'flatbake-sysext--'],
 } as const;
 
 /**
  * Removes what runs killed before they could clean up left: their work dirs in OUTPUT (whose lock
- * this run holds, so every one there is dead), their half-decompressed images in the cache and
+ * this run holds, so every one there is dead; one that had begun to publish is finished first), their half-decompressed images in the cache and
  * their scratch dirs in the temp dir. Returns what went, for a notice.
  */
 export async function reapDeadRuns(where: { output?: string; cacheDir?: string; tmpDir: string }): Promise<string[]> {
+  // A killed run that had begun to publish (its journal written) is finished first: --output then
+  // holds its complete new set, not a mix of old and new (util/publish-set.ts).
+  const finished: string[] = [];
+  if (where.output) {
+    for (const name of await readdir(where.output).catch(() => [] as string[])) {
+      if (!name.startsWith(SCRATCH_PREFIXES.output)) continue;
+      const files = await finishPublish(path.join(where.output, name)).catch(() => undefined);
+      if (files) finished.push(`finished publishing ${files.map((f) => path.basename(f)).join(', ')}`);
+    }
+  }
   const gone = await Promise.all([
     where.output ? reapDead(where.output, SCRATCH_PREFIXES.output, { all: true }).then((n) => n.map((x) => path.join(where.output!, x))) : [],
     where.cacheDir ? reapDead(path.join(where.cacheDir, 'downloads'), SCRATCH_PREFIXES.cacheDownloads).then((n) => n.map((x) => path.join(where.cacheDir!, 'downloads', x))) : [],
     ...SCRATCH_PREFIXES.tmp.map((p) => reapDead(where.tmpDir, p).then((n) => n.map((x) => path.join(where.tmpDir, x)))),
   ]);
-  return gone.flat();
+  return [...finished, ...gone.flat()];
 }
