@@ -23,6 +23,9 @@ const shared = {
 
 export default defineConfig({
   test: {
+    // One TMPDIR for the whole run (both projects), removed at its end, or by the next run if
+    // this one is killed (test/global-tmp.ts).
+    globalSetup: ['test/global-tmp.ts'],
     // Two cores: more parallel files only make each slower.
     maxWorkers: 2,
     projects: [

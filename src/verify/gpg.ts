@@ -1,8 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { VerificationError } from '../errors.js';
 import { run } from '../util/exec.js';
+import { ownedTempDir } from '../util/leftovers.js';
 
 export interface SignatureCheck {
   file: string;
@@ -79,7 +80,8 @@ export class SignatureVerifier {
   ) {}
 
   static async withKey(keyFile: string): Promise<SignatureVerifier> {
-    const home = await mkdtemp(path.join(os.tmpdir(), 'flatbake-gpg-'));
+    // Named for our pid: if we are killed, the next bake removes it (util/leftovers).
+    const home = await ownedTempDir(os.tmpdir(), 'flatbake-gpg-');
     try {
       const imported = await run('gpg', ['--homedir', home, '--batch', '--no-autostart', '--status-fd', '1', '--import', keyFile], {
         purpose: 'import the signing key',

@@ -1,0 +1,25 @@
+/**
+ * Vitest global setup: the whole run gets a temp dir of its own as TMPDIR (the test workers and
+ * every flatbake they start inherit it), removed at the end, so nothing a test leaves, or a run
+ * killed half-way (a timeout, Ctrl-C) leaves, stays in the machine's $TMPDIR. The dir carries
+ * the run's pid: the next run removes those of runs that are gone. What tests left in it is
+ * named at the end, so leaks are found, not just swept away.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ownedTempDir, reapDead } from '../src/util/leftovers.js';
+
+const PREFIX = 'flatbake-test-run-';
+
+export default async function setup(): Promise<() => Promise<void>> {
+  const parent = os.tmpdir();
+  await reapDead(parent, PREFIX);
+  const dir = await ownedTempDir(parent, PREFIX);
+  process.env.TMPDIR = dir;
+  return async () => {
+    const left = await readdir(dir).catch(() => [] as string[]);
+    if (left.length) process.stderr.write(`test run: tests left these in $TMPDIR (removed now): ${left.join(', ')}\n`);
+    await rm(dir, { recursive: true, force: true });
+  };
+}
