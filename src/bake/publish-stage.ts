@@ -69,7 +69,7 @@ export async function publish(ctx: BakeContext, outputs: readonly OutputFile[], 
   // Every file of the set under its final name at the top of the work dir (still private).
   for (const output of outputs) {
     const staged = path.join(ctx.workDir, output.file);
-    if (path.resolve(output.workFile) === staged) continue;
+    if (path.resolve(output.workFile) === path.resolve(staged)) continue;
     await rm(staged, { recursive: true, force: true });
     await rename(output.workFile, staged);
   }
