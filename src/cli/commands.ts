@@ -30,7 +30,9 @@ export function registerOtherCommands(program: Command): void {
           const size = virtualSizeBytes !== undefined ? { virtualSize: virtualSizeBytes } : {};
           return { ...record, disk: record.disk ? { ...disk, ...size } : null, flatcar: flatcar(record) };
         });
-        process.stdout.write(`${JSON.stringify({ schemaVersion: VENDORS_SCHEMA_VERSION, vendors: [generic, ...out] }, null, 2)}\n`);
+        // Image types the SDK once wrote that flatbake does not (vendors/retired.json).
+        const retired = registry.retired;
+        process.stdout.write(`${JSON.stringify({ schemaVersion: VENDORS_SCHEMA_VERSION, vendors: [generic, ...out], retired }, null, 2)}\n`);
         return;
       }
       const rows = [['vendor', 'layout', 'oem', 'disk', 'files', 'flatcar x86-64', 'flatcar arm64']];
@@ -54,6 +56,10 @@ export function registerOtherCommands(program: Command): void {
       process.stdout.write(
         `\nflatcar: the Flatcar majors whose SDK writes the vendor with its OEM sysext (or without an OEM), read from flatcar/scripts at every major from ${surveyed}; other releases are refused before anything is downloaded.\n`,
       );
+      const old = [['retired', 'flatcar', 'use instead'], ...registry.retired.map((r) => [r.id, `${r.from} to ${r.until}`, r.instead ?? '-'])];
+      const oldWidths = old[0]!.map((_, i) => Math.max(...old.map((row) => row[i]!.length)));
+      process.stdout.write(`\n${old.map((row) => row.map((cell, i) => cell.padEnd(oldWidths[i]!)).join('  ').trimEnd()).join('\n')}\n`);
+      process.stdout.write('\nretired: image types Flatcar\'s SDK wrote for those majors that flatbake does not write; --vendor with one says why.\n');
     });
 
   program

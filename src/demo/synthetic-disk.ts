@@ -291,6 +291,8 @@ async function buildEfi(work: string, part: PartitionLayoutEntry, c: FilesystemC
     await run('mmd', ['-i', img, '::/EFI', '::/EFI/boot', '::/flatcar', '::/flatcar/grub'], { env: e, purpose: 'create EFI-SYSTEM directories' });
     const copies: Array<[string, string]> = [
       [c.boot.grubEfi, `::/EFI/boot/${loader}`],
+      // Where x86-64 Flatcar keeps GRUB beside the shim (here GRUB itself is the loader).
+      ...(c.arch !== 'arm64' ? ([[c.boot.grubEfi, '::/EFI/boot/grubx64.efi']] as Array<[string, string]>) : []),
       [path.join(files, 'grub.cfg'), `::${GRUB_PREFIX}/grub.cfg`],
       [c.boot.kernel, '::/flatcar/vmlinuz-a'],
       [c.boot.initrd, '::/flatcar/initrd-a'],
@@ -300,6 +302,11 @@ async function buildEfi(work: string, part: PartitionLayoutEntry, c: FilesystemC
   }
   await run('mmd', ['-i', img, '::/EFI', '::/EFI/boot', '::/flatcar'], { env: e, purpose: 'create EFI-SYSTEM directories' });
   await run('mcopy', ['-m', '-i', img, path.join(files, 'boot.efi'), `::/EFI/boot/${loader}`], { env: e, purpose: 'copy the EFI loader' });
+  // x86-64 Flatcar (4012 on) keeps GRUB beside the shim as EFI/boot/grubx64.efi; the pxe vendor publishes it (arm64: bootaa64.efi is GRUB).
+  if (c.arch !== 'arm64') {
+    await writeFile(path.join(files, 'grub.efi'), `synthetic GRUB EFI for ${c.arch}\n`);
+    await run('mcopy', ['-m', '-i', img, path.join(files, 'grub.efi'), '::/EFI/boot/grubx64.efi'], { env: e, purpose: 'copy the GRUB EFI loader' });
+  }
   await run('mcopy', ['-m', '-i', img, path.join(files, 'vmlinuz-a'), '::/flatcar/vmlinuz-a'], { env: e, purpose: 'copy the kernel' });
   return img;
 }

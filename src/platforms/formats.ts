@@ -10,7 +10,7 @@ import { DiskFormatError } from '../errors.js';
 import { run } from '../util/exec.js';
 import type { DiskFormat, DiskSpec, QemuImgOptionValue } from './types.js';
 
-/** qemu-img's name of each format (Parallels' own .hdd needs Parallels' prl_disk_tool, which flatbake does not have). */
+/** qemu-img's name of each format (a Parallels .hdd is a directory: parallels.ts writes it). */
 const QEMU_FORMAT: Record<Exclude<DiskFormat, 'parallels'>, string> = {
   raw: 'raw',
   qcow2: 'qcow2',
@@ -28,7 +28,7 @@ export function qemuImgOptionString(options: Record<string, QemuImgOptionValue>)
 
 /** The qemu-img convert arguments for a disk spec. Pure. */
 export function qemuImgConvertArgs(disk: DiskSpec, input: string, output: string): string[] {
-  if (disk.format === 'parallels') throw new DiskFormatError('parallels disks need Parallels\' prl_disk_tool, not qemu-img convert alone');
+  if (disk.format === 'parallels') throw new DiskFormatError('a parallels disk is a directory (snapshot + DiskDescriptor.xml): writeParallelsDisk writes it, not qemu-img convert alone');
   const args = ['convert', '-f', 'raw', '-O', QEMU_FORMAT[disk.format]];
   if (disk.compressed) args.push('-c');
   const options = qemuImgOptionString(disk.options);
@@ -72,7 +72,7 @@ export async function convertDisk(
   /** Told how far qemu-img is (0..1), from its -p output. */
   onFraction?: (fraction: number) => void,
 ): Promise<void> {
-  if (disk.format === 'parallels') throw new DiskFormatError('parallels disks need Parallels\' prl_disk_tool, which flatbake does not have');
+  if (disk.format === 'parallels') throw new DiskFormatError('a parallels disk is a directory (snapshot + DiskDescriptor.xml): writeParallelsDisk writes it');
   let converted: string;
   if (disk.format === 'raw') {
     converted = disk.archive ? path.join(scratchDir, 'archive', disk.archive.member) : output;

@@ -26,6 +26,8 @@ export interface LaunchInput {
   cpus: number;
   kernelCommandLine: string;
   files: LaunchFiles;
+  /** uefi-disk with Secure Boot firmware; `smm`: the firmware needs SMM and a secure pflash (OVMF's secboot build). */
+  secureBoot?: { smm: boolean };
 }
 
 /** Single-quoted bash word. */
@@ -46,7 +48,10 @@ function bootArgs(input: LaunchInput): string[] {
   switch (input.boot) {
     case 'uefi-disk': {
       const image = need(f.image, 'a disk image');
+      // OVMF's secboot build guards its variable store in SMM: without these qemu refuses to start it.
+      const smm = input.secureBoot?.smm ? ['args+=(-global driver=cfi.pflash01,property=secure,value=on)'] : [];
       return [
+        ...smm,
         `args+=(-drive "if=pflash,unit=0,format=qcow2,readonly=on,file="${at(need(f.efiCode, 'UEFI firmware code'))})`,
         `args+=(-drive "if=pflash,unit=1,format=qcow2,file="${at(need(f.efiVars, 'UEFI firmware variables'))})`,
         `args+=(-drive "if=virtio,format=${image.format},file="${at(image.file)})`,
@@ -68,7 +73,7 @@ function describe(input: LaunchInput): string {
   const f = input.files;
   switch (input.boot) {
     case 'uefi-disk':
-      return `the disk ${f.image?.file} through UEFI firmware (${f.efiCode}, ${f.efiVars})`;
+      return `the disk ${f.image?.file} through UEFI firmware${input.secureBoot ? ' with Secure Boot enforced' : ''} (${f.efiCode}, ${f.efiVars})`;
     case 'kernel':
       return `the kernel ${f.kernel} with the initramfs ${f.initrd} (no disk: everything lives in RAM)`;
     case 'cdrom':
@@ -79,6 +84,7 @@ function describe(input: LaunchInput): string {
 /** A runnable bash script: `-h` prints usage; everything after the options (or `--`) goes to qemu as is. */
 export function renderLaunchScript(input: LaunchInput): string {
   const a = input.arch;
+  const machine = input.secureBoot?.smm ? `${a.machine},smm=on` : a.machine;
   return `#!/bin/bash
 # Boots Flatcar Container Linux (${input.name}) with QEMU: ${describe(input)}.
 # Written by flatbake. Run it with -h for the options.
@@ -92,6 +98,7 @@ VM_CPUS=${input.cpus}
 SSH_PORT=2222
 IGNITION_CONFIG=
 SNAPSHOT=
+ACCEL=auto
 QEMU_BINARY=\${QEMU:-${a.qemu}}
 
 usage() {
@@ -106,6 +113,7 @@ Options:
   -c N      virtual CPUs (default ${input.cpus})
   -p PORT   host port forwarded to the VM's ssh port 22 (default 2222): ssh -p PORT core@localhost
   -s        snapshot mode: writes to disks are thrown away when qemu exits
+  -a ACCEL  kvm, tcg (plain emulation) or auto (default: kvm when /dev/kvm is writable)
   -h        print this help
 
 Environment:
@@ -113,13 +121,14 @@ Environment:
 USAGE
 }
 
-while getopts ':i:m:c:p:sh' opt; do
+while getopts ':i:m:c:p:a:sh' opt; do
   case "$opt" in
     i) IGNITION_CONFIG=$OPTARG ;;
     m) VM_MEMORY=$OPTARG ;;
     c) VM_CPUS=$OPTARG ;;
     p) SSH_PORT=$OPTARG ;;
     s) SNAPSHOT=1 ;;
+    a) ACCEL=$OPTARG ;;
     h) usage; exit 0 ;;
     :) echo "$0: option -$OPTARG needs a value" >&2; usage >&2; exit 2 ;;
     *) echo "$0: unknown option -$OPTARG" >&2; usage >&2; exit 2 ;;
@@ -133,14 +142,19 @@ for number in "$VM_MEMORY" "$VM_CPUS" "$SSH_PORT"; do
   esac
 done
 
-args=(-name "$VM_NAME" -machine ${a.machine} -m "$VM_MEMORY" -smp "$VM_CPUS" -nographic)
+args=(-name "$VM_NAME" -machine ${machine} -m "$VM_MEMORY" -smp "$VM_CPUS" -nographic)
 args+=(-netdev "user,id=eth0,hostfwd=tcp::\${SSH_PORT}-:22" -device virtio-net-pci,netdev=eth0)
 args+=(-object rng-random,filename=/dev/urandom,id=rng0 -device virtio-rng-pci,rng=rng0)
-# KVM when this user may use it; plain emulation otherwise (slow, but it boots).
-if [ -w /dev/kvm ]; then
+case "$ACCEL" in
+  kvm|tcg) ;;
+  auto) if [ -w /dev/kvm ]; then ACCEL=kvm; else ACCEL=tcg; fi ;;
+  *) echo "$0: -a takes kvm, tcg or auto, not '$ACCEL'" >&2; exit 2 ;;
+esac
+# KVM when asked or when this user may use it; plain emulation otherwise (slow, but it boots).
+if [ "$ACCEL" = kvm ]; then
   args+=(-accel kvm -cpu ${a.kvmCpu})
 else
-  args+=(-cpu ${a.fallbackCpu})
+  args+=(-accel tcg -cpu ${a.fallbackCpu})
 fi
 ${bootArgs(input).join('\n')}
 if [ -n "$SNAPSHOT" ]; then
@@ -158,8 +172,17 @@ exec "$QEMU_BINARY" "\${args[@]}" "$@"
 `;
 }
 
-/** README beside the script: what the files are and how to start them. */
-export function renderLaunchReadme(input: LaunchInput, fileList: readonly string[]): string {
+/** README beside the script: what the files are and how to start them; `secure`: the Secure Boot variant written beside it. */
+export function renderLaunchReadme(input: LaunchInput, fileList: readonly string[], secure?: LaunchInput): string {
+  const secureText = secure
+    ? `
+Secure Boot: ./${secure.name}.sh boots the same disk with firmware that enforces
+Secure Boot (${secure.files.efiCode}, ${secure.files.efiVars}: Debian's ${secure.arch.secureBootFirmware.code}
+and ${secure.arch.secureBootFirmware.vars}, with Microsoft's keys enrolled). Flatcar's SDK also enrolls
+the certificate the release was signed with; these variables do not have it, so the firmware
+starts only a shim signed by Microsoft's UEFI CA. Both scripts write to the same disk.
+`
+    : '';
   return `Flatcar Container Linux for QEMU (${input.name})
 ${'='.repeat(input.name.length + 36)}
 
@@ -174,5 +197,5 @@ and log in with \`ssh -p 2222 core@localhost\` (the Ignition config provides the
 The script boots ${describe(input)}.
 It needs ${input.arch.qemu}; run \`./${input.name}.sh -h\` for every option.
 Arguments after \`--\` go to qemu unchanged.
-`;
+${secureText}`;
 }

@@ -35,7 +35,8 @@ export function vendorHostNeeds(record: VendorRecord, arch: Arch, settings: Vend
   // A layout other than the base image's grows ROOT (layout.ts).
   if (record.layout && record.layout.rootSectors !== null) commands.add('e2fsck').add('resize2fs');
   const disk = record.disk;
-  if (disk && disk.format !== 'raw' && disk.format !== 'parallels') commands.add('qemu-img');
+  // Every format but raw goes through qemu-img, parallels too (its snapshot: parallels.ts).
+  if (disk && disk.format !== 'raw') commands.add('qemu-img');
   if (disk?.archive) commands.add('tar').add('gzip');
   if (record.bundle?.kind === 'ova') commands.add('tar');
   if (record.bundle?.kind === 'box' || record.bundle?.kind === 'pvm') commands.add('tar').add('gzip');
@@ -44,6 +45,10 @@ export function vendorHostNeeds(record: VendorRecord, arch: Arch, settings: Vend
     commands.add('qemu-img');
     const fw = settings.architectures[arch].uefiFirmware;
     files.push(file(fw.code, fw.package, `UEFI firmware shipped with ${record.id}`), file(fw.vars, fw.package, `UEFI variables shipped with ${record.id}`));
+    if (record.config.secureVariant) {
+      const sb = settings.architectures[arch].secureBootFirmware;
+      files.push(file(sb.code, sb.package, `Secure Boot firmware of ${record.id}_secure`), file(sb.vars, sb.package, `Secure Boot variables of ${record.id}_secure`));
+    }
   }
   if (record.kind === 'pxe' || record.kind === 'iso') for (const c of ['mcopy', 'mksquashfs', 'cpio', 'gzip']) commands.add(c);
   if (record.kind === 'iso') {

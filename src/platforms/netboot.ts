@@ -17,17 +17,36 @@ import { ResourceScope } from '../util/scope.js';
 import { renderIsolinuxCfg } from './descriptors.js';
 import { withBtrfsMountLock } from './mount-lock.js';
 import { missingUpdateConf, requireUpdateGroup, rewriteUpdateGroup, UPDATE_CONF } from './update-group.js';
-import type { IsolinuxFiles } from './types.js';
+import type { IsolinuxFiles, VendorSettings } from './types.js';
+import { majorOf } from './releases.js';
+import type { Arch } from '../arch.js';
 
-/** Copies `kernelPath` (e.g. /flatcar/vmlinuz-a) out of EFI-SYSTEM without mounting: mtools reads the vfat at its byte offset. */
-export async function extractKernel(image: string, table: GptTable, kernelPath: string, destination: string): Promise<void> {
+/** Copies `espPath` (e.g. /flatcar/vmlinuz-a) out of EFI-SYSTEM without mounting: mtools reads the vfat at its byte offset. */
+export async function extractEspFile(image: string, table: GptTable, espPath: string, destination: string, what = 'the kernel'): Promise<void> {
   const esp = locateFlatcarPartition(table, 'EFI-SYSTEM');
-  await run('mcopy', ['-n', '-i', `${image}@@${esp.startByte}`, `::${kernelPath}`, destination], {
+  await run('mcopy', ['-n', '-i', `${image}@@${esp.startByte}`, `::${espPath}`, destination], {
     // mtools refuses filesystems whose geometry looks odd unless told not to check.
     env: { MTOOLS_SKIP_CHECK: '1' },
-    purpose: `copy the kernel ${kernelPath} out of EFI-SYSTEM`,
-    hint: 'the image has no kernel where Flatcar keeps it: is this a Flatcar image?',
+    purpose: `copy ${what} ${espPath} out of EFI-SYSTEM`,
+    hint: `the image has no ${what} where Flatcar keeps it: is this a Flatcar image?`,
   });
+}
+
+/** Copies the kernel at `kernelPath` out of EFI-SYSTEM. */
+export async function extractKernel(image: string, table: GptTable, kernelPath: string, destination: string): Promise<void> {
+  await extractEspFile(image, table, kernelPath, destination, 'the kernel');
+}
+
+/**
+ * Where the SDK of `version` finds the GRUB it publishes beside the pxe
+ * kernel (vendors/defaults.json netboot.grubEfi); a version without a major
+ * (a local image without VERSION_ID) takes the newest era. Pure.
+ */
+export function grubEfiPath(eras: VendorSettings['netboot']['grubEfi'], arch: Arch, version: string): string {
+  const major = majorOf(version);
+  let found = eras.at(-1)!;
+  if (major !== undefined) for (const era of eras) if (era.from <= major) found = era;
+  return found.path[arch];
 }
 
 /**

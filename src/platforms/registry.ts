@@ -30,6 +30,7 @@ import {
   type OemSpec,
   type QemuImgOptionValue,
   type ReleaseEra,
+  type RetiredVendor,
   type VendorRecord,
   type VendorSettings,
 } from './types.js';
@@ -47,11 +48,13 @@ const QEMU_OPTION_KEY = /^[a-z][a-z0-9_]*$/;
 /** qemu-img -o values must not smuggle in another option (`,`) or a second assignment. */
 const QEMU_OPTION_VALUE = /^[A-Za-z0-9_.+-]+$/;
 
-/** The three data files, as parsed JSON. */
+/** The data files, as parsed JSON. */
 export interface VendorDataFiles {
   defaults: unknown;
   oems: unknown;
   vendors: unknown;
+  /** retired.json: image types the SDK once wrote (absent: none). */
+  retired?: unknown;
 }
 
 export interface VendorSelection {
@@ -66,7 +69,9 @@ export interface VendorRegistry {
   readonly settings: VendorSettings;
   /** Layout name -> ROOT sectors (null: unchanged). */
   readonly layouts: Readonly<Record<LayoutName, number | null>>;
-  /** The record of `id`; unknown ids are a UsageError listing the known ones. */
+  /** Image types Flatcar's SDK once wrote that flatbake does not, in the order of retired.json. */
+  readonly retired: readonly RetiredVendor[];
+  /** The record of `id`; a retired id is a UsageError naming its releases and successor, other unknown ids one listing the known ones. */
   get(id: string): VendorRecord;
   /**
    * Parses `--vendor` lists (comma-separated, repeated, deduplicated); empty means generic only.
@@ -169,6 +174,7 @@ function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; l
     const where = `architectures.${arch}`;
     const a = c.object(archIn[arch], where);
     const fw = c.object(a.uefiFirmware, `${where}.uefiFirmware`);
+    const sb = c.object(a.secureBootFirmware, `${where}.secureBootFirmware`);
     let isolinux: ArchSettings['isolinux'] = null;
     if (a.isolinux !== null) {
       const i = c.object(a.isolinux, `${where}.isolinux`);
@@ -192,6 +198,12 @@ function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; l
         vars: c.string(fw.vars, `${where}.uefiFirmware.vars`),
         package: c.string(fw.package, `${where}.uefiFirmware.package`),
       },
+      secureBootFirmware: {
+        code: c.string(sb.code, `${where}.secureBootFirmware.code`),
+        vars: c.string(sb.vars, `${where}.secureBootFirmware.vars`),
+        package: c.string(sb.package, `${where}.secureBootFirmware.package`),
+        smm: c.boolean(sb.smm, `${where}.secureBootFirmware.smm`),
+      },
       isolinux,
     };
   }
@@ -203,10 +215,29 @@ function parseSettings(c: Checker, d: JsonObject): { settings: VendorSettings; l
       netboot: {
         kernel: c.string(netIn.kernel, 'netboot.kernel', /^\/[A-Za-z0-9_./-]+$/),
         squashfs: c.string(netIn.squashfs, 'netboot.squashfs', SAFE_NAME),
+        grubEfi: parseGrubEfi(c, netIn.grubEfi),
       },
       architectures,
     },
   };
+}
+
+/** netboot.grubEfi: eras in rising order, an EFI-SYSTEM path per architecture. */
+function parseGrubEfi(c: Checker, value: Json): VendorSettings['netboot']['grubEfi'] {
+  if (!Array.isArray(value) || value.length === 0) c.fail('netboot.grubEfi', 'must list the eras of the GRUB path');
+  let previous = 0;
+  return value.map((raw, n) => {
+    const w = `netboot.grubEfi[${n}]`;
+    const e = c.object(raw, w);
+    c.noExtraKeys(e, w, ['from', 'path']);
+    const from = c.positiveInt(e.from, `${w}.from`);
+    if (from <= previous) c.fail(`${w}.from`, `eras must rise (${from} after ${previous})`);
+    previous = from;
+    const pathIn = c.object(e.path, `${w}.path`);
+    const paths = {} as Record<Arch, string>;
+    for (const arch of ARCHES) paths[arch] = c.string(pathIn[arch], `${w}.path.${arch}`, /^\/[A-Za-z0-9_./-]+$/);
+    return { from, path: paths };
+  });
 }
 
 function parseGrub(c: Checker, value: Json, where: string): GrubSettings {
@@ -264,10 +295,14 @@ function parseDisk(c: Checker, value: Json, where: string): DiskSpec {
 
 function parseConfig(c: Checker, value: Json, where: string): ConfigSpec {
   const d = c.object(value, where);
-  c.noExtraKeys(d, where, ['kind', 'extension', 'boot', 'system']);
+  c.noExtraKeys(d, where, ['kind', 'extension', 'boot', 'system', 'secureVariant']);
   const config: ConfigSpec = { kind: c.oneOf(d.kind, `${where}.kind`, CONFIG_KINDS), extension: c.string(d.extension, `${where}.extension`, SAFE_NAME) };
   if (config.kind === 'qemu-launch') config.boot = c.oneOf(d.boot, `${where}.boot`, LAUNCH_BOOTS);
   else if (d.boot !== undefined) c.fail(`${where}.boot`, 'only qemu-launch configs have a boot mode');
+  if (d.secureVariant !== undefined) {
+    config.secureVariant = c.boolean(d.secureVariant, `${where}.secureVariant`);
+    if (config.boot !== 'uefi-disk') c.fail(`${where}.secureVariant`, 'only a qemu-launch config booting a disk through UEFI has a Secure Boot variant');
+  }
   if (config.kind === 'ovf') config.system = c.string(d.system, `${where}.system`, OVF_SYSTEM);
   else if (d.system !== undefined) c.fail(`${where}.system`, 'only ovf configs name a virtual system type');
   return config;
@@ -337,7 +372,26 @@ function checkCombination(c: Checker, v: VendorRecord): void {
   if (v.disk?.archive && v.bundle) c.fail(where, 'a disk is either archived or bundled, not both');
 }
 
-/** Validates the three data files and resolves every vendor record. Pure. */
+/** retired.json: each record names a span of majors and, if any, a successor that is a vendor flatbake writes. */
+function parseRetired(c: Checker, value: Json, records: ReadonlyMap<string, VendorRecord>): RetiredVendor[] {
+  const out: RetiredVendor[] = [];
+  for (const [id, raw] of Object.entries(c.object(value, '(top)'))) {
+    if (id.startsWith('$')) continue;
+    c.string(id, id, VENDOR_ID);
+    if (records.has(id)) c.fail(id, 'is a vendor in vendors.json, not a retired one');
+    const r = c.object(raw, id);
+    c.noExtraKeys(r, id, ['from', 'until', 'why', 'instead']);
+    const from = c.positiveInt(r.from, `${id}.from`);
+    const until = c.positiveInt(r.until, `${id}.until`);
+    if (until < from) c.fail(`${id}.until`, `ends (${until}) before it starts (${from})`);
+    const instead = r.instead === null ? null : c.string(r.instead, `${id}.instead`, VENDOR_ID);
+    if (instead !== null && !records.has(instead)) c.fail(`${id}.instead`, `'${instead}' is not a vendor in vendors.json`);
+    out.push({ id, from, until, why: c.string(r.why, `${id}.why`), instead });
+  }
+  return out;
+}
+
+/** Validates the data files and resolves every vendor record. Pure. */
 export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
   const cd: Checker = new Checker('defaults.json');
   const defaults = cd.object(files.defaults, '(top)');
@@ -418,12 +472,22 @@ export function buildVendorRegistry(files: VendorDataFiles): VendorRegistry {
   }
 
   const ids = [...records.keys()];
-  const unknown = (id: string) =>
-    new UsageError(`unknown vendor '${id}'`, `known vendors: ${GENERIC_VENDOR}, ${ids.join(', ')} (\`flatbake vendors\` describes them)`);
+  const retired = parseRetired(new Checker('retired.json'), files.retired ?? {}, records);
+  const unknown = (id: string) => {
+    const old = retired.find((r) => r.id === id);
+    if (old) {
+      return new UsageError(
+        `vendor '${id}' is not a flatbake vendor: Flatcar's SDK had it as an image type of its own for Flatcar ${old.from} to ${old.until}; ${old.why}`,
+        old.instead ? `use --vendor ${old.instead} (\`flatbake vendors\` describes it)` : `nothing replaced it; \`flatbake vendors\` lists the vendors flatbake writes`,
+      );
+    }
+    return new UsageError(`unknown vendor '${id}'`, `known vendors: ${GENERIC_VENDOR}, ${ids.join(', ')} (\`flatbake vendors\` describes them)`);
+  };
   return {
     ids,
     settings,
     layouts,
+    retired,
     get(id) {
       const record = records.get(id);
       if (!record) throw unknown(id);
@@ -460,7 +524,7 @@ export function vendorsDir(): string {
   return fileURLToPath(new URL('../../vendors/', import.meta.url));
 }
 
-/** Reads and validates vendors/{defaults,oems,vendors}.json. */
+/** Reads and validates vendors/{defaults,oems,vendors,retired}.json. */
 export async function loadVendorRegistry(dir: string = vendorsDir()): Promise<VendorRegistry> {
   const read = async (name: string): Promise<unknown> => {
     const file = path.join(dir, name);
@@ -476,8 +540,8 @@ export async function loadVendorRegistry(dir: string = vendorsDir()): Promise<Ve
       throw new InputError(`vendors/${name} is not valid JSON: ${(err as Error).message}`);
     }
   };
-  const [defaults, oems, vendors] = await Promise.all([read('defaults.json'), read('oems.json'), read('vendors.json')]);
-  return buildVendorRegistry({ defaults, oems, vendors });
+  const [defaults, oems, vendors, retired] = await Promise.all([read('defaults.json'), read('oems.json'), read('vendors.json'), read('retired.json')]);
+  return buildVendorRegistry({ defaults, oems, vendors, retired });
 }
 
 /** The published name of a vendor's disk (its template per `disk.name`). */

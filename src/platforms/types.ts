@@ -65,6 +65,8 @@ export interface ConfigSpec {
   boot?: LaunchBoot;
   /** ovf: the VirtualSystemType (`vmx-11`, `virtualbox-2.2`). */
   system?: string;
+  /** qemu-launch uefi-disk: also write the `<vendor>_secure` launch script and Secure Boot firmware beside it (the SDK's qemu_uefi_secure). */
+  secureVariant?: boolean;
 }
 
 export interface BundleSpec {
@@ -112,6 +114,12 @@ export interface UefiFirmware {
   package: string;
 }
 
+/** Firmware that enforces Secure Boot: its variables hold enrolled keys with Secure Boot on. */
+export interface SecureBootFirmware extends UefiFirmware {
+  /** The code keeps its variable store safe only in SMM (OVMF's secboot build): qemu needs `smm=on` and a secure pflash. */
+  smm: boolean;
+}
+
 export interface IsolinuxFiles {
   loader: string;
   hybridMbr: string;
@@ -128,6 +136,7 @@ export interface ArchSettings {
   console: string;
   vagrantArchitecture: string;
   uefiFirmware: UefiFirmware;
+  secureBootFirmware: SecureBootFirmware;
   isolinux: IsolinuxFiles | null;
 }
 
@@ -144,6 +153,23 @@ export interface NameTemplates {
 export interface VendorSettings {
   diskAlignmentSectors: number;
   names: NameTemplates;
-  netboot: { kernel: string; squashfs: string };
+  netboot: {
+    kernel: string;
+    squashfs: string;
+    /** Where the pxe vendor's GRUB (flatcar_production_pxe_grub.efi) is on EFI-SYSTEM, per era of Flatcar majors, oldest first. */
+    grubEfi: ReadonlyArray<{ from: number; path: Record<Arch, string> }>;
+  };
   architectures: Record<Arch, ArchSettings>;
+}
+
+/** An image type Flatcar's SDK once wrote that flatbake does not (vendors/retired.json). */
+export interface RetiredVendor {
+  id: string;
+  /** First and last surveyed Flatcar majors whose SDK lists it. */
+  from: number;
+  until: number;
+  /** What became of it, from the SDK's changelog. */
+  why: string;
+  /** The vendor to use now, if any. */
+  instead: string | null;
 }

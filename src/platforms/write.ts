@@ -9,26 +9,27 @@ import os from 'node:os';
 import { mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { InputError, MissingToolError, NotImplementedError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { readGptFromFile } from '../gpt/file.js';
 import type { Privileged } from '../privileged/privileged.js';
-import { which } from '../util/exec.js';
+import { run } from '../util/exec.js';
 import { sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
 import { formatDuration } from '../util/duration.js';
 import type { ResourceScope } from '../util/scope.js';
 import { writeOva, writeUefiFirmware, ovfText } from './bundles.js';
 import { readUpdateGroup } from './update-group.js';
-import { writeVagrantBox } from './vagrant.js';
+import { shareVagrantCatalogue, writeVagrantBox } from './vagrant.js';
 import { renderOvfReadme, renderVmx, renderXenConfigs, renderXenReadme } from './descriptors.js';
 import { convertDisk } from './formats.js';
-import { renderLaunchReadme, renderLaunchScript, type LaunchFiles } from './launch-script.js';
+import { renderPvs, writeParallelsDisk } from './parallels.js';
+import { renderLaunchReadme, renderLaunchScript, type LaunchFiles, type LaunchInput } from './launch-script.js';
 import { growImageToLayout, sparseCopy } from './layout.js';
-import { buildIso, buildUsrInitramfs, extractKernel } from './netboot.js';
+import { buildIso, buildUsrInitramfs, extractEspFile, extractKernel, grubEfiPath } from './netboot.js';
 import { installOem, prepareOemContent } from './oem.js';
 import { diskFileName, loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
 import { allocatedBytes, estimateVendorBytes, SpaceLedger } from './space.js';
-import type { VendorRecord } from './types.js';
+import type { UefiFirmware, VendorRecord } from './types.js';
 import type { Arch } from '../arch.js';
 
 /** OEM sysexts by OEM id (`azure` -> path of oem-azure.raw), or a function that finds (e.g. downloads) one. */
@@ -105,7 +106,9 @@ export async function writeVendorImages(options: WriteVendorImagesOptions): Prom
   const imageAllocated = await allocatedBytes(options.bakedImage);
   const ledger = new SpaceLedger();
   const limit = pLimit(Math.max(1, Math.min(options.concurrency ?? os.availableParallelism(), vendors.length || 1)));
-  return Promise.all(vendors.map((vendor) => limit(() => writeOneVendor(options, registry, vendor, ledger, imageAllocated))));
+  const results = await Promise.all(vendors.map((vendor) => limit(() => writeOneVendor(options, registry, vendor, ledger, imageAllocated))));
+  await shareVagrantCatalogue(results, outputNames(registry.settings, 'vagrant').companion('json'));
+  return results;
 }
 
 async function writeOneVendor(
@@ -169,8 +172,6 @@ async function writeOneVendor(
 async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): Promise<void> {
   const { vendor, options, names, scratch } = ctx;
   const disk = vendor.disk!;
-  // Fail before copying gigabytes when the format cannot be written here.
-  if (disk.format === 'parallels') await requireParallelsTools(vendor.id);
 
   const raw = path.join(scratch, 'disk.raw');
   await sparseCopy(options.bakedImage, raw);
@@ -191,21 +192,30 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   const diskName = diskFileName(names, disk);
   // An OVA leaves its VMDK (and OVF) beside it, as the SDK publishes them (vm_image_util.sh _write_ova_bundle, V:1038); box and pvm bundles take the disk in.
   const bundled = vendor.bundle !== null && vendor.bundle.kind !== 'ova';
-  const converted = bundled ? path.join(scratch, diskName) : path.join(ctx.dir, diskName);
+  // A Parallels disk is written straight into the pvm directory the SDK bundles (`tmp.pvm`, V:983-988, V:1041-1047).
+  const converted = disk.format === 'parallels' ? path.join(scratch, 'tmp.pvm', diskName) : bundled ? path.join(scratch, diskName) : path.join(ctx.dir, diskName);
+  if (disk.format === 'parallels') await mkdir(path.dirname(converted));
   const task = ctx.options.report.progress.start(`${vendor.id}: convert to ${disk.format}${disk.compressed ? ' (compressed)' : ''}`, capacityBytes);
+  let written = converted;
   try {
     let read = 0;
-    await convertDisk(raw, disk, converted, scratch, (fraction) => {
-      const now = Math.round(fraction * capacityBytes);
-      if (now > read) task.advance(now - read);
-      read = Math.max(read, now);
-    });
+    // A Parallels disk is a directory (write_hdd.sh, V:515-520); it always goes into a pvm or box bundle.
+    if (disk.format === 'parallels') {
+      written = await writeParallelsDisk(raw, converted);
+      task.advance(capacityBytes);
+    } else {
+      await convertDisk(raw, disk, converted, scratch, (fraction) => {
+        const now = Math.round(fraction * capacityBytes);
+        if (now > read) task.advance(now - read);
+        read = Math.max(read, now);
+      });
+    }
   } catch (error) {
     task.fail();
     throw error;
   }
-  // The end line reports what was written, not the raw bytes read.
-  task.succeed({ bytes: (await stat(converted)).size });
+  // The end line reports what was written, not the raw bytes read (a Parallels disk: its snapshot).
+  task.succeed({ bytes: (await stat(written)).size });
   if (!bundled) {
     ctx.files.push(converted);
     ctx.rootBytes.set(converted, rootBytes);
@@ -236,16 +246,23 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
       }
       case 'qemu-launch': {
         const arch = ctx.registry.settings.architectures[options.arch];
-        const efiCode = names.firmware('code');
-        const efiVars = names.firmware('vars');
-        await writeUefiFirmware(arch.uefiFirmware, path.join(ctx.dir, efiCode), path.join(ctx.dir, efiVars));
-        ctx.files.push(path.join(ctx.dir, efiCode), path.join(ctx.dir, efiVars));
-        await writeLaunch(ctx, { image: { file: diskName, format: disk.format }, efiCode, efiVars });
+        const image = { file: diskName, format: disk.format };
+        const firmwareFor = async (n: ReturnType<typeof outputNames>, firmware: UefiFirmware): Promise<LaunchFiles> => {
+          const files = { image, efiCode: n.firmware('code'), efiVars: n.firmware('vars') };
+          await writeUefiFirmware(firmware, path.join(ctx.dir, files.efiCode), path.join(ctx.dir, files.efiVars));
+          ctx.files.push(path.join(ctx.dir, files.efiCode), path.join(ctx.dir, files.efiVars));
+          return files;
+        };
+        const main = await firmwareFor(names, arch.uefiFirmware);
+        // The SDK's qemu_uefi_secure: the same disk, its own script and Secure Boot firmware (V:689-735 at alpha-4790.0.0).
+        const secure = vendor.config.secureVariant ? await firmwareFor(secureNames(ctx), arch.secureBootFirmware) : undefined;
+        await writeLaunch(ctx, main, secure);
         break;
       }
       case 'pvs':
-        // Reached only with a Parallels disk, which requireParallelsTools() refused above.
-        throw new NotImplementedError('Parallels .pvs configs');
+        // _write_pvs_conf (V:922-931): config.pvs goes into the pvm bundle beside the disk, not beside the bundle.
+        await writeFile(path.join(path.dirname(converted), 'config.pvs'), await renderPvs({ name: vm.name, hddDir: converted, memoryMiB: vm.memoryMiB, template: false }));
+        break;
     }
   }
 
@@ -254,15 +271,18 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
     const info = { vendor, names, system: vendor.bundle.system ?? '', vmdk: converted, vmdkName: diskName, capacityBytes };
     const arch = ctx.registry.settings.architectures[options.arch];
     if (vendor.bundle.kind === 'ova') await writeOva({ dir: ctx.dir, ovf: names.companion(vendor.config!.extension), vmdk: diskName }, bundleFile, scratch);
-    else if (vendor.bundle.kind === 'box' && vendor.bundle.provider === 'virtualbox') {
+    else if (vendor.bundle.kind === 'pvm') {
+      // _write_pvm_tgz_bundle (V:1041-1052): the disk directory and config.pvs, at the top of a tar.gz.
+      await run('tar', ['-czf', bundleFile, '-C', path.dirname(converted), '.'], { purpose: 'write the pvm bundle' });
+    } else {
       // The SDK names the catalogue after the source image, one for every provider (V:976-977).
       const catalogue = path.join(ctx.dir, outputNames(ctx.registry.settings, 'vagrant').companion('json'));
       const group = await readUpdateGroup(options.priv, options.bakedImage, await readGptFromFile(options.bakedImage), scratch);
-      await writeVagrantBox({ disk: info, provider: 'virtualbox', architecture: arch.vagrantArchitecture, group, version: options.version, box: bundleFile, catalogue, scratchDir: scratch });
+      const box = { architecture: arch.vagrantArchitecture, group, version: options.version, box: bundleFile, catalogue, scratchDir: scratch };
+      if (vendor.bundle.provider === 'parallels') await writeVagrantBox({ ...box, provider: 'parallels', hddDir: converted, vmName: names.vm, memoryMiB: vendor.vm.memoryMiB });
+      else await writeVagrantBox({ ...box, provider: 'virtualbox', disk: info });
       ctx.files.push(catalogue);
     }
-    // Parallels boxes and pvm bundles carry a Parallels disk, refused above.
-    else throw new NotImplementedError(`${vendor.bundle.kind} bundles for ${vendor.bundle.provider ?? 'Parallels'}`);
     ctx.files.push(bundleFile);
     ctx.rootBytes.set(bundleFile, rootBytes);
   }
@@ -285,6 +305,12 @@ async function writeNetbootVendor(ctx: VendorContext): Promise<void> {
   const kernel = path.join(iso ? scratch : ctx.dir, kernelName);
   const initrd = path.join(iso ? scratch : ctx.dir, initrdName);
   await extractKernel(options.bakedImage, table, settings.netboot.kernel, kernel);
+  if (!iso) {
+    // _write_cpio_disk (V:567-584): the image's own GRUB beside the kernel, for UEFI network boot.
+    const grub = path.join(ctx.dir, `${names.machine}_grub.efi`);
+    await extractEspFile(options.bakedImage, table, grubEfiPath(settings.netboot.grubEfi, options.arch, options.version), grub, 'GRUB EFI loader');
+    ctx.files.push(grub);
+  }
   await buildUsrInitramfs(options.priv, options.bakedImage, table, settings.netboot.squashfs, initrd, scratch);
   const launch: LaunchFiles = {};
   if (iso) {
@@ -300,23 +326,35 @@ async function writeNetbootVendor(ctx: VendorContext): Promise<void> {
   if (vendor.config?.kind === 'qemu-launch') await writeLaunch(ctx, launch);
 }
 
-async function writeLaunch(ctx: VendorContext, files: LaunchFiles): Promise<void> {
+/** Names of the `<vendor>_secure` variant (`flatcar_production_qemu_uefi_secure.sh`, `_secure_efi_code.qcow2`). */
+function secureNames(ctx: VendorContext): ReturnType<typeof outputNames> {
+  return outputNames(ctx.registry.settings, `${ctx.vendor.id}_secure`, ctx.options.version);
+}
+
+async function writeLaunch(ctx: VendorContext, files: LaunchFiles, secureFiles?: LaunchFiles): Promise<void> {
   const { vendor, names } = ctx;
-  const input = {
+  const arch = ctx.registry.settings.architectures[ctx.options.arch];
+  const input: LaunchInput = {
     name: names.machine,
     boot: vendor.config!.boot!,
-    arch: ctx.registry.settings.architectures[ctx.options.arch],
+    arch,
     memoryMiB: vendor.vm.memoryMiB,
     cpus: vendor.vm.cpus,
     kernelCommandLine: vendor.kernelCommandLine,
     files,
   };
-  const script = path.join(ctx.dir, names.companion(vendor.config!.extension));
-  await writeFile(script, renderLaunchScript(input));
-  await chmod(script, 0o755);
+  const scripts: Array<[string, LaunchInput]> = [[names.companion(vendor.config!.extension), input]];
+  const secure = secureFiles ? { ...input, name: secureNames(ctx).machine, files: secureFiles, secureBoot: { smm: arch.secureBootFirmware.smm } } : undefined;
+  if (secure) scripts.push([secureNames(ctx).companion(vendor.config!.extension), secure]);
+  for (const [name, script] of scripts) {
+    const file = path.join(ctx.dir, name);
+    await writeFile(file, renderLaunchScript(script));
+    await chmod(file, 0o755);
+    ctx.files.push(file);
+  }
   const readme = path.join(ctx.dir, names.companion('README'));
-  ctx.files.push(script, readme);
-  await writeFile(readme, renderLaunchReadme(input, ctx.files.map((f) => path.basename(f))));
+  ctx.files.push(readme);
+  await writeFile(readme, renderLaunchReadme(input, ctx.files.map((f) => path.basename(f)), secure));
 }
 
 /** `flatcar_production_<vendor>.README`, the SDK's VM_README (V:299), beside the files it explains. */
@@ -324,16 +362,6 @@ async function writeReadme(ctx: VendorContext, text: string): Promise<void> {
   const readme = path.join(ctx.dir, ctx.names.companion('README'));
   await writeFile(readme, text);
   ctx.files.push(readme);
-}
-
-async function requireParallelsTools(vendor: string): Promise<void> {
-  if (!(await which('prl_disk_tool'))) {
-    throw new MissingToolError(
-      `vendor ${vendor} needs prl_disk_tool to write a Parallels .hdd, and it is not installed`,
-      'prl_disk_tool comes with Parallels Desktop (macOS) or the Parallels Virtualization SDK; Debian has no package for it',
-    );
-  }
-  throw new NotImplementedError(`vendor ${vendor}: writing Parallels disks with prl_disk_tool`);
 }
 
 async function resolveOemSysext(source: OemSysextSource, vendor: VendorRecord, skipMissing: boolean): Promise<string | undefined> {

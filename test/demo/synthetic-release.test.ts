@@ -174,6 +174,8 @@ describe('synthetic release: the disk image', () => {
     expect(kernel).toContain(`synthetic Flatcar kernel ${VERSION}`);
     const efi = await ok('mdir', ['-b', '-i', img, '::/EFI/boot'], { env });
     expect(efi.toLowerCase()).toContain('bootx64.efi');
+    // GRUB beside the shim, as x86-64 Flatcar has it from 4012 (the pxe vendor publishes it).
+    expect(efi.toLowerCase()).toContain('grubx64.efi');
   });
 
   it('has a USR-A btrfs with Flatcar os-release and the payload', async () => {

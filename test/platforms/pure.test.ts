@@ -12,7 +12,9 @@ import { qemuImgConvertArgs, qemuImgOptionString } from '../../src/platforms/for
 import { renderBaseMac, renderVirtualboxOvf, virtualboxIdentity } from '../../src/platforms/ovf-virtualbox.js';
 import { renderVmwareOvf, VMWARE_GUESTINFO_KEYS } from '../../src/platforms/ovf-vmware.js';
 import { parseUpdateGroup, rewriteUpdateGroup } from '../../src/platforms/update-group.js';
-import { renderBoxMetadata, renderVagrantCatalogue } from '../../src/platforms/vagrant.js';
+import { mergeVagrantCatalogues, renderBoxMetadata, renderVagrantCatalogue } from '../../src/platforms/vagrant.js';
+import { grubEfiPath } from '../../src/platforms/netboot.js';
+import { fillTemplate, renderDiskDescriptor } from '../../src/platforms/parallels.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchInput } from '../../src/platforms/launch-script.js';
 import { planLayoutGrowth } from '../../src/platforms/layout.js';
 import { oemReleaseFromExtensionRelease, oemSysextPaths, renderGrubCfg } from '../../src/platforms/oem-files.js';
@@ -286,6 +288,41 @@ describe('descriptors', () => {
   });
 });
 
+describe('pxe GRUB path per era (vendors/defaults.json netboot.grubEfi)', () => {
+  it('follows the SDK: core.efi before 4012, grubx64.efi / bootaa64.efi from 4012, the newest for an unknown version', async () => {
+    const eras = (await loadVendorRegistry()).settings.netboot.grubEfi;
+    // stable-3975.2.2 vm_image_util.sh :724-730; beta-4012.1.0 and alpha-4790.0.0 (V:577-584).
+    expect(grubEfiPath(eras, 'x86-64', '3975.2.2')).toBe('/flatcar/grub/x86_64-efi/core.efi');
+    expect(grubEfiPath(eras, 'arm64', '3033.3.18')).toBe('/flatcar/grub/arm64-efi/core.efi');
+    expect(grubEfiPath(eras, 'x86-64', '4012.1.0')).toBe('/EFI/boot/grubx64.efi');
+    expect(grubEfiPath(eras, 'arm64', '4790.0.0')).toBe('/EFI/boot/bootaa64.efi');
+    expect(grubEfiPath(eras, 'x86-64', 'unknown')).toBe('/EFI/boot/grubx64.efi');
+  });
+});
+
+describe('parallels and vagrant catalogue pieces', () => {
+  it('fills DiskDescriptor.xml as write_hdd.sh computes it (sectors, cylinders of 16 heads x 32 sectors)', async () => {
+    const text = await renderDiskDescriptor('d.hdd', 6 * 1024 ** 3, 'uid');
+    expect(text).toContain('<Disk_size>12582912</Disk_size>');
+    expect(text).toContain('<Cylinders>24576</Cylinders>');
+    expect(text).toContain('<End>12582912</End>');
+    expect(text).toContain('<File>d.hdd.0.{5fbaabe3-6958-40ff-92a7-860e329aab41}.hds</File>');
+    expect(text).not.toContain('@@');
+  });
+
+  it('refuses a template placeholder without a value and escapes values', () => {
+    expect(() => fillTemplate('<a>@@X@@</a>', {}, 't')).toThrow(/no value for @@X@@/);
+    expect(fillTemplate('<a>@@X@@</a>', { X: 'a<b' }, 't')).toBe('<a>a&lt;b</a>');
+  });
+
+  it('merges two providers of one version into one catalogue', () => {
+    const one = (provider: string) => renderVagrantCatalogue({ group: 'alpha', version: '1.0.0', provider, architecture: 'amd64', box: `${provider}.box`, sha256: provider });
+    const merged = JSON.parse(mergeVagrantCatalogues([one('virtualbox'), one('parallels')])) as { versions: Array<{ providers: Array<{ name: string }> }> };
+    expect(merged.versions).toHaveLength(1);
+    expect(merged.versions[0]!.providers.map((p) => p.name)).toEqual(['virtualbox', 'parallels']);
+  });
+});
+
 describe('launch script', () => {
   let dir: string;
   let registryArch: LaunchInput['arch'];
@@ -362,6 +399,18 @@ describe('launch script', () => {
     const iso = await runScript({ ...uefi(), boot: 'cdrom', files: { iso: 'x.iso' } }, []);
     expect(iso.args).toContain(`media=cdrom,format=raw,readonly=on,file=${dir.replace(/,/g, ',,')}/x.iso`);
     expect(() => renderLaunchScript({ ...uefi(), files: {} })).toThrow(/needs a disk image/);
+  });
+
+  it('runs Secure Boot firmware that needs SMM on a q35 with smm=on and a secure pflash', async () => {
+    const r = await runScript({ ...uefi(), secureBoot: { smm: true } }, []);
+    expect(r.args.slice(r.args.indexOf('-machine'), r.args.indexOf('-machine') + 2)).toEqual(['-machine', 'q35,smm=on']);
+    expect(r.args.slice(r.args.indexOf('-global'), r.args.indexOf('-global') + 2)).toEqual(['-global', 'driver=cfi.pflash01,property=secure,value=on']);
+    const plain = await runScript({ ...uefi(), secureBoot: { smm: false } }, ['-a', 'tcg']);
+    expect(plain.args).not.toContain('kvm');
+    expect((await runScript(uefi(), ['-a', 'kvm'])).args.join(' ')).toContain('-accel kvm -cpu host');
+    expect((await runScript(uefi(), ['-a', 'hvf'])).exitCode).toBe(2);
+    expect(plain.args).not.toContain('-global');
+    expect(plain.args).toContain('q35');
   });
 
   it('lists the files in the README', () => {

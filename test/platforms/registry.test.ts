@@ -214,6 +214,19 @@ describe('vendor data validation', () => {
     expect((error as Error).message).toMatch(message);
   });
 
+  it('rejects retired records that clash with a vendor, name an unknown successor or run backwards', async () => {
+    const files = await dataFiles();
+    const cases: Array<[unknown, RegExp]> = [
+      [{ gce: { from: 3033, until: 3100, why: 'x', instead: null } }, /retired\.json: gce: is a vendor in vendors\.json/],
+      [{ old: { from: 3033, until: 3100, why: 'x', instead: 'nope' } }, /retired\.json: old\.instead: 'nope' is not a vendor/],
+      [{ old: { from: 3100, until: 3033, why: 'x', instead: null } }, /retired\.json: old\.until: ends \(3033\) before it starts/],
+    ];
+    for (const [retired, message] of cases) expect(() => buildVendorRegistry({ ...files, retired })).toThrow(message);
+    expect(buildVendorRegistry({ ...files, retired: { old: { from: 3033, until: 3100, why: 'gone', instead: 'gce' } } }).retired).toEqual([
+      { id: 'old', from: 3033, until: 3100, why: 'gone', instead: 'gce' },
+    ]);
+  });
+
   it('rejects a layout that is not a positive sector count', async () => {
     const files = await dataFiles();
     (files.defaults.layouts as Record<string, unknown>).vm = -1;

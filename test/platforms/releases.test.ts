@@ -3,6 +3,7 @@
  * The facts are read from flatcar/scripts at the release tags (file and line
  * given per fact); the registry must agree with them and refuse the rest.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { loadVendorRegistry } from '../../src/platforms/registry.js';
@@ -119,5 +120,67 @@ describe('refusing before anything happens', () => {
 
   it('checks nothing for a version it cannot read', () => {
     expect(() => refuseUnsupportedVendors([v('virtualbox')], 'unknown', 'x86-64')).not.toThrow();
+  });
+});
+
+/** VALID_IMG_TYPES at the newest tag of every major 3033-4790 (fixture: the SDK's lists, tag per line). */
+const SURVEY: ReadonlyMap<number, readonly string[]> = new Map(
+  readFileSync(new URL('../fixtures/flatcar-sdk/valid-img-types.txt', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((line) => /^\d/.test(line))
+    .map((line) => {
+      const [major, _tag, ...types] = line.split(' ');
+      return [Number(major), types] as const;
+    }),
+);
+
+describe('every image type the SDK ever listed (3033-4790) is a vendor or a retired record', () => {
+  const everListed = [...new Set([...SURVEY.values()].flat())].sort();
+  const majorsListing = (id: string) => [...SURVEY].filter(([, types]) => types.includes(id)).map(([major]) => major);
+
+  it('surveys every major from 3033 to 4790', () => {
+    expect(SURVEY.size).toBe(69);
+    expect(Math.min(...SURVEY.keys())).toBe(3033);
+    expect(Math.max(...SURVEY.keys())).toBe(4790);
+  });
+
+  it('knows each one, as a vendor or as retired', () => {
+    const retired = new Set(registry.retired.map((r) => r.id));
+    expect(everListed).toHaveLength(47);
+    for (const id of everListed) expect(registry.ids.includes(id) || retired.has(id), id).toBe(true);
+    // The ones the issue names (stable-4593.2.5 / lts-4081.3.10 VALID_IMG_TYPES).
+    for (const id of ['rackspace', 'rackspace_onmetal', 'rackspace_vhd', 'vagrant_virtualbox', 'vagrant_vmware_fusion', 'vmware_insecure', 'packet']) expect(retired.has(id), id).toBe(true);
+  });
+
+  it('gives each retired type the first and last surveyed major that lists it', () => {
+    for (const r of registry.retired) {
+      const majors = majorsListing(r.id);
+      expect([r.from, r.until], r.id).toEqual([majors[0], majors.at(-1)]);
+    }
+  });
+
+  it('has a vendor\'s eras absent exactly where the SDK of that major does not list it', () => {
+    for (const id of registry.ids) {
+      for (const [major, types] of SURVEY) expect(eraOf(v(id), major)?.oem !== 'absent', `${id} in ${major}`).toBe(types.includes(id));
+    }
+  });
+
+  it('refuses a retired vendor with exit status 2, naming its releases and what to use instead', () => {
+    const refusal = (id: string) => {
+      try {
+        registry.select([id], 'x86-64', '4593.2.5');
+      } catch (e) {
+        return e as UsageError;
+      }
+      throw new Error(`${id} was accepted`);
+    };
+    const rackspace = refusal('rackspace');
+    expect(rackspace).toBeInstanceOf(UsageError);
+    expect(rackspace.exitCode).toBe(2);
+    expect(rackspace.message).toMatch(/^vendor 'rackspace' is not a flatbake vendor: Flatcar's SDK had it as an image type of its own for Flatcar 3033 to 4694; dropped in 4722/);
+    expect(rackspace.hint).toMatch(/nothing replaced it/);
+    expect(refusal('vagrant_virtualbox').hint).toBe('use --vendor vagrant (`flatbake vendors` describes it)');
+    expect(refusal('qemu_uefi_secure').message).toMatch(/3033 to 3874; from 3913 qemu_uefi writes it/);
+    expect(refusal('no_such_cloud').message).toBe("unknown vendor 'no_such_cloud'");
   });
 });
