@@ -98,8 +98,13 @@ describe('flatbake doctor', () => {
     expect(report.vendors).toEqual(['qemu_uefi']);
     expect(report.tools.find((t) => t.command === 'qemu-img')).toMatchObject({ required: true, package: 'qemu-utils' });
     expect(report.tools.find((t) => t.command === 'qemu-img')?.path).toBeUndefined();
-    // The firmware qemu_uefi ships beside its image is required too.
-    expect(report.files.filter((f) => f.required).map((f) => f.path)).toEqual(['/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd']);
+    // The firmware qemu_uefi ships beside its image is required too, and that of its Secure Boot variant (qemu_uefi_secure).
+    expect(report.files.filter((f) => f.required).map((f) => f.path)).toEqual([
+      '/usr/share/OVMF/OVMF_CODE.fd',
+      '/usr/share/OVMF/OVMF_VARS.fd',
+      '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+      '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
+    ]);
     // Without --vendor the same host is ready: qemu-img is optional, and the optional hint names it.
     const plain = await runCli(['doctor', '--backend', 'offline'], { env });
     expect(plain.exitCode, plain.stdout).toBe(0);
