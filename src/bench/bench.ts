@@ -144,7 +144,10 @@ async function main(): Promise<void> {
 
   // Warm the page cache for the compressed file so the first measurement is not penalised.
   await execa('cat', [compressed], { stdout: 'ignore' });
+  // FLATBAKE_BENCH_ONLY=bakes: only the cold and warm bake rows (offline backend), no baselines.
+  const onlyBakes = process.env.FLATBAKE_BENCH_ONLY === 'bakes';
 
+  if (onlyBakes) return bakeRows(release, work);
   log('baseline 1: bzip2 -dc to a plain file (what the shell tool does)');
   const plain = await timed('sh', ['-c', `bzip2 -dc "${compressed}" > "${work}/plain.bin"`]);
   await rm(path.join(work, 'plain.bin'));
@@ -229,6 +232,40 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\n${JSON.stringify({ plain: strip(plain), floor: strip(floor), cold: strip(cold), warm: strip(warm), warmFull: strip(warmFull), coldMount: strip(coldMount), warmMount: strip(warmMount), qemuWarm: strip(qemuWarm), qemuImg: strip(qemuImg), convertSeconds, together: strip(together), separately, boots, outAllocated, baseAllocated, bz2Size, ...rootRows.json })}\n`,
     );
+  } finally {
+    await server.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The cold bake (best of COLD_RUNS, each with an empty cache) and the warm bake (best of WARM_RUNS) alone. */
+async function bakeRows(release: SyntheticRelease, work: string): Promise<void> {
+  const server = await serveStatic(release.root);
+  try {
+    const hello = path.basename(release.sysexts[0]!.file);
+    const bake = (label: string, output: string, cache: string) => {
+      log(label);
+      return timed(process.execPath, [
+        CLI, '--fetch', '--release-server', `${server.url}/{channel}`, '--releases-json', `${server.url}/releases.json`,
+        '--signing-key', `${server.url}/key.asc`, '--bakery-url', `${server.url}/extensions`, '--backend', 'offline',
+        '--output', path.join(work, output), '--cache-dir', path.join(work, cache), `hello:${hello}`,
+      ]);
+    };
+    const cold = await best(COLD_RUNS, async (run) => {
+      const cache = run === COLD_RUNS - 1 ? 'cache' : `cache-${run}`;
+      const t = await bake('cold bake, offline backend (empty cache)', 'cold', cache);
+      await rm(path.join(work, 'cold'), { recursive: true, force: true });
+      if (cache !== 'cache') await rm(path.join(work, cache), { recursive: true, force: true });
+      return t;
+    });
+    const warm = await best(WARM_RUNS, () => bake('warm bake, offline backend (same release, cached: its base image proven piece by piece)', 'warm', 'cache'));
+    process.stdout.write(`\nflatbake bench, cold and warm bakes only (${new Date().toISOString()}, ${(await execa('nproc')).stdout.trim()} cores)\n`);
+    printRows([
+      ['flatbake cold bake (offline backend, best of 2)', `${cold.seconds.toFixed(1)} s`, ''],
+      ['flatbake warm bake (offline backend, best of 3)', `${warm.seconds.toFixed(1)} s`, `${((warm.seconds / cold.seconds) * 100).toFixed(1)}% of cold (target < 5%)`],
+    ]);
+    const strip = ({ stderr: _stderr, ...t }: Timed & { stderr?: string }) => t;
+    process.stdout.write(`\n${JSON.stringify({ cold: strip(cold), warm: strip(warm) })}\n`);
   } finally {
     await server.close();
     await rm(work, { recursive: true, force: true });
