@@ -10,7 +10,7 @@ import { throwIfInterrupted } from '../util/scope.js';
 import { SignatureVerifier } from '../verify/gpg.js';
 import { writeVendorImages, type VendorResult, type VendorSelection } from '../platforms/index.js';
 import type { BakeContext } from './context.js';
-import { fetchFiles, fetchSigningKey, RELEASE_NAMESPACE } from './downloads.js';
+import { fetchFiles, fetchSigningKey, RELEASE_NAMESPACE, releaseFileKey } from './downloads.js';
 import type { Fetched } from './fetch-stage.js';
 import type { Injected } from './inject-stage.js';
 import type { Staged } from './locate-stage.js';
@@ -41,9 +41,11 @@ function oemSysextResolver(ctx: BakeContext, given: ReadonlyMap<string, string>,
   const pending = new Map<string, Promise<string | undefined>>();
   const fetchOne = async (id: string): Promise<string | undefined> => {
     const url = `${release.baseUrl}/oem-${id}.raw`;
+    // Keyed by board, version and name like the image (downloads.ts): another mirror is a hit.
+    const key = releaseFileKey(release, `oem-${id}.raw`);
     const [raw, sig] = await fetchFiles(ctx, [
-      { url, label: `oem-${id}.raw`, optional: true, cache: { namespace: RELEASE_NAMESPACE, key: url } },
-      { url: `${url}.sig`, label: `oem-${id}.raw.sig`, optional: true, cache: { namespace: RELEASE_NAMESPACE, key: `${url}.sig` } },
+      { url, label: `oem-${id}.raw`, optional: true, cache: { namespace: RELEASE_NAMESPACE, key } },
+      { url: `${url}.sig`, label: `oem-${id}.raw.sig`, optional: true, cache: { namespace: RELEASE_NAMESPACE, key: `${key}.sig` } },
     ]);
     if (!raw) return undefined;
     if (ctx.options.insecureSkipVerify) {
@@ -57,8 +59,8 @@ function oemSysextResolver(ctx: BakeContext, given: ReadonlyMap<string, string>,
       } finally {
         await verifier.close();
       }
-      await ctx.cache.store(RELEASE_NAMESPACE, url, raw.path, { sha256: raw.sha256, size: raw.size, meta: { signatureSha256: sig.sha256 } });
-      if (!sig.fromCache) await ctx.cache.store(RELEASE_NAMESPACE, `${url}.sig`, sig.path, { sha256: sig.sha256, size: sig.size });
+      await ctx.cache.store(RELEASE_NAMESPACE, key, raw.path, { sha256: raw.sha256, size: raw.size, meta: { signatureSha256: sig.sha256 } });
+      if (!sig.fromCache) await ctx.cache.store(RELEASE_NAMESPACE, `${key}.sig`, sig.path, { sha256: sig.sha256, size: sig.size });
     }
     ctx.report.step('fetch', `oem-${id}.raw${raw.fromCache ? ' from the cache' : ''}${sig && !ctx.options.insecureSkipVerify ? ', signature good' : ''}`);
     return raw.path;
