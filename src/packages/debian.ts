@@ -8,7 +8,7 @@
  * Format references: Debian Policy 5.1 (control syntax), 7.1 (relationship fields), and the
  * repository format (https://wiki.debian.org/DebianRepository/Format).
  */
-import { readFile, rm } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import { InputError, VerificationError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { parseGpgStatus } from '../verify/gpg.js';
@@ -135,6 +135,9 @@ export function dependencyClosure(index: ReadonlyMap<string, DebPackage>, roots:
  * Only what gpgv wrote out as signed is returned: text around the signature block is never read.
  */
 export async function verifyInRelease(inRelease: string, keyring: string, label: string): Promise<string> {
+  if (!(await access(keyring).then(() => true, () => false))) {
+    throw new InputError(`the keyring ${keyring} does not exist`, keyring === DEBIAN_ARCHIVE_KEYRING ? 'install debian-archive-keyring (scripts/setup.sh does)' : 'give a binary OpenPGP keyring (gpg --export KEY > FILE) with the recipe option keyring=FILE');
+  }
   const signed = `${inRelease}.signed`;
   await rm(signed, { force: true });
   const result = await run('gpgv', ['--status-fd', '1', '--keyring', keyring, '--output', signed, inRelease], { purpose: `verify ${label}`, okExitCodes: [1, 2] });

@@ -141,6 +141,10 @@ describe('the tilde recipe from a signed Debian repository', () => {
     expect((err as InputError).message).toBe('Debian bookworm has tilde 1.1.2-1, not 1.0.0');
   });
 
+  it('refuses a keyring that does not exist, with one clear error', async () => {
+    await expect(build('1.1.2', { keyring: '/nonexistent/keyring.gpg' })).rejects.toThrow('the keyring /nonexistent/keyring.gpg does not exist');
+  });
+
   it('refuses an InRelease not signed by the keyring (here: the real Debian keyring)', async () => {
     const err = await build('1.1.2', {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VerificationError);
