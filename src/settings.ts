@@ -105,6 +105,13 @@ export const SETTINGS = [
     isPath: true,
     parse: localPath,
   }),
+  value('replay', 'replay', '<manifest.json>', BAKE, 'bake again what a `flatbake-manifest.json` records: its release version, sysexts, vendors and settings (the command line overrides settings); refuses when a fetched input\'s digest differs from the recorded one; see [Replay](#replay)', {
+    default: undefined as string | undefined,
+    defaultDoc: 'none',
+    cliOnly: true,
+    isPath: true,
+    parse: localPath,
+  }),
   flag('fetch', 'fetch', BAKE, "FILE is a bakery file name: download it and `NAME.conf`; each `.raw` is checked against the bakery's `SHA256SUMS`", { defaultDoc: 'off: FILE is a local path' }),
   value('vendor', 'vendors', '<list>', BAKE, 'comma-separated vendor ids (`flatbake vendors` lists them); `generic` is the plain image', {
     default: ['generic'],

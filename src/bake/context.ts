@@ -4,6 +4,7 @@ import path from 'node:path';
 import { openUsableCache, type Cache } from '../cache/cache.js';
 import type { DownloadOptions } from '../net/download.js';
 import type { Settings } from '../settings.js';
+import type { ReplayExpectations } from './replay.js';
 import type { Reporter } from '../util/report.js';
 import { releaseDeadAttachments } from '../util/attached.js';
 import { run } from '../util/exec.js';
@@ -17,6 +18,8 @@ import { interruptSignal, type ResourceScope } from '../util/scope.js';
 export type BakeOptions = Settings & {
   /** `NAME:FILE` arguments. */
   sysexts: string[];
+  /** --replay: the digests the inputs must have. */
+  replayed?: ReplayExpectations;
 };
 
 /** What the stages share while a bake runs. */

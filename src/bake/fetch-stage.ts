@@ -10,6 +10,7 @@ import type { BakeContext } from './context.js';
 import { fetchBakerySysexts } from './downloads.js';
 import type { SysextToInject } from './inject.js';
 import { checkSysextImage, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
+import { checkReplayed } from './replay.js';
 import type { BakePlan } from './validate.js';
 import { keepBase, localBase, releaseBase, type VerifiedBase } from './verify-stage.js';
 
@@ -37,6 +38,8 @@ export async function fetchInputs(ctx: BakeContext, plan: BakePlan, release: Res
   // it is interrupted: then leaving fast matters more).
   ctx.scope.defer('keep the base image in the cache', () => (ctx.signal.aborted ? undefined : keepBase(ctx, base.image)));
   if (sysextResult.status === 'rejected') throw sysextResult.reason;
+  // Before anything is injected or published: a replay with other inputs is refused here.
+  if (ctx.options.replayed) checkReplayed(ctx.options.replayed, base, sysextResult.value);
   return { base, sysexts: sysextResult.value };
 }
 

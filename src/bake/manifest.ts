@@ -57,6 +57,8 @@ export interface Manifest {
   failedVendors?: Array<{ vendor: string; error: string }>;
   /** How partitions were edited: loop devices and mounts, or offline on the image file. */
   backend: 'mount' | 'offline';
+  /** The settings `flatbake --replay` needs that the fields above do not say (optional: older manifests lack it). */
+  settings?: ReplaySettings;
   outputs: ManifestOutput[];
 }
 
@@ -84,6 +86,19 @@ export interface JsonError {
   error: { message: string; hint?: string; exitCode: number };
 }
 
+
+/** Where the inputs came from and how the bake was told to treat them. */
+export interface ReplaySettings {
+  releaseServer: string;
+  releasesJson: string;
+  signingKey: string;
+  bakeryUrl: string;
+  mirror?: string;
+  rootSize?: number;
+  noOemSysext?: boolean;
+  fullDigest?: boolean;
+  insecureSkipVerify?: boolean;
+}
 
 /** What the manifest says about the release that was baked. */
 export type ReleaseInfo = Manifest['release'];

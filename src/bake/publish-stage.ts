@@ -11,6 +11,7 @@ import type { OutputFile } from './digest-stage.js';
 import type { Fetched } from './fetch-stage.js';
 import type { Injected } from './inject-stage.js';
 import { buildManifest, PartialBakeError, type Manifest, type ManifestSysext } from './manifest.js';
+import { replaySettings } from './replay.js';
 import { bakeSummary } from './summary.js';
 import type { BakePlan } from './validate.js';
 import { publishSet } from '../util/publish-set.js';
@@ -37,6 +38,7 @@ export async function publishResults(
     vendors: plan.vendors,
     ...(failed.length ? { failedVendors: failed } : {}),
     backend: plan.backend,
+    settings: replaySettings(ctx.options),
     outputs: outputs.map(({ workFile: _workFile, ...output }) => output),
   });
   const files = outputs.length ? await publish(ctx, outputs, manifest) : [];

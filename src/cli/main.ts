@@ -16,7 +16,14 @@ import { jsonWritten } from './json-output.js';
  */
 export async function toBakeOptions(args: string[], command: Command): Promise<BakeOptions> {
   if (args[0] !== undefined && !args[0].includes(':')) throw unknownCommand(args[0], command.parent ?? command);
-  const { config: configPath } = resolveSettings(command, 'bake');
+  const { config: configPath, replay } = resolveSettings(command, 'bake');
+  if (replay) {
+    if (configPath) throw new UsageError('--replay and --config cannot be combined', 'the manifest records the settings: give --replay alone (and options to override)');
+    if (args.length) throw new UsageError('--replay takes the sysexts from the manifest, not NAME:FILE arguments', `drop ${args.join(' ')}, or bake without --replay`);
+    const { loadReplay } = await import('../bake/replay.js');
+    const recorded = await loadReplay(replay);
+    return { ...resolveSettings(command, 'bake', recorded.settings), sysexts: recorded.sysexts, replayed: recorded.expect };
+  }
   const config = configPath ? await loadConfigFile(configPath) : undefined;
   const settings = resolveSettings(command, 'bake', config?.settings);
   const sysexts = args.length > 0 || !config ? args : configSysexts(config, settings.fetch);
