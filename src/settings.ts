@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseBackend } from './bake/backend.js';
+import { parseBackend } from './backend/index.js';
 import { parseSize } from './util/size.js';
 import {
   DEFAULT_BAKERY_URL,

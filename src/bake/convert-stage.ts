@@ -95,7 +95,7 @@ async function writeVendors(
     arch: release.arch,
     oemSysexts: oemSysextResolver(ctx, plan.oemSysexts, release),
     skipMissingOemSysext: ctx.options.noOemSysext,
-    priv: plan.priv,
+    backend: plan.backend,
     minRootSectors,
     bakedSysexts,
     scope: ctx.scope,

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { PartitionEditor } from '../image/offline/editor.js';
+import type { PartitionEditor } from '../backend/editor.js';
 import { transferPath } from '../sysupdate/wiring.js';
 import type { InstallTarget } from './inputs.js';
 import { NoRoomError, spaceNeeded } from './room.js';

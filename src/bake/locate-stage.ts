@@ -43,7 +43,7 @@ export async function locateAndStage(ctx: BakeContext, plan: BakePlan, fetched: 
   const table = await readGptFromFile(base.path);
   const root = locateFlatcarPartition(table, 'ROOT');
   const oem = locateFlatcarPartition(table, 'OEM');
-  ctx.report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${plan.backend} backend`);
+  ctx.report.step('locate', `ROOT is partition ${root.number} at byte ${root.startByte} (${root.sizeBytes} bytes), OEM is partition ${oem.number}; ${plan.backend.name} backend`);
   // The bake writes only these partitions; the digest of every other piece of the image is the
   // base's, hashed while the copy is made and edited (or known from the cache).
   checkRootSize(table, options.rootSize);

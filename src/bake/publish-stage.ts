@@ -37,7 +37,7 @@ export async function publishResults(
     }),
     vendors: plan.vendors,
     ...(failed.length ? { failedVendors: failed } : {}),
-    backend: plan.backend,
+    backend: plan.backend.name,
     settings: replaySettings(ctx.options),
     outputs: outputs.map(({ workFile: _workFile, ...output }) => output),
   });

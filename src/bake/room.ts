@@ -4,7 +4,7 @@
  * so a bake it lets through does not stop half-way with ENOSPC.
  */
 import { InputError } from '../errors.js';
-import type { PartitionSpace } from '../image/offline/editor.js';
+import type { PartitionSpace } from '../backend/editor.js';
 import { formatSizeArg, mib, MiB } from '../util/size.js';
 
 /** One file of the batch: the sysext, and its sysupdate config when it has one. */

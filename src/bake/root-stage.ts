@@ -9,7 +9,7 @@ import { UsageError, InputError } from '../errors.js';
 import { readGptFromFile } from '../gpt/file.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
-import type { Privileged } from '../privileged/privileged.js';
+import type { Backend } from '../backend/index.js';
 import { formatSizeArg, mib } from '../util/size.js';
 import { growImageToLayout } from '../platforms/layout.js';
 import type { VendorRegistry, VendorResult, VendorSelection } from '../platforms/index.js';
@@ -29,11 +29,11 @@ export function checkRootSize(table: GptTable, rootBytes: number | undefined): v
 }
 
 /** Grows ROOT of the staged image to `rootBytes` and returns the new table. */
-export async function growRoot(ctx: BakeContext, priv: Privileged | undefined, registry: VendorRegistry, image: string, rootBytes: number): Promise<GptTable> {
+export async function growRoot(ctx: BakeContext, backend: Backend, registry: VendorRegistry, image: string, rootBytes: number): Promise<GptTable> {
   const before = await readGptFromFile(image);
   const root = locateFlatcarPartition(before, 'ROOT');
   if (rootBytes === root.sizeBytes) return before;
-  const plan = await growImageToLayout(priv, image, rootBytes / before.sectorSize, registry.settings.diskAlignmentSectors);
+  const plan = await growImageToLayout(backend, image, rootBytes / before.sectorSize, registry.settings.diskAlignmentSectors);
   ctx.report.step('grow', `ROOT from ${mib(root.sizeBytes)} to ${mib(plan.rootSectors * before.sectorSize)}, disk ${plan.diskSectors} sectors`);
   return readGptFromFile(image);
 }
@@ -47,7 +47,7 @@ export async function growRoot(ctx: BakeContext, priv: Privileged | undefined, r
  */
 export async function injectWithRoom<T>(
   ctx: BakeContext,
-  priv: Privileged | undefined,
+  backend: Backend,
   registry: VendorRegistry,
   image: string,
   table: GptTable,
@@ -67,7 +67,7 @@ export async function injectWithRoom<T>(
       if (!autoGrow || round >= 2) throw withHint;
       tooSmall ??= withHint;
       ctx.report.step('grow', `the sysexts need ${mib(error.missingBytes)} more than ROOT has free: growing it before the vendor layouts`);
-      table = await growRoot(ctx, priv, registry, image, suggestRootBytes(root.sizeBytes, error));
+      table = await growRoot(ctx, backend, registry, image, suggestRootBytes(root.sizeBytes, error));
     }
   }
 }

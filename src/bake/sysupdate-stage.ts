@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import type { PartitionEditor } from '../image/offline/editor.js';
+import type { PartitionEditor } from '../backend/editor.js';
 import { placementFromTransfer } from '../sysupdate/transfer.js';
 import { DROPIN_DIR, NOOP_CONF_PATH, noopConf, sysupdateDropins, TIMER_WANTS_LINK } from '../sysupdate/wiring.js';
 import type { Reporter } from '../util/report.js';

@@ -4,13 +4,13 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { acquirePrivileges, type Privileged } from '../privileged/privileged.js';
 import { parseReleaseSpec, type ReleaseSpec } from '../flatcar-release/resolve.js';
 import type { Reporter } from '../util/report.js';
 import { loadVendorRegistry, type VendorRegistry, type VendorSelection } from '../platforms/index.js';
-import { chooseBackend, type Backend } from './backend.js';
+import type { Backend, BackendName } from '../backend/index.js';
+import { chooseBackend, createBackend } from '../backend/open.js';
+import { MOUNT_TOOLS } from '../backend/tools.js';
 import { assertNothingMissing, missingHostNeeds, vendorHostNeeds, type HostNeeds } from '../platforms/needs.js';
-import { MOUNT_BACKEND_TOOLS } from '../doctor/tools.js';
 import type { Arch } from '../arch.js';
 import type { BakeOptions } from './context.js';
 import { oemSysextsByName, parseInstallTarget, parseSysextArgs, type InstallTarget, type SysextArg } from './inputs.js';
@@ -34,9 +34,8 @@ export interface BakePlan {
   vendors: string[];
   /** --oem-sysext files by OEM id. */
   oemSysexts: Map<string, string>;
+  /** How partitions are read and written (offline or mount); the mount backend has root already. */
   backend: Backend;
-  /** The mount backend's way to run as root; undefined for the offline backend. */
-  priv: Privileged | undefined;
 }
 
 export async function validate(options: BakeOptions, report: Reporter): Promise<BakePlan> {
@@ -57,18 +56,19 @@ export async function validate(options: BakeOptions, report: Reporter): Promise<
     );
   }
   // The offline backend needs no root; the mount backend asks for it now, not after a long download.
-  const backend = await chooseBackend(options.backend ?? 'auto', { btrfs: target.partition === 'oem' || selection.vendors.length > 0 || Boolean(options.image) });
-  await checkHostTools(selection, options.arch, registry, backend);
-  const priv = backend === 'mount' ? await acquirePrivileges('baking sysexts into the image (--backend mount)') : undefined;
+  const needs = { btrfs: target.partition === 'oem' || selection.vendors.length > 0 || Boolean(options.image) };
+  const name = await chooseBackend(options.backend ?? 'auto', needs);
+  await checkHostTools(selection, options.arch, registry, name);
+  const backend = await createBackend(name, 'baking sysexts into the image (--backend mount)');
   await prepareOutput(options.output);
-  return { options, sysexts, local, target, release, registry, selection, vendors, oemSysexts, backend, priv };
+  return { options, sysexts, local, target, release, registry, selection, vendors, oemSysexts, backend };
 }
 
 /**
  * The tools and files the chosen vendors and the mount backend run, checked now: a missing
  * qemu-img must not surface after a long download and bake, as the writer's own error would.
  */
-async function checkHostTools(selection: VendorSelection, arch: Arch, registry: VendorRegistry, backend: Backend): Promise<void> {
+async function checkHostTools(selection: VendorSelection, arch: Arch, registry: VendorRegistry, backend: BackendName): Promise<void> {
   const lacking: string[] = [];
   const missing: HostNeeds = { tools: [], files: [] };
   for (const record of selection.vendors) {
@@ -80,7 +80,7 @@ async function checkHostTools(selection: VendorSelection, arch: Arch, registry: 
   }
   const who = lacking.length ? [`--vendor ${lacking.join(',')}`] : [];
   if (backend === 'mount') {
-    const m = await missingHostNeeds([{ tools: [...MOUNT_BACKEND_TOOLS], files: [] }]);
+    const m = await missingHostNeeds([{ tools: MOUNT_TOOLS.filter((t) => t.required), files: [] }]);
     if (m.tools.length) who.push('the mount backend');
     missing.tools.push(...m.tools.filter((t) => !missing.tools.some((x) => x.command === t.command)));
   }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { parseBackend } from '../bake/backend.js';
+import { parseBackend } from '../backend/index.js';
 import { registerBoot } from './boot-command.js';
 import { registerButane } from './butane-command.js';
 import { registerDemo } from './demo-command.js';

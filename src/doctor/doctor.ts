@@ -9,7 +9,9 @@ import type { Arch } from '../arch.js';
 import { which } from '../util/exec.js';
 import { loadVendorRegistry, VENDOR_HOST_FILES, VENDOR_HOST_TOOLS } from '../platforms/index.js';
 import { debianPackages, vendorHostNeeds } from '../platforms/needs.js';
-import { chooseBackend, OFFLINE_BACKEND_TOOLS, type Backend, type BackendChoice } from '../bake/backend.js';
+import type { BackendChoice, BackendName } from '../backend/index.js';
+import { chooseBackend } from '../backend/open.js';
+import { MOUNT_TOOLS, OFFLINE_TOOLS } from '../backend/tools.js';
 import { BOOT_HOST_FILES, BOOT_HOST_TOOLS } from '../boot/tools.js';
 import { HOST_TOOLS, type HostFile, type HostTool } from './tools.js';
 
@@ -22,7 +24,7 @@ export interface ToolStatus extends HostTool {
 export interface DoctorReport {
   schemaVersion: typeof DOCTOR_SCHEMA_VERSION;
   /** The backend checked: --backend, or the one `auto` would choose here. */
-  backend: Backend;
+  backend: BackendName;
   /** The --vendor ids checked (their tools and files are required). */
   vendors: string[];
   tools: ToolStatus[];
@@ -59,10 +61,11 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   const registry = options.vendors?.length ? await loadVendorRegistry() : undefined;
   const selection = registry?.select(options.vendors!, arch);
   const vendorNeeds = (selection?.vendors ?? []).map((v) => vendorHostNeeds(v, arch, registry!.settings));
-  const core = HOST_TOOLS.filter((t) => !t.backend || (t.backend === backend && !(t.command === 'sudo' && root)));
-  const offline = OFFLINE_BACKEND_TOOLS.map(({ when, ...tool }) => ({ ...tool, required: backend === 'offline' && when !== 'btrfs as non-root' }));
+  // The mount backend's tools only for its bakes (root needs no sudo); the offline backend's always, required for its bakes.
+  const mount = backend === 'mount' ? MOUNT_TOOLS.filter((t) => !(t.command === 'sudo' && root)) : [];
+  const offline = OFFLINE_TOOLS.map(({ when, ...tool }) => ({ ...tool, required: backend === 'offline' && (when === 'always' || when === 'btrfs') }));
   const optional = [...VENDOR_HOST_TOOLS, ...BOOT_HOST_TOOLS].map((t) => ({ ...t, required: false }));
-  const all = dedupe([...core, ...offline, ...vendorNeeds.flatMap((n) => n.tools), ...optional]);
+  const all = dedupe([...HOST_TOOLS, ...mount, ...offline, ...vendorNeeds.flatMap((n) => n.tools), ...optional]);
   const tools = await Promise.all(all.map(async (tool) => ({ ...tool, path: await which(tool.command) })));
   const neededFiles = new Set(vendorNeeds.flatMap((n) => n.files.map((f) => f.path)));
   const fileList = [...vendorNeeds.flatMap((n) => n.files), ...VENDOR_HOST_FILES, ...BOOT_HOST_FILES].filter((f, i, list) => list.findIndex((g) => g.path === f.path) === i);

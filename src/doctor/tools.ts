@@ -1,12 +1,10 @@
-/** Every host tool flatbake runs, what for, and the Debian package that provides it. */
+/** A host tool flatbake runs, what for, and the Debian package that provides it. */
 export interface HostTool {
   command: string;
   package: string;
   purpose: string;
   /** Needed by the core bake (missing -> doctor fails). */
   required: boolean;
-  /** Needed only by this backend's bakes (the mount backend's loop devices and mounts). */
-  backend?: 'mount';
 }
 
 /** A data file (firmware, boot loader module) a command reads: checked for existence, not for being executable. */
@@ -16,10 +14,8 @@ export interface HostFile {
   purpose: string;
 }
 
+/** The core tools; the backends' (src/backend/tools.ts), the vendors' and boot's are listed beside theirs. */
 export const HOST_TOOLS: readonly HostTool[] = [
-  { command: 'losetup', package: 'mount', purpose: 'attach loop devices at partition offsets (bake, inspect)', required: true, backend: 'mount' },
-  { command: 'mount', package: 'mount', purpose: 'mount ROOT/OEM to inject sysexts', required: true, backend: 'mount' },
-  { command: 'umount', package: 'mount', purpose: 'unmount after injecting', required: true, backend: 'mount' },
   { command: 'gpg', package: 'gnupg', purpose: 'verify the OpenPGP signatures of releases', required: true },
   { command: 'lbzip2', package: 'lbzip2', purpose: 'parallel decompression of the image (.bz2)', required: false },
   { command: 'bzip2', package: 'bzip2', purpose: 'decompression of the image when lbzip2 is missing', required: true },
@@ -28,9 +24,7 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'cp', package: 'coreutils', purpose: 'stage private copies of the base image', required: true },
   { command: 'mkfifo', package: 'coreutils', purpose: 'the pipe from the decompressor to dd', required: true },
   { command: 'filefrag', package: 'e2fsprogs', purpose: 'find the data in sparse images, so digests skip holes (else everything is read)', required: false },
-  { command: 'install', package: 'coreutils', purpose: 'write files into the mounted image as root', required: true, backend: 'mount' },
   { command: 'mkfs.ext4', package: 'e2fsprogs', purpose: 'ext4 sysext images; the synthetic demo release', required: true },
-  { command: 'eatmydata', package: 'eatmydata', purpose: 'offline backend: spare debugfs the fsync of the whole work image (faster bakes)', required: false },
   { command: 'mkfs.btrfs', package: 'btrfs-progs', purpose: 'btrfs sysext images; the synthetic demo release (USR-A, OEM)', required: true },
   { command: 'mkfs.vfat', package: 'dosfstools', purpose: 'the synthetic demo release (EFI-SYSTEM)', required: true },
   { command: 'mcopy', package: 'mtools', purpose: 'write and read the EFI partition without mounting', required: true },
@@ -51,8 +45,5 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { command: 'gcc', package: 'build-essential', purpose: 'recipes built from source (keepalived, chrony, bird, haproxy; haproxy also needs liblua5.4-dev libcap-dev zlib1g-dev)', required: false },
   { command: 'bison', package: 'bison', purpose: 'the bird recipe\'s build (with flex, m4, libreadline-dev, libncurses-dev)', required: false },
   { command: 'pkg-config', package: 'pkgconf', purpose: 'recipes built from source: keepalived finds libnftnl, libmnl, libpcre2 and libnl (with libpcre2-dev libnl-3-dev libnl-genl-3-dev libssl-dev)', required: false },
-  { command: 'sudo', package: 'sudo', purpose: 'root for losetup/mount when not running as root', required: false, backend: 'mount' },
 ];
 
-/** The mount backend's own tools (checked before a --backend mount bake starts). */
-export const MOUNT_BACKEND_TOOLS: readonly HostTool[] = HOST_TOOLS.filter((t) => t.backend === 'mount' && t.required);

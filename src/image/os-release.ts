@@ -1,14 +1,8 @@
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
-import { extractRange } from './offline/range.js';
-import { run } from '../util/exec.js';
+import { lstat, mkdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DiskFormatError } from '../errors.js';
-import { locateFlatcarPartition } from '../gpt/locate.js';
-import type { GptTable } from '../gpt/types.js';
-import type { Privileged } from '../privileged/privileged.js';
 import { parseShellVars } from '../flatcar-release/resolve.js';
-import type { ResourceScope } from '../util/scope.js';
-import { mountPartition } from './loop.js';
+import { run } from '../util/exec.js';
 
 const OS_RELEASE = '/usr/lib/os-release';
 const MAX_HOPS = 40; // the kernel's limit on symlinks in one lookup
@@ -46,32 +40,12 @@ export async function readOsReleaseInUsrTree(root: string, materialize?: (rel: s
   }
 }
 
-/** Reads /usr/lib/os-release from USR-A (mounted read-only at its offset). */
-export async function readUsrOsRelease(priv: Privileged, scope: ResourceScope, image: string, table: GptTable): Promise<Record<string, string>> {
-  const usr = locateFlatcarPartition(table, 'USR-A');
-  const dir = await mountPartition(priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' });
-  return readOsReleaseInUsrTree(dir);
-}
-
 /** `a/b/c` -> a `btrfs restore --path-regex` for exactly /a, /a/b and /a/b/c. */
 export function restoreRegex(rel: string): string {
   const parts = rel.split('/').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   let inner = '';
   for (let i = parts.length - 1; i >= 0; i--) inner = `${i === 0 ? '' : '/'}${parts[i]}(|${inner})`.replace('(|)', '');
   return `^/(|${inner})$`;
-}
-
-/** The same without mounting: USR-A's bytes are copied out and only the files on the way are restored. */
-export async function readUsrOsReleaseOffline(image: string, table: GptTable, workDir: string): Promise<Record<string, string>> {
-  const usr = locateFlatcarPartition(table, 'USR-A');
-  const dir = await mkdtemp(path.join(workDir, 'usr-a-'));
-  try {
-    const copy = path.join(dir, 'usr-a.img');
-    await extractRange(image, { offset: usr.startByte, size: usr.sizeBytes }, copy);
-    return await readOsReleaseFromUsrBtrfs(copy, path.join(dir, 'tree'));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 /** /usr/lib/os-release of a USR btrfs file system image, restoring into `out` only the paths on the way. */

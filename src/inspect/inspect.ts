@@ -21,14 +21,10 @@ const TYPE_NAMES: Record<string, string> = {
   [GUID_FLATCAR_ROOT]: 'Flatcar root',
 };
 import type { GptPartition, GptTable } from '../gpt/types.js';
-import { mountPartition } from '../image/loop.js';
-import { acquirePrivileges } from '../privileged/privileged.js';
-import { parseShellVars } from '../flatcar-release/resolve.js';
+import type { BackendChoice, BackendName } from '../backend/index.js';
+import { openBackend } from '../backend/open.js';
+import type { PartitionEditor } from '../backend/editor.js';
 import { ResourceScope } from '../util/scope.js';
-import { chooseBackend, type Backend, type BackendChoice } from '../bake/backend.js';
-import { MountedEditor } from '../image/mounted-editor.js';
-import { openBtrfsEditor, openExt4Editor, type PartitionEditor } from '../image/offline/index.js';
-import { readUsrOsReleaseOffline } from '../image/os-release.js';
 import os from 'node:os';
 import { run } from '../util/exec.js';
 
@@ -92,7 +88,7 @@ export interface InspectReport {
    */
   unlinkedFiles: string[];
   /** How the partitions were read: mounted read-only, or offline from the image file. */
-  backend: Backend;
+  backend: BackendName;
 }
 
 /** Pure: the filesystem kind from the first 64 KiB + of a partition. */
@@ -166,69 +162,11 @@ async function inspectRaw(file: string, shown: { image: string; format: string; 
     });
   }
 
-  const backend = await chooseBackend(choice, { btrfs: true });
-  const scope = new ResourceScope();
+  const backend = await openBackend(choice, { btrfs: true }, 'inspecting the image contents (--backend mount)');
+  const work = await mkdtemp(path.join(os.tmpdir(), 'flatbake-inspect-'));
   try {
-    const range = (label: string) => {
-      const p = locatePartition(table, label);
-      return { offset: p.startByte, size: p.sizeBytes };
-    };
-    let release: Record<string, string>;
-    let root: PartitionEditor;
-    let oem: PartitionEditor;
-    if (backend === 'mount') {
-      const priv = await acquirePrivileges('inspecting the image contents (--backend mount)');
-      const mountRo = (label: string, fsType: string) => mountPartition(priv, scope, file, range(label), { fsType, readOnly: true, label });
-      const usr = await mountRo('USR-A', 'btrfs');
-      release = await readFile(path.join(usr, 'lib/os-release'), 'utf8').then(parseShellVars, () => ({}));
-      root = new MountedEditor('ROOT', priv, await mountRo('ROOT', 'ext4'));
-      oem = new MountedEditor('OEM', priv, await mountRo('OEM', 'btrfs'));
-    } else {
-      const work = await mkdtemp(path.join(os.tmpdir(), 'flatbake-inspect-'));
-      scope.defer(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
-      release = await readUsrOsReleaseOffline(file, table, work).catch(() => ({}));
-      root = await openExt4Editor(file, range('ROOT'), { partition: 'ROOT' });
-      scope.defer('close the ROOT reader', () => root.close());
-      oem = await openBtrfsEditor(file, range('OEM'), { partition: 'OEM' });
-      scope.defer('close the OEM reader', () => oem.close());
-    }
-
-    const sysexts: InspectedSysext[] = [];
-    const linked = new Set<string>();
-    const entries = (await root.lstat('/etc/extensions'))?.type === 'dir' ? await root.list('/etc/extensions') : [];
-    for (const entry of entries.sort()) {
-      if (!entry.endsWith('.raw')) continue;
-      const name = entry.slice(0, -'.raw'.length);
-      const link = await root.lstat(`/etc/extensions/${entry}`);
-      const target = link?.type === 'symlink' && link.target ? link.target : `/etc/extensions/${entry}`;
-      const onOem = target === '/oem' || target.startsWith('/oem/');
-      const inPartition = onOem ? target.slice('/oem'.length) || '/' : target;
-      const targetInfo = await (onOem ? oem : root).lstat(inPartition).catch(() => undefined);
-      linked.add(`${onOem ? 'oem' : 'root'}:${inPartition}`);
-      const conf = `/etc/sysupdate.${name}.d/${name}.conf`;
-      sysexts.push({
-        name,
-        symlink: `/etc/extensions/${entry}`,
-        target,
-        partition: onOem ? 'oem' : 'root',
-        present: targetInfo?.type === 'file',
-        size: targetInfo?.type === 'file' ? targetInfo.size : undefined,
-        sysupdateConf: (await root.lstat(conf)) ? conf : undefined,
-      });
-    }
-    const oemSysexts: InspectedOemSysext[] = [];
-    for (const f of await listRaw(oem, '/sysext', 1)) {
-      const id = /^oem-(.+?)-\d[^/]*\.raw$/.exec(path.posix.basename(f))?.[1];
-      if (!id || linked.has(`oem:${f}`)) continue;
-      oemSysexts.push({ file: f, id, active: (await oem.lstat(`/sysext/active-oem-${id}`)) !== undefined });
-      linked.add(`oem:${f}`);
-    }
-    const unlinkedFiles: string[] = [];
-    for (const [label, editor, dir] of [['root', root, '/opt/extensions'], ['oem', oem, '/']] as const) {
-      for (const f of await listRaw(editor, dir)) {
-        if (!linked.has(`${label}:${f}`)) unlinkedFiles.push(`${label}:${f}`);
-      }
-    }
+    const release = await backend.readUsrOsRelease(file, table, work).catch(() => ({}));
+    const found = await backend.withEditors(file, table, { root: true, oem: true, readOnly: true }, ({ root, oem }) => readSysexts(root, oem));
     return {
       schemaVersion: INSPECT_SCHEMA_VERSION,
       image: path.resolve(shown.image),
@@ -238,14 +176,53 @@ async function inspectRaw(file: string, shown: { image: string; format: string; 
       diskGuid: table.diskGuid,
       partitions,
       release,
-      sysexts,
-      oemSysexts,
-      unlinkedFiles,
-      backend,
+      ...found,
+      backend: backend.name,
     };
   } finally {
-    await scope.release();
+    await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The /etc/extensions links on ROOT and what they point to, the vendor OEM sysexts, and .raw files nothing links. */
+async function readSysexts(root: PartitionEditor, oem: PartitionEditor): Promise<Pick<InspectReport, 'sysexts' | 'oemSysexts' | 'unlinkedFiles'>> {
+  const sysexts: InspectedSysext[] = [];
+  const linked = new Set<string>();
+  const entries = (await root.lstat('/etc/extensions'))?.type === 'dir' ? await root.list('/etc/extensions') : [];
+  for (const entry of entries.sort()) {
+    if (!entry.endsWith('.raw')) continue;
+    const name = entry.slice(0, -'.raw'.length);
+    const link = await root.lstat(`/etc/extensions/${entry}`);
+    const target = link?.type === 'symlink' && link.target ? link.target : `/etc/extensions/${entry}`;
+    const onOem = target === '/oem' || target.startsWith('/oem/');
+    const inPartition = onOem ? target.slice('/oem'.length) || '/' : target;
+    const targetInfo = await (onOem ? oem : root).lstat(inPartition).catch(() => undefined);
+    linked.add(`${onOem ? 'oem' : 'root'}:${inPartition}`);
+    const conf = `/etc/sysupdate.${name}.d/${name}.conf`;
+    sysexts.push({
+      name,
+      symlink: `/etc/extensions/${entry}`,
+      target,
+      partition: onOem ? 'oem' : 'root',
+      present: targetInfo?.type === 'file',
+      size: targetInfo?.type === 'file' ? targetInfo.size : undefined,
+      sysupdateConf: (await root.lstat(conf)) ? conf : undefined,
+    });
+  }
+  const oemSysexts: InspectedOemSysext[] = [];
+  for (const f of await listRaw(oem, '/sysext', 1)) {
+    const id = /^oem-(.+?)-\d[^/]*\.raw$/.exec(path.posix.basename(f))?.[1];
+    if (!id || linked.has(`oem:${f}`)) continue;
+    oemSysexts.push({ file: f, id, active: (await oem.lstat(`/sysext/active-oem-${id}`)) !== undefined });
+    linked.add(`oem:${f}`);
+  }
+  const unlinkedFiles: string[] = [];
+  for (const [label, editor, dir] of [['root', root, '/opt/extensions'], ['oem', oem, '/']] as const) {
+    for (const f of await listRaw(editor, dir)) {
+      if (!linked.has(`${label}:${f}`)) unlinkedFiles.push(`${label}:${f}`);
+    }
+  }
+  return { sysexts, oemSysexts, unlinkedFiles };
 }
 
 /** .raw files up to two levels below dir, as in-partition paths. */

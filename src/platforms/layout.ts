@@ -3,18 +3,14 @@
  * disk is rounded up to the alignment Flatcar uses, the backup GPT moves to
  * the new end, and the ext4 on ROOT is grown to fill the partition.
  */
-import path from 'node:path';
-import { rm, stat, truncate } from 'node:fs/promises';
+import { stat, truncate } from 'node:fs/promises';
+import type { Backend } from '../backend/index.js';
 import { DiskFormatError } from '../errors.js';
 import { applyDiskWrites, readGptFromFile } from '../gpt/file.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
 import { alignUp, growGpt } from '../gpt/write.js';
-import { attachLoop } from '../image/loop.js';
-import type { Privileged } from '../privileged/privileged.js';
 import { run } from '../util/exec.js';
-import { extractRange, writeRangeBack } from '../image/offline/range.js';
-import { ResourceScope } from '../util/scope.js';
 
 export interface LayoutPlan {
   rootNumber: number;
@@ -65,13 +61,11 @@ export function planLayoutGrowth(table: GptTable, rootSectors: number | null, al
 }
 
 /**
- * Grows `image` (a private copy: written in place) to the layout. Returns the
- * plan that was applied. Loop devices are attached in a scope of their own
- * and detached before returning, on success and failure alike.
+ * Grows `image` (a private copy: written in place) to the layout: the GPT here, the ext4 on
+ * ROOT by the backend. Returns the plan that was applied.
  */
 export async function growImageToLayout(
-  /** undefined: the offline backend (e2fsprogs on the partition's bytes, no loop device). */
-  priv: Privileged | undefined,
+  backend: Backend,
   image: string,
   rootSectors: number | null,
   alignment: number,
@@ -89,34 +83,8 @@ export async function growImageToLayout(
   await applyDiskWrites(image, writes, newSize);
   if (!rootGrows) return plan;
 
-  if (!priv) {
-    // resize2fs on `image?offset=N` would set the whole file's size to the filesystem's (it
-    // treats the file as the device): grow a sparse copy of ROOT instead and write it back.
-    const oldRoot = locateFlatcarPartition(table, 'ROOT');
-    const copy = path.join(path.dirname(image), `.root-${process.pid}-${Date.now()}.img`);
-    try {
-      await extractRange(image, { offset: oldRoot.startByte, size: oldRoot.sizeBytes }, copy);
-      const newBytes = plan.rootSectors * sectorSize;
-      await truncate(copy, newBytes);
-      await run('e2fsck', ['-f', '-y', copy], { okExitCodes: [1, 2], purpose: 'check ROOT before growing it' });
-      await run('resize2fs', [copy], { purpose: `grow the ROOT filesystem to ${plan.rootSectors} sectors` });
-      await writeRangeBack(copy, image, { offset: plan.rootFirstLba * sectorSize, size: newBytes });
-    } finally {
-      await rm(copy, { force: true });
-    }
-    return plan;
-  }
-  const scope = new ResourceScope();
-  try {
-    const device = await attachLoop(priv, scope, image, { offset: plan.rootFirstLba * sectorSize, size: plan.rootSectors * sectorSize }, { label: 'ROOT' });
-    // resize2fs insists on a freshly checked filesystem; 1 and 2 mean "errors fixed", which is still a usable fs.
-    await priv.run('e2fsck', ['-f', '-y', device], { okExitCodes: [1, 2], purpose: 'check ROOT before growing it' });
-    await priv.run('resize2fs', [device], { purpose: `grow the ROOT filesystem to ${plan.rootSectors} sectors` });
-  } finally {
-    await scope.release();
-  }
-  const failure = scope.releaseFailure();
-  if (failure) throw failure;
+  const root = locateFlatcarPartition(table, 'ROOT');
+  await backend.growRootFilesystem(image, { offset: root.startByte, oldSize: root.sizeBytes, newSize: plan.rootSectors * sectorSize });
   return plan;
 }
 

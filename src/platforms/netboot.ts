@@ -5,17 +5,12 @@
  */
 import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Backend } from '../backend/index.js';
 import { MissingToolError } from '../errors.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
-import { mountPartition } from '../image/loop.js';
-import type { Privileged } from '../privileged/privileged.js';
-import { extractRange } from '../image/offline/range.js';
-import { detectOwnershipMode, openOwnershipSession } from '../image/offline/ownership.js';
 import { run, which } from '../util/exec.js';
-import { ResourceScope } from '../util/scope.js';
 import { renderIsolinuxCfg } from './descriptors.js';
-import { withBtrfsMountLock } from './mount-lock.js';
 import { missingUpdateConf, requireUpdateGroup, rewriteUpdateGroup, UPDATE_CONF } from './update-group.js';
 import type { IsolinuxFiles, VendorSettings } from './types.js';
 import { majorOf } from './releases.js';
@@ -70,49 +65,21 @@ async function squashfsExtras(usrRoot: string, dir: string): Promise<string[]> {
 }
 
 /**
- * `usr.squashfs` of USR-A inside a gzip'd newc cpio. USR-A is mounted
- * read-only through a loop device at its offset and released afterwards.
+ * `usr.squashfs` of USR-A (made by the backend, with the extras above) inside a gzip'd newc cpio.
  */
 export async function buildUsrInitramfs(
-  /** undefined: the offline backend (USR-A's files are restored from its bytes, no mount). */
-  priv: Privileged | undefined,
+  backend: Backend,
   image: string,
   table: GptTable,
   squashfsName: string,
   destination: string,
   scratchDir: string,
 ): Promise<void> {
-  const usr = locateFlatcarPartition(table, 'USR-A');
   const stage = path.join(scratchDir, 'initramfs');
   await mkdir(stage, { recursive: true });
-  const squashfs = path.join(stage, squashfsName);
   const pseudoDir = path.join(scratchDir, 'squashfs-extras');
   await mkdir(pseudoDir, { recursive: true });
-  if (!priv) {
-    const copy = path.join(scratchDir, 'usr-a.img');
-    const tree = path.join(scratchDir, 'usr-a');
-    await extractRange(image, { offset: usr.startByte, size: usr.sizeBytes }, copy);
-    await mkdir(tree);
-    // As an ordinary user, restore (which sets owners) and mksquashfs (which records them) run in
-    // one fakeroot or user-namespace session, so /usr keeps its owners and modes.
-    const owners = await openOwnershipSession(await detectOwnershipMode(), scratchDir);
-    // -x xattrs, -m owners/modes/times, -S symlinks
-    await owners.run('btrfs', ['restore', '-x', '-m', '-S', copy, tree], { purpose: 'copy the files out of USR-A' });
-    await rm(copy, { force: true });
-    const extras = await squashfsExtras(tree, pseudoDir);
-    await owners.run('mksquashfs', [tree, squashfs, '-noappend', '-quiet', '-no-progress', ...extras], { cwd: pseudoDir, purpose: 'make usr.squashfs from USR-A' });
-    await rm(tree, { recursive: true, force: true });
-  } else await withBtrfsMountLock(async () => {
-    const scope = new ResourceScope();
-    try {
-      const dir = await mountPartition(priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' });
-      // Root reads all of /usr (some files are root-only); the squashfs keeps owners and modes as they are.
-      const extras = await squashfsExtras(dir, pseudoDir);
-      await priv.run('mksquashfs', [dir, squashfs, '-noappend', '-quiet', '-no-progress', ...extras], { cwd: pseudoDir, purpose: 'make usr.squashfs from USR-A' });
-    } finally {
-      await scope.release();
-    }
-  });
+  await backend.squashUsr(image, table, path.join(stage, squashfsName), scratchDir, async (usrRoot) => ({ args: await squashfsExtras(usrRoot, pseudoDir), cwd: pseudoDir }));
   const cpio = path.join(scratchDir, 'initramfs.cpio');
   // newc is the only cpio format the kernel unpacks.
   await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', cpio], { cwd: stage, input: `${squashfsName}\n`, purpose: 'pack the initramfs' });

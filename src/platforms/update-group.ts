@@ -6,18 +6,9 @@
  * filled on first boot). pxe/iso write it into their read-only /usr; the
  * Vagrant catalogue is named after it.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
+import type { Backend } from '../backend/index.js';
 import { DiskFormatError } from '../errors.js';
-import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
-import { mountPartition } from '../image/loop.js';
-import { extractRange } from '../image/offline/range.js';
-import { restoreRegex } from '../image/os-release.js';
-import type { Privileged } from '../privileged/privileged.js';
-import { run } from '../util/exec.js';
-import { ResourceScope } from '../util/scope.js';
-import { withBtrfsMountLock } from './mount-lock.js';
 
 export const UPDATE_CONF = 'share/flatcar/update.conf';
 
@@ -36,35 +27,11 @@ export function rewriteUpdateGroup(text: string, group: string): string {
   return text.replace(/GROUP=.*$/gm, `GROUP=${group}`);
 }
 
-/** /usr/share/flatcar/update.conf of USR-A: through a read-only mount as root, by restoring that one path offline. */
-export async function readUpdateConf(priv: Privileged | undefined, image: string, table: GptTable, scratchDir: string): Promise<string> {
-  const usr = locateFlatcarPartition(table, 'USR-A');
-  const range = { offset: usr.startByte, size: usr.sizeBytes };
-  const missing = missingUpdateConf;
-  if (priv) {
-    return withBtrfsMountLock(async () => {
-      const scope = new ResourceScope();
-      try {
-        const dir = await mountPartition(priv, scope, image, range, { fsType: 'btrfs', readOnly: true, label: 'USR-A' });
-        return await readFile(path.join(dir, UPDATE_CONF), 'utf8').catch(() => {
-          throw missing();
-        });
-      } finally {
-        await scope.release();
-      }
-    });
-  }
-  const dir = await mkdtemp(path.join(scratchDir, 'update-conf-'));
-  try {
-    const copy = path.join(dir, 'usr-a.img');
-    await extractRange(image, range, copy);
-    await run('btrfs', ['restore', '-i', '--path-regex', restoreRegex(UPDATE_CONF), copy, path.join(dir, 'tree')], { purpose: `read /usr/${UPDATE_CONF} from USR-A` });
-    return await readFile(path.join(dir, 'tree', UPDATE_CONF), 'utf8').catch(() => {
-      throw missing();
-    });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** /usr/share/flatcar/update.conf of USR-A, read by the backend. */
+export async function readUpdateConf(backend: Backend, image: string, table: GptTable, scratchDir: string): Promise<string> {
+  const text = await backend.readUsrFile(image, table, UPDATE_CONF, scratchDir);
+  if (text === undefined) throw missingUpdateConf();
+  return text;
 }
 
 /** The GROUP of an update.conf; none is an error (the SDK dies there, V:394-396). */
@@ -79,6 +46,6 @@ export function missingUpdateConf(): DiskFormatError {
 }
 
 /** The image's update group. */
-export async function readUpdateGroup(priv: Privileged | undefined, image: string, table: GptTable, scratchDir: string): Promise<string> {
-  return requireUpdateGroup(await readUpdateConf(priv, image, table, scratchDir));
+export async function readUpdateGroup(backend: Backend, image: string, table: GptTable, scratchDir: string): Promise<string> {
+  return requireUpdateGroup(await readUpdateConf(backend, image, table, scratchDir));
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { InputError } from '../errors.js';
 import { readGptFromFile } from '../gpt/file.js';
-import type { Privileged } from '../privileged/privileged.js';
+import type { Backend } from '../backend/index.js';
 import { run } from '../util/exec.js';
 import { sha256SparseFile } from '../util/hash.js';
 import type { Reporter } from '../util/report.js';
@@ -50,8 +50,8 @@ export interface WriteVendorImagesOptions {
   skipMissingOemSysext?: boolean;
   /** ROOT sectors no vendor goes below: a baked image grown past a layout (--root-size) keeps its ROOT. */
   minRootSectors?: number;
-  /** Root for loop devices and mounts; undefined = the offline backend (files only, no root). */
-  priv: Privileged | undefined;
+  /** How ROOT grows and OEM and USR-A are written and read. */
+  backend: Backend;
   /** Scratch directories are registered here too, so a signal removes them. */
   scope: ResourceScope;
   report: Reporter;
@@ -179,13 +179,13 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   const layoutRoot = vendor.layout!.rootSectors;
   const min = options.minRootSectors;
   const rootSectors = min !== undefined && (layoutRoot ?? 0) < min ? min : layoutRoot;
-  const plan = await growImageToLayout(options.priv, raw, rootSectors, ctx.registry.settings.diskAlignmentSectors, exactSectors);
+  const plan = await growImageToLayout(options.backend, raw, rootSectors, ctx.registry.settings.diskAlignmentSectors, exactSectors);
   ctx.options.report.step('vendor', `${vendor.id}: ${vendor.description}; layout ${vendor.layout!.name}, ROOT ${plan.rootSectors} sectors, disk ${plan.diskSectors} sectors`);
   const rootBytes = plan.rootSectors * (await readGptFromFile(raw)).sectorSize;
 
   if (vendor.oem) {
     const content = sysext ? await prepareOemContent(vendor.oem, sysext, options.arch) : { grubCfg: renderGrubCfg(vendor.oem.grub) };
-    await installOem(options.priv, raw, vendor.oem, content, { sysextFile: sysext, version: options.version, scratchDir: scratch });
+    await installOem(options.backend, raw, vendor.oem, content, { sysextFile: sysext, version: options.version, scratchDir: scratch });
   }
 
   const capacityBytes = (await stat(raw)).size;
@@ -277,7 +277,7 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
     } else {
       // The SDK names the catalogue after the source image, one for every provider (V:976-977).
       const catalogue = path.join(ctx.dir, outputNames(ctx.registry.settings, 'vagrant').companion('json'));
-      const group = await readUpdateGroup(options.priv, options.bakedImage, await readGptFromFile(options.bakedImage), scratch);
+      const group = await readUpdateGroup(options.backend, options.bakedImage, await readGptFromFile(options.bakedImage), scratch);
       const box = { architecture: arch.vagrantArchitecture, group, version: options.version, box: bundleFile, catalogue, scratchDir: scratch };
       if (vendor.bundle.provider === 'parallels') await writeVagrantBox({ ...box, provider: 'parallels', hddDir: converted, vmName: names.vm, memoryMiB: vendor.vm.memoryMiB });
       else await writeVagrantBox({ ...box, provider: 'virtualbox', disk: info });
@@ -311,7 +311,7 @@ async function writeNetbootVendor(ctx: VendorContext): Promise<void> {
     await extractEspFile(options.bakedImage, table, grubEfiPath(settings.netboot.grubEfi, options.arch, options.version), grub, 'GRUB EFI loader');
     ctx.files.push(grub);
   }
-  await buildUsrInitramfs(options.priv, options.bakedImage, table, settings.netboot.squashfs, initrd, scratch);
+  await buildUsrInitramfs(options.backend, options.bakedImage, table, settings.netboot.squashfs, initrd, scratch);
   const launch: LaunchFiles = {};
   if (iso) {
     const isoName = names.image('iso');

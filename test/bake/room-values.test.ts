@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { NoRoomError, ROOT_STEP, spaceNeeded, suggestRootBytes } from '../../src/bake/room.js';
-import { ext4GrowthYield } from '../../src/image/offline/editor.js';
+import { ext4GrowthYield } from '../../src/backend/editor.js';
 import { formatSizeArg, parseSize } from '../../src/util/size.js';
 
 describe('--root-size values', () => {

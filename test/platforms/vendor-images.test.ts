@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSyntheticRelease, type SyntheticRelease } from '../../src/demo/synthetic-release.js';
 import { DiskFormatError, InputError, UsageError } from '../../src/errors.js';
+import { MountBackend } from '../../src/backend/mount.js';
 import { acquirePrivileges } from '../../src/privileged/privileged.js';
 import { quietReporter } from '../../src/util/report.js';
 import { ResourceScope } from '../../src/util/scope.js';
@@ -54,7 +55,7 @@ async function write(vendors: string[], dir: string, extra: Partial<WriteVendorI
       version: VERSION,
       arch: 'x86-64',
       oemSysexts: new Map(OEM_IDS.map((id) => [id, oemSysextOf(id)])),
-      priv: await acquirePrivileges('vendor image tests'),
+      backend: new MountBackend(await acquirePrivileges('vendor image tests')),
       scope,
       report: { ...quietReporter, warn: (text: string) => warnings.push(text) },
       concurrency: 2,

@@ -15,20 +15,21 @@ import { run } from '../../util/exec.js';
 import {
   checkEpoch,
   checkMode,
-  checkRange,
   checkSymlinkTarget,
   joinComponents,
   nowEpoch,
   PartitionFullError,
   splitPartitionPath,
+  statType,
+  walkPartitionPath,
   type EditablePartition,
   type EntryInfo,
   type PartitionEditor,
   type PartitionRange,
   type PartitionSpace,
-} from './editor.js';
+} from '../../backend/editor.js';
 import { detectOwnershipMode, openOwnershipSession, type OwnershipMode, type OwnershipSession } from './ownership.js';
-import { extractRange, writeRangeBack } from './range.js';
+import { checkRange, extractRange, writeRangeBack } from './range.js';
 
 export interface BtrfsSuper {
   label: string;
@@ -192,24 +193,13 @@ class BtrfsEditor implements PartitionEditor {
     return path.join(this.tree, ...parts);
   }
 
-  /** Like the ext4 walk: directories above the last component must be real directories. */
-  private async walk(parts: readonly string[], what: string): Promise<Walked> {
-    for (let i = 0; i < parts.length; i++) {
-      let info: Stats;
-      try {
-        info = await lstat(this.host(parts.slice(0, i + 1)));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { existing: i };
+  private walk(parts: readonly string[], what: string): Promise<Walked> {
+    const lookup = (i: number) =>
+      lstat(this.host(parts.slice(0, i + 1))).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
         throw err;
-      }
-      if (i === parts.length - 1) return { existing: parts.length, last: info };
-      const shown = joinComponents(parts.slice(0, i + 1));
-      if (info.isSymbolicLink()) {
-        throw new DiskFormatError(`refusing to ${what} through the symlink ${shown} on ${this.partition}`, 'the image has a symlink where a directory is expected');
-      }
-      if (!info.isDirectory()) throw new DiskFormatError(`cannot ${what}: ${shown} on ${this.partition} is not a directory`);
-    }
-    return { existing: parts.length };
+      });
+    return walkPartitionPath(parts, this.partition, what, lookup, statType);
   }
 
   private async usage(dir = this.tree): Promise<TreeUsage> {
@@ -259,7 +249,7 @@ class BtrfsEditor implements PartitionEditor {
     const { existing, last } = parts.length === 0 ? { existing: 0, last: await lstat(this.tree) } : await this.walk(parts, 'look');
     if (existing < parts.length || !last) return undefined;
     const file = this.host(parts);
-    const type = last.isFile() ? 'file' : last.isDirectory() ? 'dir' : last.isSymbolicLink() ? 'symlink' : 'other';
+    const type = statType(last);
     const owner = await this.owners.owner(file);
     const info: EntryInfo = { type, size: last.size, mode: last.mode & 0o7777, uid: owner.uid, gid: owner.gid };
     if (type === 'symlink') info.target = await readlink(file, 'utf8');

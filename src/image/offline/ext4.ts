@@ -13,19 +13,20 @@ import { assertStepsOk, parseDebugfsLs, parseDebugfsStat, parseDumpe2fs, quoteAr
 import {
   checkEpoch,
   checkMode,
-  checkRange,
   checkSymlinkTarget,
   ext4GrowthYield,
   joinComponents,
   nowEpoch,
   PartitionFullError,
   splitPartitionPath,
+  walkPartitionPath,
   type EditablePartition,
   type EntryInfo,
   type PartitionEditor,
   type PartitionSpace,
   type PartitionRange,
-} from './editor.js';
+} from '../../backend/editor.js';
+import { checkRange } from './range.js';
 
 export interface OpenExt4Options {
   /** Which partition this is, for messages and `editor.partition` (default ROOT). */
@@ -77,25 +78,15 @@ class Ext4Editor implements PartitionEditor {
     });
   }
 
-  /**
-   * Walks the path from the top: every directory above the last component
-   * must be a real directory (never a symlink, which could point anywhere).
-   * Returns how many leading components exist and what the last one is.
-   */
   private async walk(parts: readonly string[], what: string): Promise<{ existing: number; last?: DebugfsStat }> {
-    if (parts.length === 0) return { existing: 0 };
-    const lookups = await this.lookupPrefixes(parts);
-    for (const [i, lookup] of lookups.entries()) {
-      const shown = joinComponents(parts.slice(0, i + 1));
-      if (lookup.state === 'error') throw new DiskFormatError(`debugfs \`stat ${shown}\` failed on ${this.target.label}: ${lookup.errors.join('; ')}`);
-      if (lookup.state === 'missing') return { existing: i };
-      if (i === parts.length - 1) return { existing: parts.length, last: lookup.info };
-      if (lookup.info.type === 'symlink') {
-        throw new DiskFormatError(`refusing to ${what} through the symlink ${shown} on ${this.partition}`, 'the image has a symlink where a directory is expected');
-      }
-      if (lookup.info.type !== 'dir') throw new DiskFormatError(`cannot ${what}: ${shown} on ${this.partition} is not a directory`);
-    }
-    return { existing: parts.length };
+    // One debugfs run looks up every prefix; the walk reads the answers in order.
+    const lookups = parts.length === 0 ? [] : await this.lookupPrefixes(parts);
+    const lookup = async (i: number): Promise<DebugfsStat | undefined> => {
+      const found = lookups[i]!;
+      if (found.state === 'error') throw new DiskFormatError(`debugfs \`stat ${joinComponents(parts.slice(0, i + 1))}\` failed on ${this.target.label}: ${found.errors.join('; ')}`);
+      return found.state === 'missing' ? undefined : found.info;
+    };
+    return walkPartitionPath(parts, this.partition, what, lookup, (info) => info.type);
   }
 
   /** set_inode_field commands making an inode root:root with a mode and one timestamp everywhere. */

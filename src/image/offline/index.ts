@@ -1,13 +1,12 @@
-/** Rootless partition editors: see editor.ts for the interface. */
+/** The offline backend's partition editors (the interface is src/backend/editor.ts). */
 import { readGptFromFile } from '../../gpt/file.js';
 import { locateFlatcarPartition } from '../../gpt/locate.js';
 import { openBtrfsEditor, type OpenBtrfsOptions } from './btrfs.js';
-import type { EditablePartition, PartitionEditor } from './editor.js';
+import type { EditablePartition, PartitionEditor } from '../../backend/editor.js';
 import { openExt4Editor } from './ext4.js';
 
 export { openBtrfsEditor, type OpenBtrfsOptions } from './btrfs.js';
 export { openExt4Editor, type OpenExt4Options } from './ext4.js';
-export { PartitionFullError, type EditablePartition, type EntryInfo, type PartitionEditor, type PartitionRange } from './editor.js';
 export { detectOwnershipMode, type OwnershipMode } from './ownership.js';
 
 /** Finds ROOT (ext4) or OEM (btrfs) in the image's GPT by label and opens the matching editor. */

@@ -1,9 +1,9 @@
 /** Copying a partition's byte range out of an image and back, keeping holes. */
 import { open, stat, truncate, writeFile } from 'node:fs/promises';
-import { DiskFormatError } from '../../errors.js';
+import { DiskFormatError, InputError } from '../../errors.js';
 import { run } from '../../util/exec.js';
 import { dataExtents } from '../../util/extents.js';
-import type { PartitionRange } from './editor.js';
+import type { EditablePartition, PartitionRange } from '../../backend/editor.js';
 
 /** Zero runs this long become holes, as with dd bs=1M conv=sparse. */
 const PIECE = 1024 * 1024;
@@ -80,4 +80,22 @@ export async function writeRangeBack(source: string, image: string, range: Parti
     [`if=${source}`, `of=${image}`, 'bs=1M', `seek=${range.offset}`, 'oflag=seek_bytes', punched ? 'conv=notrunc,sparse,fsync' : 'conv=notrunc,fsync', 'status=none'],
     { purpose: 'write the partition back into the image' },
   );
+}
+
+/** The range must be whole integers and lie inside a regular image file. */
+export async function checkRange(image: string, range: PartitionRange, partition: EditablePartition): Promise<void> {
+  const { offset, size } = range;
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size <= 0) {
+    throw new InputError(`invalid byte range offset=${offset} size=${size} for ${partition}`);
+  }
+  let info;
+  try {
+    info = await stat(image);
+  } catch (err) {
+    throw new InputError(`cannot open disk image ${image}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  if (!info.isFile()) throw new InputError(`${image} is not a regular file`, 'offline editing works on image files; block devices need the mount path');
+  if (info.size < offset + size) {
+    throw new InputError(`${partition} (bytes ${offset}..${offset + size}) lies beyond the end of ${image} (${info.size} bytes)`);
+  }
 }

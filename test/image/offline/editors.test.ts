@@ -16,7 +16,7 @@ import { DiskFormatError, InputError } from '../../../src/errors.js';
 import { readGptFromFile } from '../../../src/gpt/file.js';
 import { locateFlatcarPartition } from '../../../src/gpt/locate.js';
 import { openBtrfsEditor } from '../../../src/image/offline/btrfs.js';
-import { PartitionFullError, type PartitionEditor, type PartitionRange } from '../../../src/image/offline/editor.js';
+import { PartitionFullError, type PartitionEditor, type PartitionRange } from '../../../src/backend/editor.js';
 import { assertStepsOk, runDebugfs } from '../../../src/image/offline/debugfs.js';
 import { openExt4Editor } from '../../../src/image/offline/ext4.js';
 import { REPO } from '../../helpers/cli.js';

@@ -2,7 +2,7 @@ import { lstat, readdir, readFile, readlink, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DiskFormatError } from '../errors.js';
 import type { Privileged } from '../privileged/privileged.js';
-import { ext4GrowthYield, splitPartitionPath, type EditablePartition, type EntryInfo, type PartitionEditor, type PartitionSpace } from './offline/editor.js';
+import { ext4GrowthYield, joinComponents, splitPartitionPath, statType, symlinkRefusal, walkPartitionPath, type EditablePartition, type EntryInfo, type PartitionEditor, type PartitionSpace } from './editor.js';
 
 /**
  * The mount backend's PartitionEditor: a partition mounted through a loop device, written as
@@ -21,39 +21,33 @@ export class MountedEditor implements PartitionEditor {
     return { parts, file: path.join(this.mountPoint, ...parts) };
   }
 
-  /** Refuses when any existing component of the path (the last one too, unless allowed) is a symlink. */
-  private async refuseSymlinks(parts: string[], allowLast: boolean): Promise<void> {
-    let current = this.mountPoint;
-    for (const [i, part] of parts.entries()) {
-      current = path.join(current, part);
-      const info = await lstat(current).catch(() => undefined);
-      if (!info) return;
-      if (info.isSymbolicLink() && !(allowLast && i === parts.length - 1)) {
-        throw new DiskFormatError(
-          `refusing to write through the symlink /${parts.slice(0, i + 1).join('/')} on ${this.partition}`,
-          'the image has a symlink where flatbake must create a directory or file; choose another --install-to directory',
-        );
-      }
-    }
+  /**
+   * The editors' path rule (walkPartitionPath); here the last component must not be a symlink
+   * either unless it is to be replaced by one: `install` and `mkdir` would follow it.
+   */
+  private async refuseSymlinks(parts: string[], what: string, allowLast: boolean): Promise<void> {
+    const lookup = (i: number) => lstat(path.join(this.mountPoint, ...parts.slice(0, i + 1))).catch(() => undefined);
+    const { last } = await walkPartitionPath(parts, this.partition, what, lookup, statType);
+    if (last?.isSymbolicLink() && !allowLast) throw symlinkRefusal(what, joinComponents(parts), this.partition);
   }
 
   async lstat(p: string): Promise<EntryInfo | undefined> {
     const { file } = this.host(p);
     const info = await lstat(file).catch(() => undefined);
     if (!info) return undefined;
-    const type = info.isFile() ? 'file' : info.isDirectory() ? 'dir' : info.isSymbolicLink() ? 'symlink' : 'other';
+    const type = statType(info);
     return { type, size: info.size, mode: info.mode & 0o7777, uid: info.uid, gid: info.gid, target: type === 'symlink' ? await readlink(file) : undefined };
   }
 
   async mkdirp(p: string, mode = 0o755): Promise<void> {
     const { parts, file } = this.host(p);
-    await this.refuseSymlinks(parts, false);
+    await this.refuseSymlinks(parts, 'create a directory', false);
     await this.priv.run('install', ['-d', '-m', mode.toString(8), '-o', '0', '-g', '0', file], { purpose: `create ${p} on ${this.partition}` });
   }
 
   async writeFile(p: string, hostFile: string, options: { mode?: number; mtime?: number } = {}): Promise<void> {
     const { parts, file } = this.host(p);
-    await this.refuseSymlinks(parts, false);
+    await this.refuseSymlinks(parts, 'write a file', false);
     await this.priv.run('install', ['-m', (options.mode ?? 0o644).toString(8), '-o', '0', '-g', '0', hostFile, file], {
       purpose: `write ${p} on ${this.partition}`,
       hint: `is ${this.partition} full?`,
@@ -65,7 +59,7 @@ export class MountedEditor implements PartitionEditor {
 
   async symlink(p: string, target: string): Promise<void> {
     const { parts, file } = this.host(p);
-    await this.refuseSymlinks(parts, true);
+    await this.refuseSymlinks(parts, 'create a symlink', true);
     const existing = await lstat(file).catch(() => undefined);
     // ln -sfn onto a directory would create the link inside it
     if (existing?.isDirectory()) throw new DiskFormatError(`cannot make ${p} a symlink on ${this.partition}: it is a directory`);

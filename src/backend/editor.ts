@@ -1,10 +1,10 @@
 /**
- * Editing a filesystem inside a disk image as an ordinary user: no loop
- * device, no mount, no sudo. Each editor works on the image file directly
- * (ext4 in place with debugfs; btrfs by rebuilding it with mkfs.btrfs).
+ * Editing a filesystem inside a disk image, whichever backend does it: the offline editors
+ * (src/image/offline: ext4 in place with debugfs, btrfs rebuilt with mkfs.btrfs) and the
+ * mount backend's (a mounted partition written as root) implement the same interface and
+ * follow the same path rules, declared here once.
  */
-import { stat } from 'node:fs/promises';
-import { InputError } from '../../errors.js';
+import { DiskFormatError, InputError } from '../errors.js';
 
 export type EditablePartition = 'ROOT' | 'OEM';
 
@@ -101,6 +101,42 @@ export function joinComponents(parts: readonly string[]): string {
   return '/' + parts.join('/');
 }
 
+/** The refusal of a path that goes through a symlink inside the image (one message for every editor). */
+export function symlinkRefusal(what: string, shown: string, partition: EditablePartition): DiskFormatError {
+  return new DiskFormatError(`refusing to ${what} through the symlink ${shown} on ${partition}`, 'the image has a symlink where a directory is expected');
+}
+
+/**
+ * The rule every editor follows on the way to a path: each existing component above the last
+ * must be a real directory, never a symlink, which could point anywhere (through an absolute
+ * `etc -> /etc` a mounted partition would be written on the host). `lookup(i)` tells what is at
+ * the first i+1 components (undefined: nothing); the walk stops at the first missing one.
+ * Returns how many leading components exist and what the last one is.
+ */
+export async function walkPartitionPath<T>(
+  parts: readonly string[],
+  partition: EditablePartition,
+  what: string,
+  lookup: (i: number) => Promise<T | undefined>,
+  typeOf: (entry: T) => EntryInfo['type'],
+): Promise<{ existing: number; last?: T }> {
+  for (let i = 0; i < parts.length; i++) {
+    const entry = await lookup(i);
+    if (entry === undefined) return { existing: i };
+    if (i === parts.length - 1) return { existing: parts.length, last: entry };
+    const shown = joinComponents(parts.slice(0, i + 1));
+    const type = typeOf(entry);
+    if (type === 'symlink') throw symlinkRefusal(what, shown, partition);
+    if (type !== 'dir') throw new DiskFormatError(`cannot ${what}: ${shown} on ${partition} is not a directory`);
+  }
+  return { existing: parts.length };
+}
+
+/** The entry type of an lstat() result. */
+export function statType(info: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryInfo['type'] {
+  return info.isFile() ? 'file' : info.isDirectory() ? 'dir' : info.isSymbolicLink() ? 'symlink' : 'other';
+}
+
 export function checkMode(mode: number, what: string): number {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new InputError(`invalid mode ${String(mode)} for ${what}`, 'use permission bits such as 0o644');
   return mode;
@@ -115,24 +151,6 @@ export function checkEpoch(epoch: number, what: string): number {
 export function checkSymlinkTarget(target: string, path: string): void {
   if (typeof target !== 'string' || target.length === 0 || /[\x00\n\r]/.test(target) || Buffer.byteLength(target) >= 4096) {
     throw new InputError(`invalid symlink target ${JSON.stringify(target)} for ${path}`);
-  }
-}
-
-/** The range must be whole integers and lie inside a regular image file. */
-export async function checkRange(image: string, range: PartitionRange, partition: EditablePartition): Promise<void> {
-  const { offset, size } = range;
-  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size <= 0) {
-    throw new InputError(`invalid byte range offset=${offset} size=${size} for ${partition}`);
-  }
-  let info;
-  try {
-    info = await stat(image);
-  } catch (err) {
-    throw new InputError(`cannot open disk image ${image}: ${(err as Error).message}`, undefined, { cause: err });
-  }
-  if (!info.isFile()) throw new InputError(`${image} is not a regular file`, 'offline editing works on image files; block devices need the mount path');
-  if (info.size < offset + size) {
-    throw new InputError(`${partition} (bytes ${offset}..${offset + size}) lies beyond the end of ${image} (${info.size} bytes)`);
   }
 }
 
