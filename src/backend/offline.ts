@@ -5,6 +5,7 @@
  */
 import { lstat, mkdir, mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
+import { FlatbakeError } from '../errors.js';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import type { GptTable } from '../gpt/types.js';
 import { openBtrfsEditor } from '../image/offline/btrfs.js';
@@ -21,6 +22,7 @@ export class OfflineBackend implements Backend {
 
   async withEditors<const W extends EditorRequest, T>(image: string, table: GptTable, wanted: W, fn: (editors: EditorsFor<W>) => Promise<T>): Promise<T> {
     const opened: PartitionEditor[] = [];
+    let result: T;
     try {
       const editors: { root?: PartitionEditor; oem?: PartitionEditor } = {};
       const range = (label: 'ROOT' | 'OEM') => {
@@ -30,11 +32,16 @@ export class OfflineBackend implements Backend {
       if (wanted.root) opened.push((editors.root = await openExt4Editor(image, range('ROOT'), { partition: 'ROOT' })));
       if (wanted.oem) opened.push((editors.oem = await openBtrfsEditor(image, range('OEM'), { partition: 'OEM' })));
       // The request decided which are there.
-      return await fn(editors as EditorsFor<W>);
-    } finally {
-      // Editors only hold temp files: closing cannot lose a committed change.
+      result = await fn(editors as EditorsFor<W>);
+    } catch (error) {
       for (const editor of opened.reverse()) await editor.close().catch(() => undefined);
+      throw error;
     }
+    // Closing removes the editors' temp files; a failure there fails the call.
+    const failures: string[] = [];
+    for (const editor of opened.reverse()) await editor.close().catch((error: Error) => failures.push(`${editor.partition}: ${error.message}`));
+    if (failures.length > 0) throw new FlatbakeError(`could not close the partition editors (${failures.join('; ')})`);
+    return result;
   }
 
   async growRootFilesystem(image: string, root: GrowRoot): Promise<void> {
