@@ -19,14 +19,14 @@ describe('validate', () => {
     const oemFile = path.join(fx.scratch, 'oem-azure.raw');
     await writeFile(oemFile, 'not read by validate');
     const plan = await validate(
-      fx.options({ fetch: false, sysexts: [`hello:${local.file}`], installTo: 'oem:/sysexts/', release: '4459.2.1', vendors: ['generic', 'qemu'], oemSysexts: [oemFile] }),
+      fx.options({ fetch: false, sysexts: [`hello:${local.file}`], installTo: 'oem:/sysexts/', release: '4459.2.1', vendors: ['generic', 'qemu_uefi'], oemSysexts: [oemFile] }),
       quietReporter,
     );
     expect(plan.sysexts).toEqual([{ name: 'hello', file: local.file }]);
     expect(plan.local.files.map((f) => [f.name, f.sha256, f.size])).toEqual([['hello', local.sha256, local.size]]);
     expect(plan.target).toEqual({ partition: 'oem', dir: '/sysexts', bootedDir: '/oem/sysexts' });
     expect(plan.release).toEqual({ kind: 'version', version: '4459.2.1', channel: 'stable' });
-    expect(plan.vendors).toEqual(['generic', 'qemu']);
+    expect(plan.vendors).toEqual(['generic', 'qemu_uefi']);
     expect(plan.selection.generic).toBe(true);
     expect([...plan.oemSysexts]).toEqual([['azure', oemFile]]);
     expect(plan.backend.name).toBe('offline');
