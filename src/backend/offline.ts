@@ -67,6 +67,8 @@ export class OfflineBackend implements Backend {
       const copy = path.join(dir, 'usr-a.img');
       await extractRange(image, { offset: usr.startByte, size: usr.sizeBytes }, copy);
       const tree = path.join(dir, 'tree');
+      // btrfs restore makes the directories below its target, not the target itself.
+      await mkdir(tree);
       await run('btrfs', ['restore', '-i', '--path-regex', restoreRegex(rel), copy, tree], { purpose: `read /usr/${rel} from USR-A` });
       const file = path.join(tree, rel);
       const info = await lstat(file).catch(() => undefined);

@@ -1,10 +1,20 @@
 /** The backend seam (src/backend/): the factory, the tool lists doctor reads, and the one path rule. */
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backend/index.js';
+import { MountBackend } from '../../src/backend/mount.js';
+import { OfflineBackend } from '../../src/backend/offline.js';
 import { symlinkRefusal, walkPartitionPath, type EntryInfo } from '../../src/backend/editor.js';
 import { openBackend } from '../../src/backend/open.js';
 import { BACKEND_HOST_TOOLS, MOUNT_TOOLS, OFFLINE_TOOLS } from '../../src/backend/tools.js';
 import { runDoctor } from '../../src/doctor/doctor.js';
 import { DiskFormatError } from '../../src/errors.js';
+import { readGptFromFile } from '../../src/gpt/file.js';
+import { acquirePrivileges } from '../../src/privileged/privileged.js';
+import { isRoot, ROOT_SKIP_REASON } from '../helpers/cli.js';
+import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 
 describe('openBackend', () => {
   it('gives the offline backend when asked for it and its tools are here', async () => {
@@ -39,5 +49,39 @@ describe('walkPartitionPath', () => {
     await expect(walk('/etc/hop/x.raw')).rejects.toThrow(symlinkRefusal('write a file', '/etc/hop', 'ROOT'));
     await expect(walk('/etc/hop/x.raw')).rejects.toThrow(DiskFormatError);
     await expect(walk('/etc/file/x')).rejects.toThrow('cannot write a file: /etc/file on ROOT is not a directory');
+  });
+});
+
+describe('reading USR-A', () => {
+  let served: ServedRelease;
+  let scratch: string;
+  beforeAll(async () => {
+    served = await serveSyntheticRelease({ usrPayloadBytes: 0, sysexts: [] });
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-backend-'));
+  });
+  afterAll(async () => {
+    await served?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  const read = async (backend: Backend) => {
+    const image = served.release.imagePath;
+    const table = await readGptFromFile(image);
+    return {
+      updateConf: await backend.readUsrFile(image, table, 'share/flatcar/update.conf', scratch),
+      missing: await backend.readUsrFile(image, table, 'share/flatcar/no-such-file', scratch),
+      osRelease: await backend.readUsrOsRelease(image, table, scratch),
+    };
+  };
+
+  it('offline: a file of USR-A, nothing for a missing one, and os-release', async () => {
+    const got = await read(new OfflineBackend());
+    expect(got.updateConf).toMatch(/^GROUP=stable$/m);
+    expect(got.missing).toBeUndefined();
+    expect(got.osRelease).toMatchObject({ ID: 'flatcar', VERSION_ID: served.release.version });
+  });
+
+  it.skipIf(!isRoot)(`mount: the same as offline${ROOT_SKIP_REASON}`, async () => {
+    expect(await read(new MountBackend(await acquirePrivileges('backend test')))).toEqual(await read(new OfflineBackend()));
   });
 });
