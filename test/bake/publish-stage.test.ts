@@ -24,7 +24,7 @@ describe('publish', () => {
     try {
       const injected = await inject(run.ctx, run.plan, run.fetched, run.staged);
       const failed = { vendor: 'qemu_uefi', ok: false, outputs: [], error: new Error('synthetic failure\nsecond line') };
-      const outputs = await digest(run.ctx, run.fetched, run.staged, [failed]);
+      const outputs = await digest(run.ctx, run.fetched, run.staged, injected, [failed]);
       const error = await publishResults(run.ctx, run.plan, run.fetched, injected, [failed], outputs).then(
         () => undefined,
         (e: unknown) => e,
@@ -44,7 +44,7 @@ describe('publish', () => {
         backend: 'offline',
       });
       expect(manifest.sysexts.map((s) => [s.name, s.sha256])).toEqual([['hello', fx.served.release.sysexts[0]!.sha256]]);
-      expect(manifest.outputs).toEqual([{ vendor: 'generic', file: 'flatcar_production_image.bin', chunkedSha256: outputs[0]!.chunkedSha256, size: outputs[0]!.size }]);
+      expect(manifest.outputs).toEqual([{ vendor: 'generic', file: 'flatcar_production_image.bin', chunkedSha256: outputs[0]!.chunkedSha256, size: outputs[0]!.size, rootSize: run.staged.root.sizeBytes }]);
     } finally {
       await run.release();
     }
