@@ -9,6 +9,7 @@ import { digest } from '../../src/bake/digest-stage.js';
 import { inject } from '../../src/bake/inject-stage.js';
 import { PartialBakeError, type Manifest } from '../../src/bake/manifest.js';
 import { publishResults } from '../../src/bake/publish-stage.js';
+import { LOCK_FILE, SCRATCH_PREFIXES } from '../../src/util/leftovers.js';
 import { schemaErrors } from '../helpers/schemas.js';
 import { stagedRun, stepFixture, type StepFixture } from './steps.js';
 
@@ -32,7 +33,9 @@ describe('publish', () => {
       expect(error).toBeInstanceOf(PartialBakeError);
       expect((error as Error).message).toBe('1 of 2 vendor image(s) failed: qemu_uefi (synthetic failure)');
       const output = run.plan.options.output;
-      expect((await readdir(output)).filter((f) => !f.startsWith('.flatbake-work-')).sort()).toEqual(['flatbake-manifest.json', 'flatcar_production_image.bin']);
+      // The run's --output lock and work dir stay until run.release(); the rest is what it published.
+      const published = (await readdir(output)).filter((f) => f !== LOCK_FILE && !f.startsWith(SCRATCH_PREFIXES.output));
+      expect(published.sort()).toEqual(['flatbake-manifest.json', 'flatcar_production_image.bin']);
       const manifest = JSON.parse(await readFile(path.join(output, 'flatbake-manifest.json'), 'utf8')) as Manifest;
       expect(schemaErrors('manifest', manifest)).toEqual([]);
       expect(manifest).toMatchObject({
