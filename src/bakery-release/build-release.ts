@@ -19,7 +19,7 @@ import { buildRecipe, getRecipe, listRecipes, recipeFileName } from '../recipes/
 import type { Reporter } from '../util/report.js';
 import { discoverVersions } from './discover.js';
 import { carryImage, openPreviousRelease } from './previous.js';
-import { writeFileAtomic } from './publish.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { formatSha256Sums, renderReleaseNotes, type ReleaseImage } from './release-files.js';
 import { checkBaseUrl, DEFAULT_BASE_URL, NOOP_TRANSFER_FILE, noopTransfer, sysupdateTransfer, transfersFor, type TransferSpec } from './sysupdate.js';
 import { mergeVersionEntries, parseVersionsFile, type VersionEntry } from './versions-file.js';

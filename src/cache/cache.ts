@@ -5,6 +5,7 @@ import { isAbsolute, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { DIGEST_CHUNK, pieceDigests, zeroPieceDigest } from '../util/chunked-digest.js';
 import { pieceMismatch, piecesOf, type PiecesRecord } from './pieces.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { sha256File } from '../util/hash.js';
 
 /**
@@ -262,14 +263,7 @@ export class Cache {
     };
     const refDir = join(this.root(), 'refs', namespace);
     await mkdir(refDir, { recursive: true });
-    const tmpRef = tempName(refDir, 'ref');
-    try {
-      await writeFile(tmpRef, `${JSON.stringify(record, null, 2)}\n`);
-      await rename(tmpRef, ref);
-    } catch (err) {
-      await rm(tmpRef, { force: true });
-      throw err;
-    }
+    await writeFileAtomic(ref, `${JSON.stringify(record, null, 2)}\n`);
     const st = await stat(blob);
     this.proven.set(blob, `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`);
     return { path: blob, sha256, size: options.size, meta: record.meta, ...(pieces ? { pieces: new Map(Object.entries(digests).map(([i, d]) => [Number(i), d])) } : {}) };

@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openCache } from '../cache/cache.js';
 import { FlatbakeError, InputError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { nearest } from '../util/suggest.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
@@ -130,7 +131,7 @@ export function registerSysext(program: Command): void {
       }
       await mkdir(path.dirname(file), { recursive: true });
       try {
-        await writeFile(file, text, { flag: options.force ? 'w' : 'wx' });
+        await writeFileAtomic(file, text, { noReplace: !options.force });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new InputError(`${file} exists`, 'pass --force to replace it, or choose another --output');
         throw err;

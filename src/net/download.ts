@@ -1,11 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
 import { FlatbakeError, InputError, NetworkError, VerificationError } from '../errors.js';
+import { commitFile } from '../util/atomic-write.js';
 import { VERSION } from '../version.js';
 import { applyMirror } from './mirror.js';
 import { silentProgress, type ProgressSink, type ProgressTask } from './progress.js';
@@ -497,7 +498,7 @@ class Transfer {
             `the file at ${this.url} is not the expected one; it was deleted`,
           );
         }
-        await rename(this.part, this.req.dest);
+        await commitFile(this.part, this.req.dest);
         this.task?.succeed();
         return { path: this.req.dest, size: this.size, sha256, url: this.url, resumed: this.resumed, rewritten: this.rewritten, attempts };
       }

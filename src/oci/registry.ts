@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { NetworkError, VerificationError } from '../errors.js';
 import { download, type DownloadResult } from '../net/download.js';
 import { applyMirror } from '../net/mirror.js';
 import { silentProgress, type ProgressSink } from '../net/progress.js';
+import { commitFile } from '../util/atomic-write.js';
 import { VERSION } from '../version.js';
 import { basicAuthorization, parseWwwAuthenticate, tokenUrl, type AuthChallenge, type RegistryCredentials } from './auth.js';
 import { MANIFEST_ACCEPT, type Descriptor } from './manifest.js';
@@ -308,7 +309,7 @@ export class RegistryClient {
         `the blob in registry ${this.ref.registry} is not the one the manifest names; it was deleted`,
       );
     }
-    await rename(part, dest);
+    await commitFile(part, dest);
     task.succeed();
     return { path: dest, size, sha256, url, resumed: false, rewritten: false, attempts: 1 };
   }

@@ -8,13 +8,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { constants, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { constants, copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cache } from '../cache/cache.js';
 import { InputError, VerificationError } from '../errors.js';
 import { download, downloadAll, type DownloadRequest } from '../net/download.js';
 import { createSysext } from '../sysext/create.js';
+import { copyFileAtomic } from '../util/atomic-write.js';
 import { makeTempDir } from '../util/tempdir.js';
 import type { Reporter } from '../util/report.js';
 import { sha256File } from '../util/hash.js';
@@ -189,14 +190,8 @@ function prefixed(prefix: string, record: Record<string, string>): Record<string
 }
 
 /** Copy (not link) a cached image out: the cache's blob must never be changed through the output. */
-async function publishCopy(from: string, to: string): Promise<void> {
-  const tmp = `${to}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await copyFile(from, tmp, constants.COPYFILE_FICLONE);
-    await rename(tmp, to);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+function publishCopy(from: string, to: string): Promise<void> {
+  return copyFileAtomic(from, to, async () => undefined);
 }
 
 /** Cache a private copy of the image (the output file stays the user's to change or delete). */
@@ -274,16 +269,10 @@ export async function buildRecipeWith(options: BuildRecipeOptions): Promise<Buil
     });
     for (const f of created.findings.filter((f) => f.severity === 'warning')) report.warn(`${recipe.name}: ${f.path ? `${f.path}: ` : ''}${f.message}`);
 
-    // Same file system as the output: the rename is atomic, so the name appears only when complete.
-    const staged = path.join(outputDir, `.${path.basename(finalPath)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    try {
-      await copyFile(created.path, staged, constants.COPYFILE_FICLONE);
-      const sha256 = await sha256File(staged);
-      if (sha256 !== created.sha256) throw new Error(`copy of ${created.path} changed its content`);
-      await rename(staged, finalPath);
-    } finally {
-      await rm(staged, { force: true });
-    }
+    // The name appears only when the copy is complete and has the built image's digest.
+    await copyFileAtomic(created.path, finalPath, async (staged) => {
+      if ((await sha256File(staged)) !== created.sha256) throw new Error(`copy of ${created.path} changed its content`);
+    });
     await storeImage(cache, key, created.path, { sha256: created.sha256, size: created.size, meta: { recipe: recipe.name, version, arch, variant: options.variant ?? null, inputs } }).catch((err: unknown) => {
       report.warn(`could not cache the ${recipe.name} image: ${err instanceof Error ? err.message : String(err)}`);
     });

@@ -7,15 +7,16 @@
  * Time: every timestamp is SOURCE_DATE_EPOCH when set, else 0 (1970-01-01), so that images are
  * reproducible by default; a sysext's file times carry no meaning once merged.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, link, lchown, lstat, lutimes, mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, lutimes, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, InputError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { checkSysext, formatFindings, USR_SBIN_HINT, USR_SBIN_PROBLEM, type Finding } from './check.js';
 import { renderExtensionRelease, validateSysextName } from './extension-release.js';
 import { listExt4 } from './image-reader.js';
+import { commitFile, tempNameFor } from '../util/atomic-write.js';
 import { makeTempDir } from '../util/tempdir.js';
 
 import { SYSEXT_FORMATS, type SysextFormat } from './formats.js';
@@ -230,7 +231,7 @@ export async function createSysext(options: CreateSysextOptions): Promise<Create
   }
 
   const temp = await makeTempDir('flatbake-sysext-');
-  const tmpOut = path.join(outputDir, `.${name}.raw.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmpOut = tempNameFor(finalPath);
   try {
     const staging = path.join(temp.path, 'root');
     const tarFile = path.join(temp.path, 'tree.tar');
@@ -267,16 +268,11 @@ export async function createSysext(options: CreateSysextOptions): Promise<Create
       const errors = check.findings.filter((f) => f.severity === 'error');
       throw new InputError(`the built sysext ${name} fails its checks, so it was not written:\n${formatFindings({ findings: errors })}`, 'fix the source tree, or run `flatbake sysext check` on an image for details');
     }
-    if (options.force) {
-      await rename(tmpOut, finalPath);
-    } else {
-      // link() fails if the name appeared meanwhile, so an existing file is never replaced.
-      await link(tmpOut, finalPath).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'EEXIST') throw new InputError(`${finalPath} exists`, 'pass --force to replace it');
-        throw err;
-      });
-      await unlink(tmpOut);
-    }
+    // Without --force, a name that appeared meanwhile is kept (commitFile links instead of renaming).
+    await commitFile(tmpOut, finalPath, { noReplace: !options.force }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') throw new InputError(`${finalPath} exists`, 'pass --force to replace it');
+      throw err;
+    });
     const { size } = await stat(finalPath);
     return { path: finalPath, sha256: await sha256File(finalPath), size, format, findings: check.findings };
   } finally {
