@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { InputError, NetworkError } from '../errors.js';
-import { download } from '../net/download.js';
+import { fetchText } from '../net/fetch-text.js';
 import { latestVersionOf, listedVersions, resolvedRelease, type ReleaseSpec, type ResolvedRelease } from '../flatcar-release/resolve.js';
 import { refuseUnsupportedVendors } from '../platforms/releases.js';
 import type { BakeContext } from './context.js';
@@ -52,16 +50,16 @@ export async function resolveRelease(ctx: BakeContext, spec: ReleaseSpec): Promi
 /** releases.json, parsed. With `optional`, a download failure is a warning and yields undefined. */
 async function fetchIndex(ctx: BakeContext, optional: boolean): Promise<unknown> {
   const { options } = ctx;
-  const dest = path.join(ctx.workDir, 'releases.json');
+  let text: string;
   try {
-    await download({ url: options.releasesJson, dest, label: 'releases.json' }, ctx.net);
+    text = await fetchText(options.releasesJson, { ...ctx.net, label: 'releases.json', dir: ctx.workDir });
   } catch (error) {
     if (!optional || !(error instanceof NetworkError)) throw error;
     ctx.report.warn(`cannot check --release ${options.release} against ${options.releasesJson}: ${error.message}`);
     return undefined;
   }
   try {
-    return JSON.parse(await readFile(dest, 'utf8'));
+    return JSON.parse(text);
   } catch (error) {
     throw new InputError(`the release index at ${options.releasesJson} is not valid JSON: ${(error as Error).message}`, 'check --releases-json');
   }

@@ -7,7 +7,7 @@
 import YAML from 'yaml';
 import { InputError } from '../errors.js';
 import type { Reporter } from '../util/report.js';
-import { fetchText, type FetchOptions } from './fetch-text.js';
+import { fetchText, type FetchTextOptions } from '../net/fetch-text.js';
 import type { VersionEntry } from './versions-file.js';
 
 export const KUBERNETES_SCHEDULE_URL = 'https://raw.githubusercontent.com/kubernetes/website/main/data/releases/schedule.yaml';
@@ -139,7 +139,7 @@ export function latestReleasePerMinor(releases: readonly GithubRelease[], projec
   return new Map([...best].map(([minor, { tag }]) => [minor, project.version(tag)]));
 }
 
-export interface DiscoverOptions extends FetchOptions {
+export interface DiscoverOptions extends FetchTextOptions {
   report: Reporter;
   /** Minors whose end of life is before this are skipped; default: now. */
   now?: Date;

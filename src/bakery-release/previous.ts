@@ -15,7 +15,7 @@ import { parseRecipeFileName } from '../recipes/index.js';
 import { makeTempDir } from '../util/tempdir.js';
 import { sha256File } from '../util/hash.js';
 import { parseSha256Sums } from '../verify/sha256sums.js';
-import { fetchText, type FetchOptions } from './fetch-text.js';
+import { fetchText, type FetchTextOptions } from '../net/fetch-text.js';
 import { publishCopy } from './publish.js';
 
 export interface PreviousRelease {
@@ -31,7 +31,7 @@ export interface PreviousRelease {
 /** Carried images are cached by digest, so a rerun does not download them again. */
 const CARRY_NAMESPACE = 'release-carried';
 
-export async function openPreviousRelease(location: string, options: FetchOptions = {}): Promise<PreviousRelease> {
+export async function openPreviousRelease(location: string, options: FetchTextOptions = {}): Promise<PreviousRelease> {
   let kind: PreviousRelease['kind'];
   let base: string;
   let text: string;
@@ -61,7 +61,7 @@ async function hasDigest(file: string, sha256: string): Promise<boolean> {
   return (await sha256File(file)) === sha256;
 }
 
-export interface CarryOptions extends FetchOptions {
+export interface CarryOptions extends FetchTextOptions {
   cache: Cache;
   progress?: ProgressSink;
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InputError, UsageError } from '../errors.js';
-import { fetchText } from '../bakery-release/fetch-text.js';
+import { fetchText } from '../net/fetch-text.js';
 import { parseSha256Sums } from '../verify/sha256sums.js';
 import { buildProvisioningConfig, buildUpdateConfig, checkProvisioningOptions, parseSysextRefs } from './model.js';
 import { renderButane, renderIgnition } from './render.js';
