@@ -10,7 +10,7 @@ import type { GptTable } from '../gpt/types.js';
 import { attachLoop, mountPartition } from '../image/loop.js';
 import { readOsReleaseInUsrTree } from '../image/os-release.js';
 import type { Privileged } from '../privileged/privileged.js';
-import { ResourceScope } from '../util/scope.js';
+import { withScope } from '../util/scope.js';
 import type { PartitionEditor } from './editor.js';
 import type { Backend, EditorRequest, EditorsFor, GrowRoot, SquashExtras } from './index.js';
 import { MountedEditor } from './mounted-editor.js';
@@ -30,20 +30,8 @@ function withBtrfsMountLock<T>(fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
-/** Runs `fn` with a scope of its own; a failed release (unmount, detach) fails the call. */
-async function scoped<T>(fn: (scope: ResourceScope) => Promise<T>): Promise<T> {
-  const scope = new ResourceScope();
-  let result: T;
-  try {
-    result = await fn(scope);
-  } finally {
-    await scope.release();
-  }
-  const failure = scope.releaseFailure();
-  if (failure) throw failure;
-  return result;
-}
 
+/** Each call has a scope of its own (withScope): a failed release (unmount, detach) fails the call. */
 export class MountBackend implements Backend {
   readonly name = 'mount' as const;
 
@@ -51,7 +39,7 @@ export class MountBackend implements Backend {
 
   withEditors<const W extends EditorRequest, T>(image: string, table: GptTable, wanted: W, fn: (editors: EditorsFor<W>) => Promise<T>): Promise<T> {
     const open = () =>
-      scoped(async (scope) => {
+      withScope(async (scope) => {
         const readOnly = wanted.readOnly ?? false;
         const editors: { root?: PartitionEditor; oem?: PartitionEditor } = {};
         const mount = async (label: 'ROOT' | 'OEM', fsType: string) => {
@@ -61,9 +49,6 @@ export class MountBackend implements Backend {
         };
         if (wanted.root) editors.root = await mount('ROOT', 'ext4');
         if (wanted.oem) editors.oem = await mount('OEM', 'btrfs');
-        // Lets tests interrupt a run while partitions are mounted (nothing else reads it).
-        const hold = readOnly ? 0 : Number(process.env.FLATBAKE_TEST_HOLD_MOUNTED_MS ?? 0);
-        if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
         // The request decided which are there.
         return fn(editors as EditorsFor<W>);
       });
@@ -71,7 +56,7 @@ export class MountBackend implements Backend {
   }
 
   async growRootFilesystem(image: string, root: GrowRoot): Promise<void> {
-    await scoped(async (scope) => {
+    await withScope(async (scope) => {
       const device = await attachLoop(this.priv, scope, image, { offset: root.offset, size: root.newSize }, { label: 'ROOT' });
       // resize2fs insists on a freshly checked filesystem; 1 and 2 mean "errors fixed", which is still a usable fs.
       await this.priv.run('e2fsck', ['-f', '-y', device], { okExitCodes: [1, 2], purpose: 'check ROOT before growing it' });
@@ -104,7 +89,7 @@ export class MountBackend implements Backend {
   private withUsr<T>(image: string, table: GptTable, fn: (dir: string) => Promise<T>): Promise<T> {
     const usr = locateFlatcarPartition(table, 'USR-A');
     return withBtrfsMountLock(() =>
-      scoped(async (scope) => fn(await mountPartition(this.priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' }))),
+      withScope(async (scope) => fn(await mountPartition(this.priv, scope, image, { offset: usr.startByte, size: usr.sizeBytes }, { fsType: 'btrfs', readOnly: true, label: 'USR-A' }))),
     );
   }
 }

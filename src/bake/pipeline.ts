@@ -4,7 +4,7 @@
  * temp dir and partial file is owned by one scope, released on success, error and signals.
  */
 import type { Reporter } from '../util/report.js';
-import { ResourceScope } from '../util/scope.js';
+import { withScope } from '../util/scope.js';
 import { openBakeContext, type BakeOptions } from './context.js';
 import { convert } from './convert-stage.js';
 import { digest } from './digest-stage.js';
@@ -19,15 +19,17 @@ import { validate } from './validate.js';
 export async function bake(options: BakeOptions, report: Reporter): Promise<{ manifest: Manifest; files: string[] }> {
   const startedAt = Date.now();
   const plan = await validate(options, report);
-  await using scope = new ResourceScope((what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
-  const ctx = await openBakeContext(options, report, scope, startedAt);
-  const release = await resolve(ctx, plan);
-  // fetch hands the base image to verify + decompress as it arrives (verify-stage.ts)
-  const fetched = await fetchInputs(ctx, plan, release);
-  const staged = await locateAndStage(ctx, plan, fetched);
-  const injected = await inject(ctx, plan, fetched, staged);
-  const vendors = await convert(ctx, plan, fetched, staged, injected);
-  const outputs = await digest(ctx, fetched, staged, injected, vendors);
-  // awaited here: the scope is released when this function returns, and publishing still needs the work dir
-  return await publishResults(ctx, plan, fetched, injected, vendors, outputs);
+  // What the bake could not release (work dir, lock, loop devices, mounts) fails it with one
+  // CleanupError after publishing; when a step failed, that error is the one reported.
+  return withScope(async (scope) => {
+    const ctx = await openBakeContext(options, report, scope, startedAt);
+    const release = await resolve(ctx, plan);
+    // fetch hands the base image to verify + decompress as it arrives (verify-stage.ts)
+    const fetched = await fetchInputs(ctx, plan, release);
+    const staged = await locateAndStage(ctx, plan, fetched);
+    const injected = await inject(ctx, plan, fetched, staged);
+    const vendors = await convert(ctx, plan, fetched, staged, injected);
+    const outputs = await digest(ctx, fetched, staged, injected, vendors);
+    return publishResults(ctx, plan, fetched, injected, vendors, outputs);
+  }, (what, error) => report.warn(`could not ${what}: ${(error as Error).message}`));
 }

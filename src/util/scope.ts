@@ -106,3 +106,24 @@ export class ResourceScope implements AsyncDisposable {
     await this.release();
   }
 }
+
+/**
+ * Runs `fn` with a scope of its own, released when `fn` settles. When `fn` succeeded, a release
+ * that failed fails the call with one CleanupError (releaseFailure); when `fn` failed, its error
+ * wins and `onReleaseError` hears what could not be released.
+ */
+export async function withScope<T>(fn: (scope: ResourceScope) => Promise<T>, onReleaseError?: (what: string, error: unknown) => void): Promise<T> {
+  const scope = new ResourceScope();
+  let result: T;
+  try {
+    result = await fn(scope);
+  } catch (error) {
+    await scope.release();
+    for (const failed of scope.errors) onReleaseError?.(failed.what, failed.error);
+    throw error;
+  }
+  await scope.release();
+  const failure = scope.releaseFailure();
+  if (failure) throw failure;
+  return result;
+}

@@ -293,8 +293,15 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
   it('a run killed while partitions are mounted leaves no loop device, mount, work dir or output', async () => {
     const output = out();
     await mkdir(output, { recursive: true });
+    // The mount backend writes into the mounted ROOT with install(1): an install found first on
+    // PATH that waits a minute before running the real one holds the bake there for us (its sleep
+    // dies with it, as flatbake's children die with flatbake).
+    const shims = path.join(scratch, 'slow-install');
+    await mkdir(shims, { recursive: true });
+    const realInstall = (await execa('sh', ['-c', 'command -v install'])).stdout.trim();
+    await writeFile(path.join(shims, 'install'), `#!/bin/sh\nsetpriv --pdeathsig KILL sleep 60\nexec ${realInstall} "$@"\n`, { mode: 0o755 });
     const child = execa(process.execPath, [CLI, '--backend', 'mount', '--image', served.release.imagePath, '--no-cache', '--output', output, `hello:${served.release.sysexts[0]!.file}`], {
-      env: { FLATBAKE_TEST_HOLD_MOUNTED_MS: '60000' },
+      env: { PATH: `${shims}:${process.env.PATH}` },
       reject: false,
     });
     // Wait until ROOT is mounted from the work dir's image, then interrupt.
