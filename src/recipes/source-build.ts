@@ -6,7 +6,7 @@
  * architecture is refused rather than shipped.
  */
 import { cpus } from 'node:os';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, MissingToolError } from '../errors.js';
 import type { RecipeContext } from './context.js';
@@ -63,4 +63,40 @@ export async function requireStaticProgram(ctx: RecipeContext, label: string, ro
   if (!head) throw new CommandError(`the ${label} build installed no ${file}; refusing to make an image without it`, 'make install', undefined, '');
   const problem = staticElfProblem(head, ctx.arch);
   if (problem) throw new CommandError(`the ${label} build produced ${file} that is ${problem}; refusing to make an image with it`, 'make', undefined, '', hint);
+}
+
+/** A program built from its release tarball into static executables, as bird, chrony, haproxy and keepalived are. */
+export interface StaticProgramBuild extends Omit<SourceBuild, 'dir' | 'destdir'> {
+  /** A file of the unpacked source in its top directory (`bird-2.15.1/configure`). */
+  marker: string;
+  /** The programs the image must hold, below the install root (`usr/bin/bird`), each a static ELF. */
+  programs: readonly string[];
+  /** Said when one is not: which static libraries to check. */
+  staticHint: string;
+  /** Paths below the install root that stay out of the image (`usr/etc`, `usr/share`). */
+  drop?: readonly string[];
+  /** Said after the toolchain in the progress line (`(first libmnl and libnftnl, static)`). */
+  note?: string;
+  /** The toolchain, when the recipe needed it first (haproxy's make arguments name its cc). */
+  toolchain?: Toolchain;
+  /** Steps after the toolchain is found and before the build (keepalived's static libraries). */
+  prepare?: (toolchain: Toolchain) => Promise<void>;
+}
+
+/**
+ * The whole sequence: the toolchain, configure/make/make install into a scratch DESTDIR, every
+ * program checked to be a static ELF of the target, `drop` removed, and the install root's /usr
+ * put into the image. The recipe adds its units and files afterwards.
+ */
+export async function buildStaticPrograms(ctx: RecipeContext, build: StaticProgramBuild): Promise<void> {
+  const { marker, programs, staticHint, drop, note, prepare, toolchain: given, ...steps } = build;
+  const toolchain = given ?? (await toolchainFor(ctx));
+  ctx.report.step('recipe', `building ${build.label} ${ctx.version} for ${ctx.arch} with ${path.basename(toolchain.cc)}${note ? ` ${note}` : ''}`);
+  await prepare?.(toolchain);
+  const dir = path.dirname(await ctx.source('source', marker));
+  const installRoot = path.join(ctx.work, `${build.label}-install`);
+  await configureMakeInstall(ctx, toolchain, { ...steps, dir, destdir: installRoot });
+  for (const program of programs) await requireStaticProgram(ctx, build.label, installRoot, program, staticHint);
+  for (const p of drop ?? []) await rm(path.join(installRoot, p), { recursive: true, force: true });
+  await ctx.installTree(path.join(installRoot, 'usr'), 'usr');
 }

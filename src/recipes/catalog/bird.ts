@@ -5,10 +5,8 @@
  * the generated configure). Its files: bird.service, /usr/lib/bird/envvars and
  * prepare-environment, and the unit upheld by multi-user.target.
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { Recipe } from '../recipe.js';
-import { configureMakeInstall, requireStaticProgram, toolchainFor } from '../source-build.js';
+import { buildStaticPrograms } from '../source-build.js';
 
 // The bakery's files (bird.sysext/files/usr/lib/...), as they are.
 const BIRD_SERVICE = `[Unit]
@@ -89,16 +87,15 @@ export const bird: Recipe = {
     return [{ id: 'source', url: `https://bird.network.cz/download/bird-${version}.tar.gz`, extract: 'tar.gz' }];
   },
   async install(ctx) {
-    const toolchain = await toolchainFor(ctx);
-    ctx.report.step('recipe', `building bird ${ctx.version} for ${ctx.arch} with ${path.basename(toolchain.cc)}`);
-    const dir = path.dirname(await ctx.source('source', `bird-${ctx.version}/configure`));
-    const installRoot = path.join(ctx.work, 'bird-install');
-    await configureMakeInstall(ctx, toolchain, { label: 'bird', dir, configure: BIRD_CONFIGURE_ARGS, env: { CFLAGS: '-static -s -O2', LDFLAGS: '-static' }, destdir: installRoot });
-    for (const program of ['usr/bin/bird', 'usr/bin/birdc']) {
-      await requireStaticProgram(ctx, 'bird', installRoot, program, 'check that the static libraries (libc6-dev, libreadline-dev, libncurses-dev) are installed');
-    }
-    await rm(path.join(installRoot, 'usr/etc'), { recursive: true, force: true });
-    await ctx.installTree(path.join(installRoot, 'usr'), 'usr');
+    await buildStaticPrograms(ctx, {
+      label: 'bird',
+      marker: `bird-${ctx.version}/configure`,
+      configure: BIRD_CONFIGURE_ARGS,
+      env: { CFLAGS: '-static -s -O2', LDFLAGS: '-static' },
+      programs: ['usr/bin/bird', 'usr/bin/birdc'],
+      staticHint: 'check that the static libraries (libc6-dev, libreadline-dev, libncurses-dev) are installed',
+      drop: ['usr/etc'],
+    });
     await ctx.writeFile('usr/lib/bird/envvars', ENVVARS);
     await ctx.writeFile('usr/lib/bird/prepare-environment', PREPARE_ENVIRONMENT, 0o755);
     await ctx.unit('bird.service', BIRD_SERVICE);

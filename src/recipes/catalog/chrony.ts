@@ -4,10 +4,8 @@
  * bakery clones the git tag in an Alpine container, the release tarball is the same source with
  * the generated files included). Its files: chronyd.service and /usr/lib/chrony/envvars.
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { Recipe } from '../recipe.js';
-import { configureMakeInstall, requireStaticProgram, toolchainFor } from '../source-build.js';
+import { buildStaticPrograms } from '../source-build.js';
 
 // The bakery's files/usr/lib/systemd/system/chronyd.service, with /usr/bin/chronyd where it says
 // /usr/sbin/chronyd (the same program on Flatcar since 4152, and the path the build installs to).
@@ -61,17 +59,16 @@ export const chrony: Recipe = {
     return [{ id: 'source', url: `https://chrony-project.org/releases/chrony-${version}.tar.gz`, extract: 'tar.gz' }];
   },
   async install(ctx) {
-    const toolchain = await toolchainFor(ctx);
-    ctx.report.step('recipe', `building chrony ${ctx.version} for ${ctx.arch} with ${path.basename(toolchain.cc)}`);
-    const dir = path.dirname(await ctx.source('source', `chrony-${ctx.version}/configure`));
-    const installRoot = path.join(ctx.work, 'chrony-install');
-    await configureMakeInstall(ctx, toolchain, { label: 'chrony', dir, configure: CHRONY_CONFIGURE_ARGS, env: { CFLAGS: '-static -s -O2', LDFLAGS: '-static' }, destdir: installRoot });
-    for (const program of ['usr/bin/chronyd', 'usr/bin/chronyc']) {
-      await requireStaticProgram(ctx, 'chrony', installRoot, program, 'check that libc6-dev (static libc) is installed');
-    }
-    // As the bakery: nothing of /usr/etc in the image (configuration lives in /etc/chrony).
-    await rm(path.join(installRoot, 'usr/etc'), { recursive: true, force: true });
-    await ctx.installTree(path.join(installRoot, 'usr'), 'usr');
+    await buildStaticPrograms(ctx, {
+      label: 'chrony',
+      marker: `chrony-${ctx.version}/configure`,
+      configure: CHRONY_CONFIGURE_ARGS,
+      env: { CFLAGS: '-static -s -O2', LDFLAGS: '-static' },
+      programs: ['usr/bin/chronyd', 'usr/bin/chronyc'],
+      staticHint: 'check that libc6-dev (static libc) is installed',
+      // As the bakery: nothing of /usr/etc in the image (configuration lives in /etc/chrony).
+      drop: ['usr/etc'],
+    });
     await ctx.writeFile('usr/lib/chrony/envvars', 'OPTIONS=""\n');
     await ctx.unit('chronyd.service', CHRONYD_SERVICE);
   },

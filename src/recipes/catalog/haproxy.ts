@@ -5,10 +5,8 @@
  * bakery builds against musl in Alpine (TARGET=linux-musl); on the Debian hosts flatbake builds
  * on, the target is linux-glibc with the same features.
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { Recipe } from '../recipe.js';
-import { configureMakeInstall, requireStaticProgram, toolchainFor } from '../source-build.js';
+import { buildStaticPrograms, toolchainFor } from '../source-build.js';
 
 // The bakery's files (haproxy.sysext/files/usr/...), as they are.
 const HAPROXY_SERVICE = `[Unit]
@@ -132,20 +130,17 @@ export const haproxy: Recipe = {
   },
   async install(ctx) {
     const toolchain = await toolchainFor(ctx);
-    ctx.report.step('recipe', `building haproxy ${ctx.version} for ${ctx.arch} with ${path.basename(toolchain.cc)}`);
-    const dir = path.dirname(await ctx.source('source', `haproxy-${ctx.version}/Makefile`));
-    const installRoot = path.join(ctx.work, 'haproxy-install');
-    await configureMakeInstall(ctx, toolchain, {
+    await buildStaticPrograms(ctx, {
       label: 'haproxy',
-      dir,
+      toolchain,
+      marker: `haproxy-${ctx.version}/Makefile`,
       make: haproxyMakeArgs(toolchain.cc),
       install: ['install-bin', 'PREFIX=/usr', 'SBINDIR=/usr/bin'],
-      destdir: installRoot,
+      programs: ['usr/bin/haproxy'],
+      staticHint: 'check that the static libraries (libc6-dev, libssl-dev, libpcre2-dev, zlib1g-dev, liblua5.4-dev, libcap-dev) are installed',
+      // As the bakery: only the program from the build.
+      drop: ['usr/share', 'usr/doc', 'etc'],
     });
-    await requireStaticProgram(ctx, 'haproxy', installRoot, 'usr/bin/haproxy', 'check that the static libraries (libc6-dev, libssl-dev, libpcre2-dev, zlib1g-dev, liblua5.4-dev, libcap-dev) are installed');
-    // As the bakery: only the program from the build.
-    for (const dir of ['usr/share', 'usr/doc', 'etc']) await rm(path.join(installRoot, dir), { recursive: true, force: true });
-    await ctx.installTree(path.join(installRoot, 'usr'), 'usr');
     await ctx.unit('haproxy.service', HAPROXY_SERVICE);
     await ctx.writeFile('usr/lib/sysusers.d/haproxy.conf', SYSUSERS);
     await ctx.writeFile('usr/lib/tmpfiles.d/10-haproxy.conf', TMPFILES);

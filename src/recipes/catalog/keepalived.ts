@@ -9,9 +9,8 @@
  * MissingToolError naming the Debian packages.
  */
 import path from 'node:path';
-import { rm } from 'node:fs/promises';
 import type { Recipe } from '../recipe.js';
-import { configureMakeInstall, requireStaticProgram, toolchainFor } from '../source-build.js';
+import { buildStaticPrograms, configureMakeInstall } from '../source-build.js';
 
 const KEEPALIVED_SERVICE = `[Unit]
 Description=LVS and VRRP High Availability Monitor
@@ -91,36 +90,31 @@ export const keepalived: Recipe = {
     ];
   },
   async install(ctx) {
-    const toolchain = await toolchainFor(ctx);
-    ctx.report.step('recipe', `building keepalived ${ctx.version} for ${ctx.arch} with ${path.basename(toolchain.cc)} (first libmnl and libnftnl, static)`);
     // The static libraries go to a scratch prefix that only this build sees.
     const deps = path.join(ctx.work, 'keepalived-deps');
     const pkgConfigPath = [path.join(deps, 'lib/pkgconfig'), process.env.PKG_CONFIG_PATH].filter(Boolean).join(':');
-    for (const lib of NETFILTER_LIBS) {
-      const dir = path.dirname(await ctx.source(lib.id, `${lib.id}-${ctx.options[lib.option]}/configure`));
-      await configureMakeInstall(ctx, toolchain, {
-        label: lib.id,
-        dir,
-        configure: [`--prefix=${deps}`, '--enable-static', '--disable-shared'],
-        env: { CFLAGS: '-O2', PKG_CONFIG_PATH: pkgConfigPath },
-      });
-    }
-
-    const src = path.dirname(await ctx.source('source', `keepalived-${ctx.version.replace(/^v/, '')}/configure`));
-    const installRoot = path.join(ctx.work, 'keepalived-install');
-    await configureMakeInstall(ctx, toolchain, {
+    await buildStaticPrograms(ctx, {
       label: 'keepalived',
-      dir: src,
+      note: '(first libmnl and libnftnl, static)',
+      async prepare(toolchain) {
+        for (const lib of NETFILTER_LIBS) {
+          const dir = path.dirname(await ctx.source(lib.id, `${lib.id}-${ctx.options[lib.option]}/configure`));
+          await configureMakeInstall(ctx, toolchain, {
+            label: lib.id,
+            dir,
+            configure: [`--prefix=${deps}`, '--enable-static', '--disable-shared'],
+            env: { CFLAGS: '-O2', PKG_CONFIG_PATH: pkgConfigPath },
+          });
+        }
+      },
+      marker: `keepalived-${ctx.version.replace(/^v/, '')}/configure`,
       configure: keepalivedConfigureArgs(),
       env: { CFLAGS: '-static -s -O2', CPPFLAGS: `-I${path.join(deps, 'include')}`, LDFLAGS: `-static -L${path.join(deps, 'lib')}`, PKG_CONFIG_PATH: pkgConfigPath },
-      destdir: installRoot,
+      programs: ['usr/bin/keepalived'],
+      staticHint: 'check that the static libraries (libc6-dev, libssl-dev, libpcre2-dev) are installed; configure may have fallen back to dynamic linking',
+      // Documentation and sample configs have no use in the image (the bakery drops them too).
+      drop: ['usr/share', 'usr/etc/keepalived/samples'],
     });
-    await requireStaticProgram(ctx, 'keepalived', installRoot, 'usr/bin/keepalived', 'check that the static libraries (libc6-dev, libssl-dev, libpcre2-dev) are installed; configure may have fallen back to dynamic linking');
-
-    // Documentation and sample configs have no use in the image (the bakery drops them too).
-    await rm(path.join(installRoot, 'usr/share'), { recursive: true, force: true });
-    await rm(path.join(installRoot, 'usr/etc/keepalived/samples'), { recursive: true, force: true });
-    await ctx.installTree(path.join(installRoot, 'usr'), 'usr');
     await ctx.unit('keepalived.service', KEEPALIVED_SERVICE);
     await ctx.unitDropIn('keepalived.service', '10-keepalived.conf', KEEPALIVED_DROPIN);
     await ctx.upholds('multi-user.target', 'keepalived.service');
