@@ -1,7 +1,9 @@
 /**
  * Upstream version order and version-ranged recipe data: a recipe states what changes between
- * upstream releases (asset names, archive layouts) as a table of ranges. Pure.
+ * upstream releases (asset names, archive layouts) as a table of ranges; and the latest release's
+ * tag of a dependency. Pure but for latestReleaseTag, which asks the fetcher it is given.
  */
+import { InputError } from '../errors.js';
 
 /** [major, minor, patch, ...], the pre-release part (after `-`) and nothing of `+build`. */
 function parse(version: string): { numbers: number[]; pre: string | undefined } {
@@ -46,4 +48,19 @@ export function forVersion<T>(table: readonly VersionRange<T>[], version: string
   if (!found || found.since !== undefined) throw new Error('a version table starts with a row without since');
   for (const row of table.slice(1)) if (row.since !== undefined && versionAtLeast(version, row.since)) found = row;
   return found;
+}
+
+/**
+ * The tag of a GitHub project's latest release (`url`: its `/releases/latest` API address), for a
+ * dependency whose version the user may leave out. `option` and `example` go into the hint.
+ */
+export async function latestReleaseTag(fetchText: (url: string) => Promise<string>, url: string, tagPattern: RegExp, option: string, example: string): Promise<string> {
+  let tag: unknown;
+  try {
+    tag = (JSON.parse(await fetchText(url)) as { tag_name?: unknown } | null)?.tag_name;
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+  }
+  if (typeof tag !== 'string' || !tagPattern.test(tag)) throw new InputError(`${url} gave no usable tag_name`, `pass the ${option} option, e.g. ${example}`);
+  return tag;
 }

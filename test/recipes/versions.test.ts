@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareUpstreamVersions, forVersion, versionAtLeast } from '../../src/recipes/versions.js';
+import { InputError } from '../../src/errors.js';
+import { compareUpstreamVersions, forVersion, latestReleaseTag, versionAtLeast } from '../../src/recipes/versions.js';
 
 describe('upstream versions', () => {
   it('order numerically, ignore v and +build, put pre-releases before their release', () => {
@@ -17,5 +18,25 @@ describe('upstream versions', () => {
     expect(forVersion(table, '2.0.0-rc.1').name).toBe('mid');
     expect(forVersion(table, 'v2.0.0').name).toBe('new');
     expect(() => forVersion([{ since: '1.0.0', name: 'x' }], '1.0.0')).toThrow(/starts with a row without since/);
+  });
+});
+
+describe('latestReleaseTag', () => {
+  const URL = 'https://api.github.com/repos/containernetworking/plugins/releases/latest';
+  const answer = (body: string) => async (url: string) => (url === URL ? body : Promise.reject(new Error(`unexpected ${url}`)));
+
+  it('returns the tag of a GitHub latest-release answer', async () => {
+    expect(await latestReleaseTag(answer('{"tag_name":"v1.6.0","name":"v1.6.0"}'), URL, /^v\d+\.\d+\.\d+$/, 'cni-version', 'v1.5.1')).toBe('v1.6.0');
+  });
+
+  it.each([
+    ['a tag of another shape', '{"tag_name":"nightly"}'],
+    ['no tag at all', '{"message":"API rate limit exceeded"}'],
+    ['no JSON (an HTML error page)', '<html>rate limited</html>'],
+    ['JSON null', 'null'],
+  ])('refuses %s with the option to pass instead', async (_what, body) => {
+    const failed = latestReleaseTag(answer(body), URL, /^v\d+\.\d+\.\d+$/, 'cni-version', 'v1.5.1');
+    await expect(failed).rejects.toBeInstanceOf(InputError);
+    await expect(failed).rejects.toMatchObject({ message: `${URL} gave no usable tag_name`, hint: 'pass the cni-version option, e.g. v1.5.1' });
   });
 });

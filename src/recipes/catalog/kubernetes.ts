@@ -2,8 +2,8 @@
  * Kubernetes node binaries (kubeadm, kubelet, kubectl) with the kubelet unit, the kubeadm drop-in
  * and the CNI plugins, laid out as the bakery's kubernetes sysext.
  */
-import { InputError } from '../../errors.js';
 import type { Recipe } from '../recipe.js';
+import { latestReleaseTag } from '../versions.js';
 
 const CNI_LATEST = 'https://api.github.com/repos/containernetworking/plugins/releases/latest';
 
@@ -57,11 +57,7 @@ export const kubernetes: Recipe = {
   source: import.meta.url,
   async resolve(input, fetchText) {
     if (input.options['cni-version']) return { cni: input.options['cni-version'] };
-    const latest = JSON.parse(await fetchText(CNI_LATEST)) as { tag_name?: unknown };
-    if (typeof latest.tag_name !== 'string' || !/^v\d+\.\d+\.\d+$/.test(latest.tag_name)) {
-      throw new InputError(`${CNI_LATEST} gave no usable tag_name`, 'pass the cni-version option, e.g. v1.5.1');
-    }
-    return { cni: latest.tag_name };
+    return { cni: await latestReleaseTag(fetchText, CNI_LATEST, /^v\d+\.\d+\.\d+$/, 'cni-version', 'v1.5.1') };
   },
   downloads({ version, upstreamArch: a, params }) {
     const bins = BINARIES.map((bin) => {

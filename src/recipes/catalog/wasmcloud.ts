@@ -1,7 +1,6 @@
 /** The wasmCloud host with the NATS server it needs, both run as units. */
-import { InputError } from '../../errors.js';
 import type { Recipe } from '../recipe.js';
-import { forVersion, type VersionRange } from '../versions.js';
+import { forVersion, latestReleaseTag, type VersionRange } from '../versions.js';
 
 const NATS_LATEST = 'https://api.github.com/repos/nats-io/nats-server/releases/latest';
 /** NATS publishes Go architecture names. */
@@ -70,11 +69,7 @@ export const wasmcloud: Recipe = {
   source: import.meta.url,
   async resolve({ options }, fetchText) {
     if (options['nats-version']) return { nats: vTag(options['nats-version']) };
-    const latest = JSON.parse(await fetchText(NATS_LATEST)) as { tag_name?: unknown };
-    if (typeof latest.tag_name !== 'string' || !/^v?\d+\.\d+\.\d+$/.test(latest.tag_name)) {
-      throw new InputError(`${NATS_LATEST} gave no usable tag_name`, 'pass the nats-version option, e.g. v2.10.20');
-    }
-    return { nats: vTag(latest.tag_name) };
+    return { nats: vTag(await latestReleaseTag(fetchText, NATS_LATEST, /^v?\d+\.\d+\.\d+$/, 'nats-version', 'v2.10.20')) };
   },
   downloads({ version, arch, upstreamArch: a, params }) {
     const nats = params.nats!;
