@@ -1,5 +1,4 @@
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/bake/manifest.js';
@@ -65,11 +64,11 @@ describe('config file: a bake', () => {
   let scratch: string;
   beforeAll(async () => {
     served = await serveSyntheticRelease();
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-config-'));
+    // The served release's own scratch dir: close() removes it with everything written there.
+    scratch = served.dir;
   });
   afterAll(async () => {
     await served?.close();
-    await rm(scratch, { recursive: true, force: true });
   });
 
   it('bakes what the file says, paths relative to it, the command line overriding it', async () => {

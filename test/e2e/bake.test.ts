@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,11 +20,11 @@ describe.skipIf(!isRoot)(`bake end to end against a served synthetic release${RO
 
   beforeAll(async () => {
     served = await serveSyntheticRelease();
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-e2e-out-'));
+    // The served release's own scratch dir: close() removes it with everything written there.
+    scratch = served.dir;
   });
   afterAll(async () => {
     await served?.close();
-    await rm(scratch, { recursive: true, force: true });
   });
 
   it('fetches, verifies and bakes two sysexts; the result reads back right with other tools', async () => {

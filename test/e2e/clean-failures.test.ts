@@ -1,5 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -39,13 +38,13 @@ describe('clean failures: one error line, a hint, nothing left behind', () => {
 
   beforeAll(async () => {
     served = await serveSyntheticRelease();
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-clean-'));
+    // The served release's own scratch dir: close() removes it with everything written there.
+    scratch = served.dir;
     sysext = served.release.sysexts.find((s) => s.name === 'hello')!.file;
   });
   afterEach(() => served.server.clearFaults());
   afterAll(async () => {
     await served?.close();
-    await rm(scratch, { recursive: true, force: true });
   });
 
   /** Bakes with a cache and an output of its own; both must hold nothing of the failed run. */

@@ -85,11 +85,11 @@ describe.skipIf(!isRoot)(`air-gapped, unverified and unprivileged runs${ROOT_SKI
   let scratch: string;
   beforeAll(async () => {
     served = await serveSyntheticRelease();
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-cli-'));
+    // The served release's own scratch dir: close() removes it with everything written there.
+    scratch = served.dir;
   });
   afterAll(async () => {
     await served?.close();
-    await rm(scratch, { recursive: true, force: true });
   });
 
   it('--mirror alone fetches every default URL as <mirror>/HOST/PATH', async () => {

@@ -1,6 +1,5 @@
 import { execa } from 'execa';
-import { open, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { open, mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic } from '../../src/demo/server.js';
@@ -51,12 +50,12 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
 
   beforeAll(async () => {
     served = await serveSyntheticRelease();
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-fail-'));
+    // The served release's own scratch dir: close() removes it with everything written there.
+    scratch = served.dir;
     helloFile = path.basename(served.release.sysexts.find((s) => s.name === 'hello')!.file);
   });
   afterAll(async () => {
     await served?.close();
-    await rm(scratch, { recursive: true, force: true });
   });
 
   /** Serves a tampered copy of the release tree. */

@@ -17,12 +17,12 @@ describe('a bake from an HTTP/1.0 mirror that closes every connection', () => {
   beforeAll(async () => {
     served = await serveSyntheticRelease();
     http10 = await serveHttp10(served.release.root);
-    scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-http10-e2e-'));
+    // The served release's own scratch dir: close() removes it with everything written there.
+    scratch = served.dir;
   });
   afterAll(async () => {
     await http10?.close();
     await served?.close();
-    await rm(scratch, { recursive: true, force: true });
   });
 
   it('downloads, verifies and bakes, cold and then warm, without a crash', async () => {
