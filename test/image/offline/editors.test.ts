@@ -23,6 +23,8 @@ import { REPO } from '../../helpers/cli.js';
 import { rangesEqual, withReadOnlyPartition } from '../../helpers/disk.js';
 
 const isRoot = process.getuid?.() === 0;
+/** The cases that switch to nobody or loop-mount need root; the rest run as any user. */
+const NEEDS_ROOT = isRoot ? '' : ' (SKIPPED: needs root to switch to nobody and to loop-mount)';
 const NOBODY = 65534;
 const MTIME = 1_700_000_000;
 
@@ -174,7 +176,29 @@ async function flatbakeTempDirs(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.startsWith('flatbake-ext4-') || n.startsWith('flatbake-btrfs-')).sort();
 }
 
-describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody: edits)', () => {
+/** A file owned by someone else on OEM (through a loop mount, as root): rebuilding must keep its owner. */
+async function addVendorFile(image: string, range: PartitionRange): Promise<void> {
+  const { stdout } = await execa('losetup', ['--find', '--show', '--offset', String(range.offset), '--sizelimit', String(range.size), image]);
+  const device = stdout.trim();
+  const mnt = await mkdtemp(path.join(os.tmpdir(), 'flatbake-offline-mnt-'));
+  await chmod(mnt, 0o755); // btrfs-progs of unprivileged tests stat every mount point
+  try {
+    await execa('mount', ['-t', 'btrfs', device, mnt]);
+    try {
+      await mkdir(path.join(mnt, 'vendor'));
+      await writeFile(path.join(mnt, 'vendor/owned-by-1000'), 'vendor data\n');
+      await chown(path.join(mnt, 'vendor/owned-by-1000'), 1000, 1000);
+      await chmod(path.join(mnt, 'vendor/owned-by-1000'), 0o640);
+    } finally {
+      await execa('umount', [mnt]);
+    }
+  } finally {
+    await execa('losetup', ['--detach', device]);
+    await rm(mnt, { recursive: true, force: true });
+  }
+}
+
+describe('offline partition editors (as root, also: mounts verify, nobody edits)', () => {
   let work: string;
   let baseImage: string;
   let root: PartitionCase;
@@ -223,25 +247,7 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
     root = { name: 'ROOT', number: r.number, fsType: 'ext4', range: { offset: r.startByte, size: r.sizeBytes }, dir: '/opt/extensions', link: '/etc/extensions/hello.raw', linkTarget: '/opt/extensions/hello.raw' };
     oem = { name: 'OEM', number: o.number, fsType: 'btrfs', range: { offset: o.startByte, size: o.sizeBytes }, dir: '/sysext', link: '/sysext/active.raw', linkTarget: '/oem/sysext/hello.raw' };
 
-    // A file owned by someone else on OEM (through the mount path, as root): rebuilding must keep its owner.
-    const { stdout } = await execa('losetup', ['--find', '--show', '--offset', String(oem.range.offset), '--sizelimit', String(oem.range.size), baseImage]);
-    const device = stdout.trim();
-    const mnt = await mkdtemp(path.join(os.tmpdir(), 'flatbake-offline-mnt-'));
-    await chmod(mnt, 0o755); // btrfs-progs of unprivileged tests stat every mount point
-    try {
-      await execa('mount', ['-t', 'btrfs', device, mnt]);
-      try {
-        await mkdir(path.join(mnt, 'vendor'));
-        await writeFile(path.join(mnt, 'vendor/owned-by-1000'), 'vendor data\n');
-        await chown(path.join(mnt, 'vendor/owned-by-1000'), 1000, 1000);
-        await chmod(path.join(mnt, 'vendor/owned-by-1000'), 0o640);
-      } finally {
-        await execa('umount', [mnt]);
-      }
-    } finally {
-      await execa('losetup', ['--detach', device]);
-      await rm(mnt, { recursive: true, force: true });
-    }
+    if (isRoot) await addVendorFile(baseImage, oem.range);
     oemOriginal = await btrfsFacts(baseImage, oem.range, work);
 
     const payloads = path.join(work, 'payloads');
@@ -273,7 +279,7 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
     return image;
   }
 
-  it('edits ROOT and OEM as root and as nobody alike: same files, modes, owners, links; clean fsck; no loop device for nobody', async () => {
+  it.skipIf(!isRoot)(`edits ROOT and OEM as root and as nobody alike: same files, modes, owners, links; clean fsck; no loop device for nobody${NEEDS_ROOT}`, async () => {
     // As root, in this process.
     const rootImage = await freshCopy('as-root');
     const ext4 = await openExt4Editor(rootImage, root.range);
@@ -352,7 +358,7 @@ describe.skipIf(!isRoot)('offline partition editors (root: mounts verify; nobody
     }
   });
 
-  it('a user namespace stages root-owned files for nobody, and refuses clearly when the tree has other owners', async (ctx) => {
+  it.skipIf(!isRoot)(`a user namespace stages root-owned files for nobody, and refuses clearly when the tree has other owners${NEEDS_ROOT}`, async (ctx) => {
     const probe = await execa('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', 'unshare', '--map-root-user', 'true'], { reject: false });
     if (probe.exitCode !== 0) ctx.skip('unprivileged user namespaces are not available here');
     const image = await freshCopy('as-nobody-userns', NOBODY);
