@@ -13,7 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cache } from '../cache/cache.js';
 import { InputError, VerificationError } from '../errors.js';
-import { download, downloadAll, type DownloadRequest } from '../net/download.js';
+import { downloadAll, type DownloadRequest } from '../net/download.js';
+import { fetchWholeFile } from '../net/fetch-text.js';
 import { createSysext } from '../sysext/create.js';
 import { copyFileAtomic } from '../util/atomic-write.js';
 import { makeTempDir } from '../util/tempdir.js';
@@ -101,11 +102,9 @@ function downloadDest(cache: Cache, work: string, d: { url: string }): string {
 }
 
 /** A file resolve() asked for, fetched into the work dir (never cached: indexes change). */
-async function fetchFileVia(url: string, work: string, options: BuildRecipeOptions): Promise<string> {
+function fetchFileVia(url: string, work: string, options: BuildRecipeOptions): Promise<string> {
   const dest = path.join(work, 'text', createHash('sha256').update(url).digest('hex').slice(0, 32), urlBaseName(url) || 'file');
-  await rm(`${dest}.part`, { force: true });
-  await download({ url, dest, label: urlBaseName(url) || url }, { mirror: options.mirror, signal: options.signal, retries: options.retries });
-  return dest;
+  return fetchWholeFile(url, dest, { mirror: options.mirror, signal: options.signal, retries: options.retries, label: urlBaseName(url) || url });
 }
 
 interface VerifiedDownload extends RecipeDownload {
