@@ -1,4 +1,4 @@
-/** The host tools each backend runs: `flatbake doctor` lists them, `--backend auto` checks the offline ones. */
+/** The host tools each backend runs: `flatbake doctor` lists them for the backend a bake would use, `--backend auto` checks the offline ones. */
 import type { HostTool } from '../doctor/tools.js';
 
 export const MOUNT_TOOLS: readonly HostTool[] = [
@@ -35,5 +35,3 @@ export function offlineToolsNeeded(btrfs: boolean): string[] {
   return OFFLINE_TOOLS.filter((t) => t.when === 'always' || (btrfs && t.when === 'btrfs')).map((t) => t.command);
 }
 
-/** Every tool a backend runs, for `flatbake doctor`. */
-export const BACKEND_HOST_TOOLS: readonly HostTool[] = [...OFFLINE_TOOLS, ...MOUNT_TOOLS].map(({ command, package: pkg, purpose, required }) => ({ command, package: pkg, purpose, required }));
