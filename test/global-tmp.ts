@@ -5,7 +5,7 @@
  * the run's pid: the next run removes those of runs that are gone. What tests left in it is
  * named at the end, so leaks are found, not just swept away.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { chmod, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ownedTempDir, reapDead } from '../src/util/leftovers.js';
@@ -16,6 +16,9 @@ export default async function setup(): Promise<() => Promise<void>> {
   const parent = os.tmpdir();
   await reapDead(parent, PREFIX);
   const dir = await ownedTempDir(parent, PREFIX);
+  // mkdtemp makes it 0700; tests that run flatbake as an unprivileged user (nobody) need a
+  // TMPDIR they can write, as the machine's /tmp is: world-writable with the sticky bit.
+  await chmod(dir, 0o1777);
   process.env.TMPDIR = dir;
   return async () => {
     const left = await readdir(dir).catch(() => [] as string[]);
