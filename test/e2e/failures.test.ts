@@ -272,7 +272,7 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
       let children: string[] = [];
       while (Date.now() < deadline) {
         children = await childCommands(child.pid!);
-        if (stderr.includes('while it downloads: started') && children.some((c) => /bzip2/.test(c)) && children.includes('dd')) break;
+        if (/while it downloads[^\n]*: started/.test(stderr) && children.some((c) => /bzip2/.test(c)) && children.includes('dd')) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect(children, stderr).toEqual(expect.arrayContaining(['dd', expect.stringMatching(/bzip2/)]));
