@@ -1,6 +1,8 @@
 /**
- * The bake's closing lines (printed with --quiet too): every file written with its size, and
- * the commands that look at the result next.
+ * The bake's closing lines (printed with --quiet too): one line per output (a vendor's main disk
+ * file, the total size of what the vendor wrote and how many files besides), the manifest, and the
+ * commands that look at the result next. One line per output, not per file, keeps a warm bake in a
+ * pipe short: qemu_uefi alone writes eight files.
  */
 import path from 'node:path';
 import { formatBytes } from '../net/progress.js';
@@ -25,6 +27,41 @@ function shown(file: string, cwd: string): string {
   return !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
 }
 
+interface Row {
+  /** The vendor's main file (its disk image), or a file of no vendor (the manifest). */
+  path: string;
+  /** Bytes of every file of the row. */
+  size: number;
+  /** Files of the row besides `path`. */
+  more: number;
+}
+
+/** The published files grouped by the vendor whose output they are, in the order they were written. */
+function outputRows(manifest: Manifest, files: SummaryInput['files']): Row[] {
+  const vendorOf = new Map(manifest.outputs.map((o) => [o.file, o]));
+  const groups = new Map<string, Array<{ path: string; size: number }>>();
+  const rows: Array<Row | string> = [];
+  for (const f of files) {
+    const output = vendorOf.get(path.basename(f.path));
+    if (!output) {
+      rows.push({ path: f.path, size: f.size, more: 0 });
+      continue;
+    }
+    if (!groups.has(output.vendor)) {
+      groups.set(output.vendor, []);
+      rows.push(output.vendor);
+    }
+    groups.get(output.vendor)!.push(f);
+  }
+  return rows.map((row) => {
+    if (typeof row !== 'string') return row;
+    const group = groups.get(row)!;
+    // The main file: the disk that carries ROOT (what inspect and boot read), else the first written.
+    const main = group.find((f) => { const o = vendorOf.get(path.basename(f.path))!; return o.rootSize !== undefined && INSPECTABLE.test(o.file); }) ?? group[0]!;
+    return { path: main.path, size: group.reduce((sum, f) => sum + f.size, 0), more: group.length - 1 };
+  });
+}
+
 export function bakeSummary({ manifest, files, seconds, cwd = process.cwd() }: SummaryInput): string[] {
   const { release } = manifest;
   const sysexts = manifest.sysexts.map((s) => s.name).join(', ') || 'no sysexts';
@@ -33,9 +70,9 @@ export function bakeSummary({ manifest, files, seconds, cwd = process.cwd() }: S
   const into = dirs.length === 1 ? `, into ${shown(dirs[0]!, cwd)}` : '';
   const lines = [`flatbake: baked Flatcar ${release.version}${release.channel ? ` (${release.channel})` : ''} ${release.arch} with ${sysexts} in ${formatDuration(seconds).text}${failed}${into}:`];
   // One output dir (always, from a bake): the names alone.
-  const names = files.map((f) => (dirs.length === 1 ? path.basename(f.path) : shown(f.path, cwd)));
-  const width = Math.max(...names.map((n) => n.length));
-  files.forEach((f, i) => lines.push(`  ${names[i]!.padEnd(width)}  ${formatBytes(f.size).padStart(10)}`));
+  const rows = outputRows(manifest, files).map((r) => ({ ...r, name: dirs.length === 1 ? path.basename(r.path) : shown(r.path, cwd) }));
+  const width = Math.max(...rows.map((r) => r.name.length));
+  for (const r of rows) lines.push(`  ${r.name.padEnd(width)}  ${formatBytes(r.size).padStart(10)}${r.more ? `  +${r.more} file${r.more === 1 ? '' : 's'}` : ''}`.trimEnd());
   const byName = new Map(files.map((f) => [path.basename(f.path), f.path]));
   const disks = manifest.outputs.filter((o) => o.rootSize !== undefined && INSPECTABLE.test(o.file) && byName.has(o.file));
   const generic = disks.find((o) => o.vendor === 'generic');

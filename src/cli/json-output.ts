@@ -14,5 +14,5 @@ export function jsonWritten(): boolean {
   return written;
 }
 
-/** The version of the `--json` shapes of sysext create/check/build/recipes and release (schemas/*.schema.json). */
+/** The version of the `--json` shapes of sysext create/check/build/recipes, release, flix, flatwrap, convert-torcx and oci-rootfs (schemas/*.schema.json). */
 export const COMMAND_SCHEMA_VERSION = 1;

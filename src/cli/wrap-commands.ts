@@ -5,6 +5,7 @@ import { SYSEXT_FORMATS, type SysextFormat } from '../sysext/formats.js';
 import { stderrReporter } from '../util/report.js';
 import { interruptSignal } from '../util/scope.js';
 import { commanderOptions, resolveSettings } from './options.js';
+import { COMMAND_SCHEMA_VERSION, writeJson } from './json-output.js';
 
 const repeatable = (v: string, all: string[]) => [...all, v];
 /** Options every command that writes a sysext image shares, declared once (commander needs fresh instances). */
@@ -15,8 +16,10 @@ const sysextOutput = {
   json: () => new Option('--json', 'print the result as JSON'),
 };
 
-function printResult(json: boolean | undefined, result: unknown, line: string): void {
-  process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${line}\n`);
+/** With --json, the result as schemas/<command>.schema.json describes it; else one line. */
+function printResult(json: boolean | undefined, result: object, line: string): void {
+  if (json) writeJson({ schemaVersion: COMMAND_SCHEMA_VERSION, ...result });
+  else process.stdout.write(`${line}\n`);
 }
 
 /** The commands that bring software without a recipe: oci-rootfs, flix, flatwrap, convert-torcx. */

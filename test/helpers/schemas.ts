@@ -11,7 +11,7 @@ const ajv = new Ajv({ allErrors: true, strict: true });
 const compiled = new Map<string, Validate>();
 
 /** The schemas the repo publishes in schemas/. */
-export type SchemaName = 'manifest' | 'inspect' | 'error' | 'doctor' | 'vendors' | 'boot' | 'sysext-create' | 'sysext-check' | 'sysext-build' | 'sysext-recipes' | 'release';
+export type SchemaName = 'manifest' | 'inspect' | 'error' | 'doctor' | 'vendors' | 'boot' | 'sysext-create' | 'sysext-check' | 'sysext-build' | 'sysext-recipes' | 'release' | 'flix' | 'flatwrap' | 'convert-torcx' | 'oci-rootfs';
 export function schemaErrors(name: SchemaName, data: unknown): string[] {
   let validate = compiled.get(name);
   if (!validate) {

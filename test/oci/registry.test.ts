@@ -7,6 +7,8 @@ import { Cache } from '../../src/cache/cache.js';
 import { InputError, NetworkError, VerificationError } from '../../src/errors.js';
 import { UnsafeLayerError } from '../../src/oci/apply.js';
 import { pullImage } from '../../src/oci/pull.js';
+import { COMMAND_SCHEMA_VERSION } from '../../src/cli/json-output.js';
+import { schemaErrors } from '../helpers/schemas.js';
 import { buildTar } from './helpers/tar-writer.js';
 import { blobDataPath, buildIndex, buildManifest, pushImage, registryAvailable, startDockerRegistry, type BuiltIndex, type RunningRegistry } from './helpers/registry.js';
 import { recordingReporter } from './helpers/report.js';
@@ -126,6 +128,8 @@ describe.skipIf(!registryAvailable)('pulling from a real registry (docker-regist
     expect(result.layers.map((l) => l.compression)).toEqual(['gzip', 'none', 'zstd']);
     expect(result.layers.map((l) => l.fromCache)).toEqual([false, false, false]);
     expect(result.config.architecture).toBe('amd64');
+    // What `flatbake oci-rootfs --json` prints: this result with its schemaVersion.
+    expect(schemaErrors('oci-rootfs', { schemaVersion: COMMAND_SCHEMA_VERSION, ...result })).toEqual([]);
 
     expect(readFileSync(join(dir, 'etc/os-release'), 'utf8')).toBe('ID=flatbake-test\n');
     expect(readFileSync(join(dir, 'usr/share/zstd/hello'), 'utf8')).toBe('from a zstd layer\n');

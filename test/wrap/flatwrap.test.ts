@@ -6,6 +6,8 @@ import { CommandError, InputError } from '../../src/errors.js';
 import { run } from '../../src/util/exec.js';
 import { parseUnit, unitValues } from '../../src/sysext/units.js';
 import { flatwrap } from '../../src/wrap/index.js';
+import { COMMAND_SCHEMA_VERSION } from '../../src/cli/json-output.js';
+import { schemaErrors } from '../helpers/schemas.js';
 import { buildJqRootfs, bwrapProblem, cleanupAll, readText, tempDir, unsquash } from './fixtures.js';
 
 const bwrapSkip = await bwrapProblem();
@@ -39,6 +41,8 @@ afterAll(cleanupAll);
 describe('flatwrap on a Debian rootfs with jq', () => {
   it('ships the rootfs under usr/local/NAME with empty mount points, and wrappers in usr/bin', async () => {
     expect(result.root).toBe('/usr/local/jqwrap');
+    // What `flatbake flatwrap --json` prints: this result with its schemaVersion.
+    expect(schemaErrors('flatwrap', { schemaVersion: COMMAND_SCHEMA_VERSION, ...result })).toEqual([]);
     expect(result.wrappers).toEqual([
       { program: '/usr/bin/jq', wrapper: '/usr/bin/jq' },
       { program: '/usr/bin/jq', wrapper: '/usr/bin/jq-in-debian' },
