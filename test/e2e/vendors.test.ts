@@ -40,6 +40,11 @@ describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () =>
         'flatcar_production_qemu_uefi_efi_code.qcow2',
         'flatcar_production_qemu_uefi_efi_vars.qcow2',
         'flatcar_production_qemu_uefi_image.img',
+        // The SDK's qemu_uefi_secure variant beside it (V:689-735 at alpha-4790.0.0): its own
+        // script and Secure Boot firmware for the same disk.
+        'flatcar_production_qemu_uefi_secure.sh',
+        'flatcar_production_qemu_uefi_secure_efi_code.qcow2',
+        'flatcar_production_qemu_uefi_secure_efi_vars.qcow2',
       ].concat(files.filter((f) => /README/i.test(f))).sort(),
     );
     // One download of the image for all three.
