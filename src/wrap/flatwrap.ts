@@ -9,13 +9,12 @@
 import { chmod, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { createSysext, type CreateSysextResult, type SysextFormat } from '../sysext/create.js';
+import type { CreateSysextResult, SysextFormat } from '../sysext/create.js';
 import { validateSysextName } from '../sysext/extension-release.js';
-import { makeTempDir } from '../util/tempdir.js';
 import { installUnit } from '../sysext/units.js';
 import { parsePathSpec, refuseDuplicateDestinations, type PathSpec } from './paths.js';
 import { hostPath, resolveInRoot } from './root-path.js';
-import { copyTree, readRootfsUnit, requireInRoot, requireRootfs } from './stage.js';
+import { copyTree, packStaged, readRootfsUnit, requireInRoot, requireRootfs } from './stage.js';
 import { execPrograms, rewriteExecPrograms } from './unit-rewrite.js';
 import { renderWrapper, wrapperMountPoints, wrapperRoot, type DirMap } from './wrapper-script.js';
 
@@ -77,25 +76,7 @@ async function prepareMountPoints(stagedRoot: string, mountPoints: string[], cha
 export type FlatwrapStageOptions = Pick<FlatwrapOptions, 'rootfs' | 'name' | 'paths' | 'units' | 'etcMap' | 'varMap' | 'homeMap'>;
 
 export async function flatwrap(options: FlatwrapOptions): Promise<FlatwrapResult> {
-  validateSysextName(options.name);
-  const temp = await makeTempDir('flatbake-flatwrap-');
-  try {
-    const staging = path.join(temp.path, 'root');
-    const staged = await flatwrapInto(options, staging);
-    const sysext = await createSysext({
-      sourceDir: staging,
-      name: options.name,
-      outputDir: options.outputDir,
-      os: options.os,
-      arch: options.arch,
-      reload: (options.units ?? []).length > 0,
-      format: options.format,
-      force: options.force,
-    });
-    return { sysext, ...staged };
-  } finally {
-    await temp.remove();
-  }
+  return packStaged(options, 'flatbake-flatwrap-', (staging) => flatwrapInto(options, staging));
 }
 
 /**

@@ -14,16 +14,15 @@
 import { chmod, mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { createSysext, type CreateSysextResult, type SysextFormat } from '../sysext/create.js';
+import type { CreateSysextResult, SysextFormat } from '../sysext/create.js';
 import { validateSysextName } from '../sysext/extension-release.js';
-import { makeTempDir } from '../util/tempdir.js';
 import { installUnit } from '../sysext/units.js';
 import { run } from '../util/exec.js';
 import { sameElfAbi, type ElfDynamicInfo } from './elf-dynamic.js';
 import { readElf, resolveLibraries, type ResolvedLibrary } from './libraries.js';
 import { parsePathSpec, refuseDuplicateDestinations, type PathSpec } from './paths.js';
 import { hostPath } from './root-path.js';
-import { copyRegularFile, copyTree, flatcarArch, readRootfsUnit, requireInRoot, requireRootfs } from './stage.js';
+import { copyRegularFile, copyTree, flatcarArch, packStaged, readRootfsUnit, requireInRoot, requireRootfs } from './stage.js';
 
 export interface FlixOptions {
   /** The root file system tree the binaries come from. */
@@ -100,25 +99,7 @@ export interface FlixStaged extends Omit<FlixResult, 'sysext'> {
 export type FlixStageOptions = Pick<FlixOptions, 'rootfs' | 'name' | 'paths' | 'extraLibs' | 'resources' | 'units'>;
 
 export async function flix(options: FlixOptions): Promise<FlixResult> {
-  validateSysextName(options.name);
-  const temp = await makeTempDir('flatbake-flix-');
-  try {
-    const staging = path.join(temp.path, 'root');
-    const { arch, ...staged } = await flixInto(options, staging);
-    const sysext = await createSysext({
-      sourceDir: staging,
-      name: options.name,
-      outputDir: options.outputDir,
-      os: options.os,
-      arch: options.arch ?? arch,
-      reload: (options.units ?? []).length > 0,
-      format: options.format,
-      force: options.force,
-    });
-    return { sysext, ...staged };
-  } finally {
-    await temp.remove();
-  }
+  return packStaged(options, 'flatbake-flix-', (staging) => flixInto(options, staging));
 }
 
 /**

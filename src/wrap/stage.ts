@@ -7,6 +7,9 @@ import { isUnitName } from '../sysext/units.js';
 import type { ElfInfo } from '../sysext/elf.js';
 import { hostPath, resolveInRoot } from './root-path.js';
 import { normalizeArch } from '../arch.js';
+import { createSysext, type CreateSysextResult, type SysextFormat } from '../sysext/create.js';
+import { validateSysextName } from '../sysext/extension-release.js';
+import { makeTempDir } from '../util/tempdir.js';
 
 /** Throws unless ROOTFS is a directory. */
 export async function requireRootfs(rootfs: string): Promise<void> {
@@ -67,5 +70,47 @@ export function flatcarArch(elf: ElfInfo | undefined): string | undefined {
     return normalizeArch(elf.arch);
   } catch {
     return undefined;
+  }
+}
+
+/** How flix and flatwrap pack what they staged: the sysext's name, target and image settings. */
+export interface PackOptions {
+  name: string;
+  outputDir: string;
+  os?: string;
+  arch?: string;
+  format?: SysextFormat;
+  force?: boolean;
+  units?: string[];
+}
+
+/**
+ * Stage into a temp tree with STAGE, then pack that tree as the sysext image (flix and flatwrap
+ * differ only in how they stage). The binaries' architecture STAGE found is the default for
+ * `arch`; the manager reloads when units are shipped.
+ */
+export async function packStaged<T extends object>(
+  options: PackOptions,
+  tempPrefix: string,
+  stage: (staging: string) => Promise<T & { arch?: string | undefined }>,
+): Promise<{ sysext: CreateSysextResult } & Omit<T, 'arch'>> {
+  validateSysextName(options.name);
+  const temp = await makeTempDir(tempPrefix);
+  try {
+    const staging = path.join(temp.path, 'root');
+    const { arch, ...staged } = await stage(staging);
+    const sysext = await createSysext({
+      sourceDir: staging,
+      name: options.name,
+      outputDir: options.outputDir,
+      os: options.os,
+      arch: options.arch ?? arch,
+      reload: (options.units ?? []).length > 0,
+      format: options.format,
+      force: options.force,
+    });
+    return { sysext, ...(staged as Omit<T, 'arch'>) };
+  } finally {
+    await temp.remove();
   }
 }
