@@ -333,9 +333,11 @@ async function buildUsr(work: string, part: PartitionLayoutEntry, c: FilesystemC
   if (c.usrPayloadBytes > 0) await writeRandomFile(path.join(tree, USR_PAYLOAD_PATH), c.usrPayloadBytes);
   await stampTree(tree, c.sourceDateEpoch);
   await sparseFile(img, part.fsBytes);
+  // A fresh UUID per build, as for OEM below: mkfs.btrfs refuses a UUID that an attached device
+  // already carries, and another test's (or bake's) image of the same release may be attached.
   await run(
     'mkfs.btrfs',
-    ['-q', '--mixed', '-m', 'single', '-d', 'single', '-L', 'USR-A', '-U', seededUuid(`${c.seed}:usr-a`), '--rootdir', tree, img],
+    ['-q', '--mixed', '-m', 'single', '-d', 'single', '-L', 'USR-A', '-U', randomUUID(), '--rootdir', tree, img],
     { env: env(c.sourceDateEpoch), purpose: 'make the synthetic USR-A btrfs' },
   );
   // The payload copy in the staging tree is no longer needed; free the space early for 'full'.
