@@ -3,7 +3,7 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { run } from '../util/exec.js';
-import type { TarEntry, TarStreamEntry } from './tar.js';
+import type { TarEntry, TarStreamEntry } from '../util/tar.js';
 
 /** A layer that tries to write outside the rootfs, or is otherwise not applicable. */
 export class UnsafeLayerError extends InputError {}

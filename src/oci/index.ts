@@ -16,7 +16,7 @@ export {
   type ImageManifest,
   type Platform,
 } from './manifest.js';
-export { readTar, parseTarHeader, parsePaxRecords, parseTarNumber, TarFormatError, type TarEntry, type TarStreamEntry } from './tar.js';
+export { readTar, parseTarHeader, parsePaxRecords, parseTarNumber, TarFormatError, type TarEntry, type TarStreamEntry } from '../util/tar.js';
 export { RootfsWriter, normalizeEntryPath, UnsafeLayerError, type LayerStats } from './apply.js';
 export { applyLayerFile, sniffCompression } from './layer.js';
 export { RegistryClient } from './registry.js';

@@ -5,7 +5,7 @@ import { finished } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { InputError, VerificationError } from '../errors.js';
 import type { LayerCompression } from './manifest.js';
-import { readTar } from './tar.js';
+import { readTar } from '../util/tar.js';
 import type { LayerStats, RootfsWriter } from './apply.js';
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);

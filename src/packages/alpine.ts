@@ -13,6 +13,7 @@
 import { createHash, verify } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { InputError, VerificationError } from '../errors.js';
+import { tarFiles } from '../util/tar.js';
 
 /** One gzip member: its compressed bytes (header to trailer) and what they inflate to. */
 export interface GzipMember {
@@ -47,37 +48,9 @@ export function gzipMembers(buf: Buffer, label: string): GzipMember[] {
   return members;
 }
 
-export interface TarFile {
-  name: string;
-  /** ustar type flag: '0' file, '5' directory, '2' symlink, ... */
-  type: string;
-  data: Buffer;
-}
-
-/** The members of a tar segment (ustar, with pax `path` records); ends at a zero block or the end, as apk's segments may have no trailer. */
-export function tarMembers(buf: Buffer): TarFile[] {
-  const files: TarFile[] = [];
-  let at = 0;
-  let paxPath: string | undefined;
-  while (at + 512 <= buf.length) {
-    const header = buf.subarray(at, at + 512);
-    if (header.every((b) => b === 0)) break;
-    const field = (off: number, len: number) => header.subarray(off, off + len).toString('utf8').replace(/\0.*$/s, '');
-    const size = parseInt(field(124, 12).trim() || '0', 8);
-    const type = field(156, 1) || '0';
-    const prefix = field(345, 155);
-    const data = buf.subarray(at + 512, at + 512 + size);
-    at += 512 + Math.ceil(size / 512) * 512;
-    if (type === 'x') {
-      const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString('utf8'));
-      paxPath = m?.[1];
-      continue;
-    }
-    const name = paxPath ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-    paxPath = undefined;
-    files.push({ name, type, data });
-  }
-  return files;
+/** The members of a tar segment by name; apk's segments end without tar's zero blocks (abuild-tar --cut), which the reader accepts. */
+async function namedMembers(segment: Buffer): Promise<Array<{ name: string; data: Buffer }>> {
+  return (await tarFiles(segment)).map(({ entry, data }) => ({ name: entry.path, data }));
 }
 
 /** The trusted keys: file name -> PEM text. */
@@ -87,9 +60,9 @@ export type TrustedKeys = ReadonlyMap<string, string>;
  * Check the signature segment of SIGNED (an index or package) over the member after it. Returns
  * the members and the key that signed. An unknown key, a missing or bad signature is refused.
  */
-export function verifySignedStreams(buf: Buffer, keys: TrustedKeys, label: string): { members: GzipMember[]; key: string } {
+export async function verifySignedStreams(buf: Buffer, keys: TrustedKeys, label: string): Promise<{ members: GzipMember[]; key: string }> {
   const members = gzipMembers(buf, label);
-  const sig = tarMembers(members[0]?.data ?? Buffer.alloc(0)).find((f) => /^\.SIGN\.RSA(256)?\./.test(f.name));
+  const sig = (await namedMembers(members[0]?.data ?? Buffer.alloc(0))).find((f) => /^\.SIGN\.RSA(256)?\./.test(f.name));
   if (!sig || members.length < 2) throw new VerificationError(`${label} is not signed (no .SIGN.RSA entry)`, 'Alpine signs every index and package; this one was not made by Alpine\'s builders or was altered');
   const m = /^\.SIGN\.RSA(256)?\.(.+)$/.exec(sig.name)!;
   const key = m[2]!;
@@ -143,9 +116,9 @@ export function parseApkIndex(text: string, repo: string): ApkPackage[] {
 }
 
 /** The verified index of one repository: signature checked, APKINDEX parsed. */
-export function readApkIndex(buf: Buffer, keys: TrustedKeys, repo: string, label: string): ApkPackage[] {
-  const { members } = verifySignedStreams(buf, keys, label);
-  const index = tarMembers(members[1]!.data).find((f) => f.name === 'APKINDEX');
+export async function readApkIndex(buf: Buffer, keys: TrustedKeys, repo: string, label: string): Promise<ApkPackage[]> {
+  const { members } = await verifySignedStreams(buf, keys, label);
+  const index = (await namedMembers(members[1]!.data)).find((f) => f.name === 'APKINDEX');
   if (!index) throw new VerificationError(`${label} has no APKINDEX member`);
   return parseApkIndex(index.data.toString('utf8'), repo);
 }
@@ -179,7 +152,7 @@ export function apkClosure(packages: readonly ApkPackage[], roots: readonly stri
  * Check a downloaded .apk against its index record and return its data segment (a tar.gz):
  * C: covers the control segment, whose .PKGINFO datahash covers the data segment.
  */
-export function verifyApk(buf: Buffer, pkg: Pick<ApkPackage, 'name' | 'checksum'>, label: string): GzipMember {
+export async function verifyApk(buf: Buffer, pkg: Pick<ApkPackage, 'name' | 'checksum'>, label: string): Promise<GzipMember> {
   const members = gzipMembers(buf, label);
   if (members.length !== 3) throw new VerificationError(`${label} has ${members.length} gzip streams, not the 3 of a signed package (signature, control, data)`);
   const [, control, data] = members as [GzipMember, GzipMember, GzipMember];
@@ -187,7 +160,7 @@ export function verifyApk(buf: Buffer, pkg: Pick<ApkPackage, 'name' | 'checksum'
   if (!m) throw new VerificationError(`the index gives ${pkg.name} no usable checksum (C:${pkg.checksum})`);
   const actual = createHash(m[1] === '1' ? 'sha1' : 'sha256').update(control.raw).digest('base64');
   if (actual !== m[2]) throw new VerificationError(`${label}: its control segment has checksum Q${m[1]}${actual}, the signed index says ${pkg.checksum}`, 'the package was altered or does not belong to this index; do not use it');
-  const pkginfo = tarMembers(control.data).find((f) => f.name === '.PKGINFO')?.data.toString('utf8') ?? '';
+  const pkginfo = (await namedMembers(control.data)).find((f) => f.name === '.PKGINFO')?.data.toString('utf8') ?? '';
   const datahash = /^datahash = ([0-9a-f]{64})$/m.exec(pkginfo)?.[1];
   if (!datahash) throw new VerificationError(`${label}: .PKGINFO has no datahash`);
   const dataSha = createHash('sha256').update(data.raw).digest('hex');

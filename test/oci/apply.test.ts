@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeEntryPath, RootfsWriter, UnsafeLayerError } from '../../src/oci/apply.js';
-import { readTar } from '../../src/oci/tar.js';
+import { readTar } from '../../src/util/tar.js';
 import { buildTar, type TestEntry } from './helpers/tar-writer.js';
 
 const isRoot = process.getuid?.() === 0;

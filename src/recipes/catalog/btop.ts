@@ -45,7 +45,7 @@ export const btop: Recipe = {
     const packages = [];
     for (const repo of REPOSITORIES) {
       const url = `${ALPINE}/${repo}/${arch}/APKINDEX.tar.gz`;
-      packages.push(...readApkIndex(await readFile(await fetchFile(url)), keys, repo, `Alpine latest-stable ${repo}/${arch} APKINDEX`));
+      packages.push(...(await readApkIndex(await readFile(await fetchFile(url)), keys, repo, `Alpine latest-stable ${repo}/${arch} APKINDEX`)));
     }
     const pkg = packages.find((p) => p.name === 'btop');
     if (!pkg) throw new InputError(`Alpine latest-stable has no btop package for ${arch}`, 'check the mirror');
@@ -67,7 +67,7 @@ export const btop: Recipe = {
     ctx.report.step('recipe', `checking and unpacking ${packages.length} Alpine packages (btop ${ctx.params.alpine} and its dependencies)`);
     for (const p of packages) {
       const file = ctx.file(packageDownloadId(p.name));
-      const data = verifyApk(await readFile(file), { name: p.name, checksum: p.checksum }, path.basename(p.url));
+      const data = await verifyApk(await readFile(file), { name: p.name, checksum: p.checksum }, path.basename(p.url));
       const tarball = path.join(segments, `${p.name}.tar.gz`);
       await writeFile(tarball, data.raw);
       await ctx.extract(tarball, 'tar.gz', rootfs);

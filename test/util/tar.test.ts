@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, linkSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isZeroBlock, parsePaxRecords, parseTarHeader, parseTarNumber, readTar, TarFormatError, type TarEntry } from '../../src/oci/tar.js';
-import { buildTar, paxData, tarEntry } from './helpers/tar-writer.js';
+import { isZeroBlock, parsePaxRecords, parseTarHeader, parseTarNumber, readTar, TarFormatError, type TarEntry } from '../../src/util/tar.js';
+import { buildTar, paxData, tarEntry } from '../oci/helpers/tar-writer.js';
 
 interface Read {
   entry: TarEntry;

@@ -1,3 +1,10 @@
+/**
+ * The project's one tar reader: OCI layers (streamed, any size) and the small tar segments of
+ * Alpine packages and indexes (in memory). Ours rather than tar-stream's or node-tar's because
+ * both decode PAX records as UTF-8 text, which mangles binary `SCHILY.xattr.*` values such as
+ * `security.capability`, and a layer's file capabilities must reach the sysext byte for byte.
+ * Archives are written by GNU tar (recipes, bundles, test fixtures), never by us.
+ */
 import { InputError } from '../errors.js';
 
 /** A layer whose tar stream is damaged or uses a form we do not read. */
@@ -358,4 +365,18 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
     // Stopped early (an error, or the consumer gave up): release the source.
     if (!finished) await reader.close();
   }
+}
+
+/** Every member of a small in-memory tar with its content (an apk control segment, an index). */
+export async function tarFiles(buf: Buffer): Promise<Array<{ entry: TarEntry; data: Buffer }>> {
+  const files: Array<{ entry: TarEntry; data: Buffer }> = [];
+  async function* once() {
+    yield buf;
+  }
+  for await (const { entry, body } of readTar(once())) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk);
+    files.push({ entry, data: Buffer.concat(chunks) });
+  }
+  return files;
 }
