@@ -1,7 +1,7 @@
 /** The pure parts of the offline editors: output parsers, path rules and the mkfs.btrfs sizing rule. */
 import { describe, expect, it } from 'vitest';
 import { DiskFormatError, InputError } from '../../../src/errors.js';
-import { mkfsNeededBytes, mkfsOptionsFor, parseChunkProfiles, parseDumpSuper, parseSubvolumeIds } from '../../../src/image/offline/btrfs.js';
+import { mkfsNeededBytes, mkfsOptionsFor, parseChunkProfiles, parseDumpSuper, parseSubvolumeIds } from '../../../src/image/offline/btrfs-facts.js';
 import { parseDebugfsLs, parseDebugfsStat, parseDumpe2fs, quoteArg, splitDebugfsOutput } from '../../../src/image/offline/debugfs.js';
 import { splitPartitionPath } from '../../../src/backend/editor.js';
 import { ext4BlocksFor } from '../../../src/image/offline/ext4.js';
