@@ -7,12 +7,11 @@ import path from 'node:path';
 import { locateFlatcarPartition } from '../gpt/locate.js';
 import { resolvedRelease, type ResolvedRelease } from '../flatcar-release/resolve.js';
 import { throwIfInterrupted } from '../util/scope.js';
-import { SignatureVerifier } from '../verify/gpg.js';
 import { writeVendorImages, type VendorResult, type VendorSelection } from '../platforms/index.js';
 import type { BakeContext } from './context.js';
-import { fetchFiles, fetchSigningKey, RELEASE_NAMESPACE, releaseFileKey } from './downloads.js';
 import type { Fetched } from './fetch-stage.js';
 import type { Injected } from './inject-stage.js';
+import { checkReplayedOem } from './replay.js';
 import type { Staged } from './locate-stage.js';
 import { genericTooSmall, vendorsThatHold } from './root-stage.js';
 import type { BakePlan } from './validate.js';
@@ -24,55 +23,16 @@ export async function convert(ctx: BakeContext, plan: BakePlan, fetched: Fetched
   const bakedRoot = locateFlatcarPartition(injected.table, 'ROOT');
   const held = options.rootSize === undefined ? vendorsThatHold(selection, staged.root.sizeSectors, bakedRoot.sizeSectors, staged.table.sectorSize) : { selection, failed: [] };
   for (const f of held.failed) ctx.report.warn(`vendor ${f.vendor} failed: ${f.error!.message}`);
+  const release = fetched.base.resolved ?? resolvedRelease(options.releaseServer, injected.release.version, options.arch);
+  // A replay holds the OEM sysexts to the recorded digests before any vendor starts (a refusal
+  // inside one vendor would be that vendor's failure, and the others would still be written).
+  if (options.replayed && held.selection.vendors.length) await checkReplayedOem(ctx, options.replayed, fetched.oem, release, held.selection);
   const written = held.selection.vendors.length
-    ? await writeVendors(ctx, plan, staged.image, held.selection, fetched.base.resolved ?? resolvedRelease(options.releaseServer, injected.release.version, options.arch), bakedRoot.sizeSectors, staged.placed.map((s) => s.name))
+    ? await writeVendors(ctx, plan, staged.image, held.selection, release, fetched, bakedRoot.sizeSectors, staged.placed.map((s) => s.name))
     : [];
   const results = [...(generic ? [generic] : []), ...held.failed, ...written];
   throwIfInterrupted();
   return results;
-}
-
-/**
- * The OEM sysexts a vendor needs: a given `--oem-sysext` file, or `oem-<id>.raw` fetched from
- * beside the image, signature-checked when the release publishes `oem-<id>.raw.sig` (Flatcar
- * does), and cached once verified. Each id is fetched once however many vendors need it.
- */
-function oemSysextResolver(ctx: BakeContext, given: ReadonlyMap<string, string>, release: ResolvedRelease): (id: string) => Promise<string | undefined> {
-  const pending = new Map<string, Promise<string | undefined>>();
-  const fetchOne = async (id: string): Promise<string | undefined> => {
-    const url = `${release.baseUrl}/oem-${id}.raw`;
-    // Keyed by board, version and name like the image (downloads.ts): another mirror is a hit.
-    const key = releaseFileKey(release, `oem-${id}.raw`);
-    const [raw, sig] = await fetchFiles(ctx, [
-      { url, label: `oem-${id}.raw`, optional: true, cache: { namespace: RELEASE_NAMESPACE, key } },
-      { url: `${url}.sig`, label: `oem-${id}.raw.sig`, optional: true, cache: { namespace: RELEASE_NAMESPACE, key: `${key}.sig` } },
-    ]);
-    if (!raw) return undefined;
-    if (ctx.options.insecureSkipVerify) {
-      ctx.report.warn(`oem-${id}.raw is NOT signature-checked (--insecure-skip-verify)`);
-    } else if (!sig) {
-      ctx.report.warn(`the release publishes no signature for oem-${id}.raw; it is used unverified`);
-    } else if (!raw.fromCache) {
-      const verifier = await SignatureVerifier.withKey(await fetchSigningKey(ctx));
-      try {
-        await verifier.verify(raw.path, sig.path, `oem-${id}.raw`);
-      } finally {
-        await verifier.close();
-      }
-      await ctx.cache.store(RELEASE_NAMESPACE, key, raw.path, { sha256: raw.sha256, size: raw.size, meta: { signatureSha256: sig.sha256 } });
-      if (!sig.fromCache) await ctx.cache.store(RELEASE_NAMESPACE, `${key}.sig`, sig.path, { sha256: sig.sha256, size: sig.size });
-    }
-    ctx.report.step('fetch', `oem-${id}.raw${raw.fromCache ? ' from the cache' : ''}${sig && !ctx.options.insecureSkipVerify ? ', signature good' : ''}`);
-    return raw.path;
-  };
-  return (id) => {
-    const file = given.get(id);
-    if (file) return Promise.resolve(file);
-    if (ctx.options.noOemSysext) return Promise.resolve(undefined);
-    let promise = pending.get(id);
-    if (!promise) pending.set(id, (promise = fetchOne(id)));
-    return promise;
-  };
 }
 
 /** Writes every selected vendor image from the baked image, in parallel; failures are per vendor. */
@@ -82,6 +42,7 @@ async function writeVendors(
   bakedImage: string,
   selection: VendorSelection,
   release: ResolvedRelease,
+  fetched: Fetched,
   /** ROOT of the baked image, in sectors: no vendor's ROOT ends up smaller (--root-size beyond a layout). */
   minRootSectors?: number,
   /** Names of the baked sysexts (pxe and iso warn that they lack them). */
@@ -93,7 +54,7 @@ async function writeVendors(
     workDir: path.join(ctx.workDir, 'vendors'),
     version: release.version,
     arch: release.arch,
-    oemSysexts: oemSysextResolver(ctx, plan.oemSysexts, release),
+    oemSysexts: (id) => fetched.oem.resolve(release, id),
     skipMissingOemSysext: ctx.options.noOemSysext,
     backend: plan.backend,
     minRootSectors,

@@ -10,22 +10,31 @@ import type { BakeContext } from './context.js';
 import { fetchBakerySysexts } from './downloads.js';
 import type { SysextToInject } from './inject.js';
 import { checkSysextImage, type LocalSysext, type RecipeSysext } from './local-sysexts.js';
-import { checkReplayed } from './replay.js';
+import type { ManifestRecipe } from './manifest.js';
+import { oemSysexts, type OemSysexts } from './oem-sysexts.js';
+import { checkReplayed, checkReplayedOem, recipeInputCheck } from './replay.js';
 import type { BakePlan } from './validate.js';
 import { keepBase, localBase, releaseBase, type VerifiedBase } from './verify-stage.js';
 
 /** The sysexts to inject, in the order given, and what the manifest says of each. */
 export interface GatheredSysexts {
   toInject: Array<Omit<SysextToInject, 'place'>>;
-  describe: Map<string, { source: string; sha256: string; size: number; confSha256?: string }>;
+  describe: Map<string, { source: string; sha256: string; size: number; confSha256?: string; recipe?: ManifestRecipe }>;
 }
 
 export interface Fetched {
   base: VerifiedBase;
   sysexts: GatheredSysexts;
+  /** The vendors' OEM sysexts, fetched when a vendor (or a replay's check) first needs one. */
+  oem: OemSysexts;
 }
 
 export async function fetchInputs(ctx: BakeContext, plan: BakePlan, release: ResolvedRelease | undefined): Promise<Fetched> {
+  const oem = oemSysexts(ctx, plan.oemSysexts);
+  // A replay refuses changed OEM sysexts (small) before the base image (large) is downloaded;
+  // with --image the release is known only once the image is read (convert-stage checks then).
+  const { replayed } = ctx.options;
+  if (replayed && release && plan.selection.vendors.length) await checkReplayedOem(ctx, replayed, oem, release, plan.selection);
   // The base image and the bakery's sysexts are independent: fetch them side by side. Both
   // settle before a failure is thrown, so nothing still writes into the work dir afterwards.
   const [baseResult, sysextResult] = await Promise.allSettled([
@@ -39,19 +48,24 @@ export async function fetchInputs(ctx: BakeContext, plan: BakePlan, release: Res
   ctx.scope.defer('keep the base image in the cache', () => (ctx.signal.aborted ? undefined : keepBase(ctx, base.image)));
   if (sysextResult.status === 'rejected') throw sysextResult.reason;
   // Before anything is injected or published: a replay with other inputs is refused here.
-  if (ctx.options.replayed) checkReplayed(ctx.options.replayed, base, sysextResult.value);
-  return { base, sysexts: sysextResult.value };
+  if (replayed) checkReplayed(replayed, base, sysextResult.value, ctx.report);
+  return { base, sysexts: sysextResult.value, oem };
 }
 
 async function gatherSysexts(ctx: BakeContext, plan: BakePlan): Promise<GatheredSysexts> {
   const describe: GatheredSysexts['describe'] = new Map();
   if (!ctx.options.fetch) {
-    const files = [...plan.local.files, ...(await buildRecipeSysexts(ctx, plan.local.recipes))];
+    const built = await buildRecipeSysexts(ctx, plan.local.recipes);
+    const recipes = new Map(built.map((b) => [b.sysext.name, b.recipe]));
+    const files = [...plan.local.files, ...built.map((b) => b.sysext)];
     // Keep the order the user gave.
     const order = new Map(plan.sysexts.map((a, i) => [a.name, i]));
     files.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
     for (const s of files) {
-      describe.set(s.name, { source: s.path, sha256: s.sha256, size: s.size, confSha256: s.conf ? await sha256File(s.conf) : undefined });
+      const recipe = recipes.get(s.name);
+      // A recipe build's file lives in the work dir: the manifest names the path it was asked for as.
+      const source = recipe ? plan.local.recipes.find((r) => r.name === s.name)!.file : s.path;
+      describe.set(s.name, { source, sha256: s.sha256, size: s.size, confSha256: s.conf ? await sha256File(s.conf) : undefined, ...(recipe ? { recipe } : {}) });
     }
     return {
       toInject: files.map((s) => ({ name: s.name, source: s.path, fileName: s.fileName, size: s.size, sysupdateConf: s.conf })),
@@ -72,11 +86,16 @@ async function gatherSysexts(ctx: BakeContext, plan: BakePlan): Promise<Gathered
   return { toInject, describe };
 }
 
-/** Builds the recipe sysexts a bake names (cached by recipe, version, arch and recipe content). */
-async function buildRecipeSysexts(ctx: BakeContext, recipes: readonly RecipeSysext[]): Promise<LocalSysext[]> {
-  const built: LocalSysext[] = [];
+/**
+ * Builds the recipe sysexts a bake names (cached by recipe, version, arch and recipe content).
+ * A replay builds them again from inputs held to the recorded digests.
+ */
+async function buildRecipeSysexts(ctx: BakeContext, recipes: readonly RecipeSysext[]): Promise<Array<{ sysext: LocalSysext; recipe: ManifestRecipe }>> {
+  const built: Array<{ sysext: LocalSysext; recipe: ManifestRecipe }> = [];
+  const { replayed } = ctx.options;
   for (const r of recipes) {
-    ctx.report.step('build', `${r.fileName} does not exist: building it from the ${r.recipe} recipe`);
+    const checkInputs = replayed ? recipeInputCheck(replayed, r.name) : undefined;
+    ctx.report.step('build', checkInputs ? `${r.fileName}: building it again from the ${r.recipe} recipe (--replay)` : `${r.fileName} does not exist: building it from the ${r.recipe} recipe`);
     const result = await buildRecipe({
       recipe: r.recipe,
       version: r.version,
@@ -87,9 +106,14 @@ async function buildRecipeSysexts(ctx: BakeContext, recipes: readonly RecipeSyse
       report: ctx.report,
       signal: ctx.signal,
       retries: ctx.options.retries,
+      ...(checkInputs ? { rebuild: true, checkInputs } : {}),
     });
     ctx.report.step('build', `${r.fileName}: ${result.cached ? 'from the cache' : 'built'} (sha256 ${result.sha256})`);
-    built.push({ name: r.name, path: result.path, fileName: r.fileName, size: result.size, sha256: result.sha256, kind: 'squashfs' });
+    const inputs = result.inputs.map(({ url, sha256 }) => ({ url, sha256 })).sort((a, b) => a.url.localeCompare(b.url));
+    built.push({
+      sysext: { name: r.name, path: result.path, fileName: r.fileName, size: result.size, sha256: result.sha256, kind: 'squashfs' },
+      recipe: { name: r.recipe, version: r.version, arch: r.arch, inputs },
+    });
   }
   return built;
 }

@@ -51,6 +51,8 @@ export async function checkSysextImage(file: string, label: string): Promise<{ s
 /** A FILE that does not exist but names a recipe build: `<recipe>-<version>-<arch>.raw`. */
 export interface RecipeSysext {
   name: string;
+  /** The path it was asked for as (absolute). */
+  file: string;
   fileName: string;
   recipe: string;
   version: string;
@@ -63,8 +65,8 @@ export interface RecipeSysext {
  * bake builds it first. The request is checked now (recipe, version pattern,
  * arch offered, arch matching the image), so a bad one fails before anything is touched.
  */
-async function recipeFor(arg: SysextArg, imageArch: Arch): Promise<RecipeSysext | undefined> {
-  const exists = await stat(arg.file).then(() => true, () => false);
+async function recipeFor(arg: SysextArg, imageArch: Arch, rebuild: boolean): Promise<RecipeSysext | undefined> {
+  const exists = !rebuild && (await stat(arg.file).then(() => true, () => false));
   if (exists) return undefined;
   const fileName = path.basename(arg.file);
   const parsed = parseRecipeFileName(fileName);
@@ -86,15 +88,18 @@ async function recipeFor(arg: SysextArg, imageArch: Arch): Promise<RecipeSysext 
     );
   }
   validateRequest(recipe, { version: parsed.version, arch: parsed.arch }, (a) => a as Arch);
-  return { name: arg.name, fileName, recipe: recipe.name, version: parsed.version, arch: parsed.arch };
+  return { name: arg.name, file: path.resolve(arg.file), fileName, recipe: recipe.name, version: parsed.version, arch: parsed.arch };
 }
 
-/** Splits local NAME:FILE arguments into existing images (checked) and recipe builds (planned). */
-export async function planLocalSysexts(args: readonly SysextArg[], imageArch: Arch): Promise<{ files: LocalSysext[]; recipes: RecipeSysext[] }> {
+/**
+ * Splits local NAME:FILE arguments into existing images (checked) and recipe builds (planned).
+ * The names in `rebuild` (a replay's recipe builds) are built again even if FILE now exists.
+ */
+export async function planLocalSysexts(args: readonly SysextArg[], imageArch: Arch, rebuild: ReadonlySet<string> = new Set()): Promise<{ files: LocalSysext[]; recipes: RecipeSysext[] }> {
   const recipes: RecipeSysext[] = [];
   const fileArgs: SysextArg[] = [];
   for (const arg of args) {
-    const recipe = await recipeFor(arg, imageArch);
+    const recipe = await recipeFor(arg, imageArch, rebuild.has(arg.name));
     if (recipe) recipes.push(recipe);
     else fileArgs.push(arg);
   }

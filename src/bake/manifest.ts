@@ -1,6 +1,7 @@
 import { FlatbakeError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { InjectedSysext } from './inject.js';
+import type { ManifestOemSysext } from './oem-sysexts.js';
 import type { SysupdateWiring } from './sysupdate-stage.js';
 
 export interface ManifestOutput {
@@ -15,12 +16,23 @@ export interface ManifestOutput {
   rootSize?: number;
 }
 
+/** A sysext the bake built from a recipe: what `--replay` builds again and holds the inputs to. */
+export interface ManifestRecipe {
+  name: string;
+  version: string;
+  arch: string;
+  /** The upstream files the image was made from (archives, packages), sorted by URL. */
+  inputs: Array<{ url: string; sha256: string }>;
+}
+
 export interface ManifestSysext extends InjectedSysext {
-  /** Where it came from: a bakery URL or a local path. */
+  /** Where it came from: a bakery URL or a local path (for a recipe build, the path it was asked for as). */
   source: string;
   sha256: string;
   size: number;
   sysupdateConfSha256?: string;
+  /** Built from a recipe during the bake. */
+  recipe?: ManifestRecipe;
 }
 
 /**
@@ -53,6 +65,8 @@ export interface Manifest {
   sysupdate?: SysupdateWiring;
   sysexts: ManifestSysext[];
   vendors: string[];
+  /** The OEM sysexts the vendor images carry (absent without such vendors, and in older manifests). */
+  oemSysexts?: ManifestOemSysext[];
   /** Vendors whose image could not be written (the others were). */
   failedVendors?: Array<{ vendor: string; error: string }>;
   /** How partitions were edited: loop devices and mounts, or offline on the image file. */

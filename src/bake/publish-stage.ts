@@ -25,6 +25,7 @@ export async function publishResults(
   outputs: readonly OutputFile[],
 ): Promise<{ manifest: Manifest; files: string[] }> {
   const { base, sysexts } = fetched;
+  const oemSysexts = fetched.oem.records();
   const failed = vendors.filter((r) => !r.ok).map((r) => ({ vendor: r.vendor, error: r.error?.message.split('\n')[0] ?? 'failed' }));
   const manifest = buildManifest({
     release: injected.release,
@@ -33,9 +34,10 @@ export async function publishResults(
     ...(injected.sysupdate ? { sysupdate: injected.sysupdate } : {}),
     sysexts: injected.sysexts.map((s) => {
       const d = sysexts.describe.get(s.name)!;
-      return { ...s, source: d.source, sha256: d.sha256, size: d.size, sysupdateConfSha256: d.confSha256 } satisfies ManifestSysext;
+      return { ...s, source: d.source, sha256: d.sha256, size: d.size, sysupdateConfSha256: d.confSha256, ...(d.recipe ? { recipe: d.recipe } : {}) } satisfies ManifestSysext;
     }),
     vendors: plan.vendors,
+    ...(oemSysexts.length ? { oemSysexts } : {}),
     ...(failed.length ? { failedVendors: failed } : {}),
     backend: plan.backend.name,
     settings: replaySettings(ctx.options),

@@ -48,7 +48,8 @@ export async function validate(options: BakeOptions, report: Reporter): Promise<
   const selection = registry.select(options.vendors, options.arch, options.image || release.kind !== 'version' ? undefined : release.version);
   const vendors = [...(selection.generic ? ['generic'] : []), ...selection.vendors.map((v) => v.id)];
   const oemSysexts = oemSysextsByName(options.oemSysexts ?? []);
-  const local = options.fetch ? { files: [], recipes: [] } : await planLocalSysexts(sysexts, options.arch);
+  const rebuild = new Set((options.replayed?.sysexts ?? []).filter((s) => s.recipe).map((s) => s.name));
+  const local = options.fetch ? { files: [], recipes: [] } : await planLocalSysexts(sysexts, options.arch, rebuild);
   if (options.image) await checkLocalImage(options.image);
   if (target.partition === 'oem') {
     report.warn(

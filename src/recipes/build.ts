@@ -46,6 +46,10 @@ export interface BuildRecipeOptions {
   /** Download retries (tests lower it). */
   retries?: number;
   sourceDateEpoch?: number;
+  /** Build even when the cache holds the image (a replay must fetch the inputs to check them). */
+  rebuild?: boolean;
+  /** Told the fetched inputs before anything is installed; throws to refuse them (bake --replay). */
+  checkInputs?: (inputs: BuildRecipeResult['inputs']) => void;
 }
 
 export interface BuildRecipeResult {
@@ -54,7 +58,7 @@ export interface BuildRecipeResult {
   size: number;
   /** The image came from the cache of earlier builds. */
   cached: boolean;
-  /** Digests of the upstream files the image was made from (empty for a cached image). */
+  /** Digests of the upstream files the image was made from (for a cached image, as its cache entry recorded them). */
   inputs: Array<{ url: string; sha256: string; verified: boolean }>;
 }
 
@@ -207,6 +211,13 @@ async function storeImage(cache: Cache, key: string, image: string, options: { s
   }
 }
 
+/** The inputs a cached image's entry recorded (entries written before they were recorded have none). */
+function cachedInputs(meta: Record<string, unknown>): BuildRecipeResult['inputs'] {
+  const inputs = meta['inputs'];
+  if (!Array.isArray(inputs)) return [];
+  return inputs.filter((i): i is BuildRecipeResult['inputs'][number] => typeof i?.url === 'string' && typeof i?.sha256 === 'string' && typeof i?.verified === 'boolean');
+}
+
 export async function buildRecipeWith(options: BuildRecipeOptions): Promise<BuildRecipeResult> {
   const { recipe, version, report, cache } = options;
   const { arch, upstreamArch, options: recipeOptions } = validateRequest(recipe, { version, arch: options.arch, variant: options.variant, options: options.options }, normalizeArch);
@@ -230,11 +241,11 @@ export async function buildRecipeWith(options: BuildRecipeOptions): Promise<Buil
     // Resolved values ("latest" dependency versions) are part of the key: a new latest is a new image.
     const params = recipe.resolve ? await recipe.resolve(base, fetchText, fetchFile) : {};
     const key = recipeCacheKey(recipe, version, arch, { variant: options.variant, options: { ...recipeOptions, ...prefixed('resolved.', params) } });
-    const cachedImage = await cache.lookup(BUILD_NAMESPACE, key);
+    const cachedImage = options.rebuild ? undefined : await cache.lookup(BUILD_NAMESPACE, key);
     if (cachedImage) {
       report.step('recipe', `${path.basename(finalPath)} from the cache`);
       await publishCopy(cachedImage.path, finalPath);
-      return { path: finalPath, sha256: cachedImage.sha256, size: cachedImage.size, cached: true, inputs: [] };
+      return { path: finalPath, sha256: cachedImage.sha256, size: cachedImage.size, cached: true, inputs: cachedInputs(cachedImage.meta) };
     }
     const input: RecipeInput = { ...base, params };
     const downloads = recipe.downloads(input);
@@ -242,6 +253,7 @@ export async function buildRecipeWith(options: BuildRecipeOptions): Promise<Buil
 
     const verified = await resolveDigests(downloads, work, options);
     const { files, inputs } = await fetchAll(verified, work, options);
+    options.checkInputs?.(inputs);
 
     const dirs = new Map<string, string>();
     for (const d of downloads) {

@@ -29,6 +29,9 @@ describe('convert', () => {
       expect((await execa('sha256sum', [disk.workFile])).stdout.split(' ')[0]).toBe(disk.sha256);
       const oemFetches = fx.served.server.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/oem-qemu.raw'));
       expect(oemFetches.length).toBe(1);
+      // What the manifest's oemSysexts will say (publish-stage): where it came from, its digest.
+      const qemu = fx.served.release.oemSysexts.find((o) => o.id === 'qemu')!;
+      expect(run.fetched.oem.records()).toEqual([{ id: 'qemu', source: `${fx.served.server.url}${oemFetches[0]!.path}`, sha256: qemu.sha256, size: qemu.size }]);
     } finally {
       await run.release();
     }

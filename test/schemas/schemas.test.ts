@@ -65,6 +65,28 @@ describe('JSON Schemas in schemas/', () => {
     expect(schemaErrors('manifest', textRoot).join('\n')).toMatch(/rootSize/);
   });
 
+  it('a vendor bake with a recipe-built sysext: oemSysexts and sysexts[].recipe are described (schemaVersion 1 still: both are new optional fields)', () => {
+    const manifest = sampleManifest();
+    const wasmtime = manifest.sysexts[0]!;
+    manifest.sysexts[0] = {
+      ...wasmtime,
+      source: '/home/me/sysexts/wasmtime-24.0.0-x86-64.raw',
+      recipe: {
+        name: 'wasmtime',
+        version: '24.0.0',
+        arch: 'x86-64',
+        inputs: [{ url: 'https://github.com/bytecodealliance/wasmtime/releases/download/v24.0.0/wasmtime-v24.0.0-x86_64-linux.tar.xz', sha256: sha('e') }],
+      },
+    };
+    manifest.vendors = ['qemu_uefi'];
+    manifest.oemSysexts = [{ id: 'qemu', source: 'https://stable.release.flatcar-linux.net/amd64-usr/4230.2.1/oem-qemu.raw', sha256: sha('f'), size: 1_212_416 }];
+    expect(manifest.schemaVersion).toBe(1);
+    expect(schemaErrors('manifest', manifest)).toEqual([]);
+    expect(schemaErrors('manifest', { ...manifest, oemSysexts: [{ id: 'qemu', source: 'x', sha256: sha('f') }] }).join('\n')).toMatch(/size/);
+    const noInputs = { ...manifest, sysexts: [{ ...manifest.sysexts[0]!, recipe: { name: 'wasmtime', version: '24.0.0', arch: 'x86-64' } }] };
+    expect(schemaErrors('manifest', noInputs).join('\n')).toMatch(/inputs/);
+  });
+
   it('--json failures: the manifest when something was published, else an error object', () => {
     const manifest = { ...sampleManifest(), failedVendors: [{ vendor: 'azure', error: 'vendor azure needs the OEM sysext oem-azure.raw' }] };
     const partial = jsonFailure(new PartialBakeError('1 of 2 vendor image(s) failed', undefined, manifest));
