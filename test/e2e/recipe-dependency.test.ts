@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readlink, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,8 @@ import { isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
 import { withReadOnlyPartition } from '../helpers/disk.js';
 import { copyTree, serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import { FIXTURES } from '../recipes/fixtures.js';
-import { Upstream } from '../recipes/upstream.js';
+import { elf, sha256, Upstream } from '../recipes/upstream.js';
+import { schemaErrors } from '../helpers/schemas.js';
 import type { Manifest } from '../../src/bake/manifest.js';
 
 describe.skipIf(!isRoot)(`bake builds a recipe sysext it is asked for${ROOT_SKIP_REASON}`, () => {
@@ -68,5 +69,49 @@ describe.skipIf(!isRoot)(`bake builds a recipe sysext it is asked for${ROOT_SKIP
     const r = await runCli(['--mirror', mirror.url, '--no-cache', '--output', path.join(scratch, 'out3'), `w:${path.join(scratch, `wasmtime-${version}-arm64.raw`)}`]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr.split('\n')[0]).toMatch(/is built for arm64, but the image is x86-64/);
+  });
+
+  it('--replay builds the recipe sysext again from the recorded inputs, and refuses a changed upstream file', async () => {
+    const fileName = `wasmtime-${version}-x86-64.raw`;
+    const asked = path.join(scratch, 'replay', fileName);
+    const first = path.join(scratch, 'replay-first');
+    const r = await runCli(['--mirror', mirror.url, '--no-cache', '--output', first, `wasmtime:${asked}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const recorded = path.join(first, 'flatbake-manifest.json');
+    const manifest = await readJson<Manifest>(recorded);
+    expect(schemaErrors('manifest', manifest)).toEqual([]);
+    // The tarball the fixture published (test/recipes/fixtures.ts wasmtimeRelease), as served.
+    const tarballUrl = `https://github.com/bytecodealliance/wasmtime/releases/download/${version}/wasmtime-${version}-x86_64-linux.tar.xz`;
+    const tarball = path.join(upstream.root, 'github.com/bytecodealliance/wasmtime/releases/download', version, `wasmtime-${version}-x86_64-linux.tar.xz`);
+    expect(manifest.sysexts[0]).toMatchObject({
+      name: 'wasmtime',
+      fileName,
+      source: asked,
+      recipe: { name: 'wasmtime', version, arch: 'x86-64', inputs: [{ url: tarballUrl, sha256: sha256(await readFile(tarball)) }] },
+    });
+
+    // The recorded settings carry --mirror: only the manifest, the output and --no-cache are given.
+    const again = await runCli(['--replay', recorded, '--output', path.join(scratch, 'replay-again'), '--no-cache']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`${fileName}: building it again from the wasmtime recipe (--replay)`);
+    const replayed = await readJson<Manifest>(path.join(scratch, 'replay-again', 'flatbake-manifest.json'));
+    expect(schemaErrors('manifest', replayed)).toEqual([]);
+    expect(replayed.sysexts[0]!.recipe).toEqual(manifest.sysexts[0]!.recipe);
+    // Same inputs, and create.ts pins every timestamp: the same image, said and recorded (the
+    // other case, a build that differs, is test/bake/replay.test.ts's).
+    expect(replayed.sysexts[0]!.sha256).toBe(manifest.sysexts[0]!.sha256);
+    expect(again.stderr).toContain(`${fileName} rebuilt from the same inputs: the same image (sha256 ${manifest.sysexts[0]!.sha256})`);
+
+    // Upstream republishes the tarball with another binary (wasmtime publishes no checksum file).
+    const changed = await upstream.tar(tarballUrl, 'xz', { [`wasmtime-${version}-x86_64-linux/wasmtime`]: elf('x86-64', 'rebuilt upstream') });
+    const refusedDir = path.join(scratch, 'replay-refused');
+    const refused = await runCli(['--replay', recorded, '--output', refusedDir, '--no-cache']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr.trimEnd().split('\n').slice(-2)).toEqual([
+      `flatbake: error: --replay: ${tarballUrl}, which the wasmtime recipe fetched for the sysext wasmtime, differs from ${recorded}: sha256 ${sha256(changed)}, the manifest recorded ${manifest.sysexts[0]!.recipe!.inputs[0]!.sha256}`,
+      expect.stringMatching(/^flatbake: hint: that input changed since the recorded bake; nothing was written/),
+    ]);
+    expect(refused.stderr).not.toContain('installing wasmtime');
+    expect(await readdir(refusedDir).catch(() => [])).toEqual([]);
   });
 });

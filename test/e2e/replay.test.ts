@@ -6,7 +6,7 @@ import { copyFile, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readJson, runCli } from '../helpers/cli.js';
+import { isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import { schemaErrors } from '../helpers/schemas.js';
 import type { Manifest } from '../../src/bake/manifest.js';
@@ -86,5 +86,63 @@ describe('flatbake --replay', () => {
     const missing = await runCli(['--replay', path.join(scratch, 'nope.json')]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^flatbake: error: --replay .*nope\.json: no such file$/), expect.stringMatching(/^flatbake: hint: /)]);
+  });
+});
+
+describe.skipIf(!isRoot)(`flatbake --replay of a vendor image: its OEM sysext${ROOT_SKIP_REASON}`, () => {
+  let served: ServedRelease;
+  let scratch: string;
+  let recorded: string;
+  beforeAll(async () => {
+    // Two OEM sysexts, both signed by the release's key: gce's stands in for a changed qemu one.
+    served = await serveSyntheticRelease({ oemIds: ['qemu', 'gce'], sysexts: [{ name: 'hello', version: '1.0.0', arch: 'x86-64' }] });
+    scratch = await mkdtemp(path.join(served.dir, 'replay-oem-'));
+    const hello = path.basename(served.release.sysexts[0]!.file);
+    const r = await runCli([...served.args({ output: path.join(scratch, 'first') }), '--quiet', '--fetch', '--vendor', 'qemu_uefi', '--release', served.release.version, `hello:${hello}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    recorded = path.join(scratch, 'first', 'flatbake-manifest.json');
+  });
+  afterAll(async () => {
+    await served?.close();
+  });
+
+  it('records the fetched oem-qemu.raw (where from, digest, size), and replay fetches it once and bakes', async () => {
+    const first = await readJson<Manifest>(recorded);
+    expect(schemaErrors('manifest', first)).toEqual([]);
+    const qemu = served.release.oemSysexts.find((o) => o.id === 'qemu')!;
+    const releaseDir = path.posix.dirname(first.base.source);
+    expect(first.oemSysexts).toEqual([{ id: 'qemu', source: `${releaseDir}/oem-qemu.raw`, sha256: qemu.sha256, size: qemu.size }]);
+
+    const before = served.server.requests.length;
+    const output = path.join(scratch, 'again');
+    const r = await runCli(['--replay', recorded, '--output', output, '--no-cache']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const again = await readJson<Manifest>(path.join(output, 'flatbake-manifest.json'));
+    expect(schemaErrors('manifest', again)).toEqual([]);
+    expect(again.vendors).toEqual(['qemu_uefi']);
+    expect(again.oemSysexts).toEqual(first.oemSysexts);
+    // The replay's check and the vendor share one download.
+    expect(served.server.requests.slice(before).filter((q) => q.method === 'GET' && q.path.endsWith('/oem-qemu.raw'))).toHaveLength(1);
+  });
+
+  it('refuses a changed oem-qemu.raw with a good signature before the base image is downloaded: exit 1, nothing written', async () => {
+    const qemu = served.release.oemSysexts.find((o) => o.id === 'qemu')!;
+    const gce = served.release.oemSysexts.find((o) => o.id === 'gce')!;
+    // Other bytes under qemu's name, with their own valid signature by the release's key.
+    await copyFile(gce.file, qemu.file);
+    await copyFile(gce.signature, qemu.signature);
+
+    const before = served.server.requests.length;
+    const output = path.join(scratch, 'refused');
+    const r = await runCli(['--replay', recorded, '--output', output, '--no-cache']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/oem-qemu\.raw, signature good/);
+    const first = await readJson<Manifest>(recorded);
+    expect(r.stderr.trimEnd().split('\n').slice(-2)).toEqual([
+      `flatbake: error: --replay: the OEM sysext oem-qemu.raw (${first.oemSysexts![0]!.source}) differs from ${recorded}: sha256 ${gce.sha256}, the manifest recorded ${qemu.sha256}`,
+      expect.stringMatching(/^flatbake: hint: that input changed since the recorded bake; nothing was written/),
+    ]);
+    expect(served.server.requests.slice(before).some((q) => q.path.endsWith('flatcar_production_image.bin.bz2'))).toBe(false);
+    expect(await readdir(output).catch(() => [])).toEqual([]);
   });
 });
