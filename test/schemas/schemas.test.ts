@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildManifest, PartialBakeError, type Manifest } from '../../src/bake/manifest.js';
 import { UsageError } from '../../src/errors.js';
 import { jsonFailure } from '../../src/cli/main.js';
-import { runCli } from '../helpers/cli.js';
+import { REPO, runCli } from '../helpers/cli.js';
 import { schemaErrors } from '../helpers/schemas.js';
 
 const sha = (c: string) => c.repeat(64);
@@ -85,6 +86,21 @@ describe('JSON Schemas in schemas/', () => {
     expect(schemaErrors('manifest', { ...manifest, oemSysexts: [{ id: 'qemu', source: 'x', sha256: sha('f') }] }).join('\n')).toMatch(/size/);
     const noInputs = { ...manifest, sysexts: [{ ...manifest.sysexts[0]!, recipe: { name: 'wasmtime', version: '24.0.0', arch: 'x86-64' } }] };
     expect(schemaErrors('manifest', noInputs).join('\n')).toMatch(/inputs/);
+  });
+
+  it("README's manifest table names every field of the schema, and the sysexts[] and oemSysexts[] rows every field of theirs", () => {
+    type Props = { properties: Record<string, { items?: Props; properties?: Record<string, unknown> }> };
+    const schema = JSON.parse(readFileSync(`${REPO}/schemas/manifest.schema.json`, 'utf8')) as Props;
+    const readme = readFileSync(`${REPO}/README.md`, 'utf8');
+    const section = readme.slice(readme.indexOf('### The manifest'), readme.indexOf('### Replay'));
+    const rows = section.split('\n').filter((l) => /^\| `/.test(l)).map((l) => l.split(' | '));
+    const named = (cell: string) => [...cell.matchAll(/`([A-Za-z][A-Za-z0-9]*)(?:\[\])?`/g)].map((m) => m[1]!);
+    expect(rows.flatMap((r) => named(r[0]!)).sort()).toEqual(Object.keys(schema.properties).sort());
+    for (const array of ['sysexts', 'oemSysexts']) {
+      const row = rows.find((r) => named(r[0]!).includes(array))!;
+      const inRow = new Set(named(row.slice(1).join(' | ')));
+      expect(Object.keys(schema.properties[array]!.items!.properties!).filter((f) => !inRow.has(f)), array).toEqual([]);
+    }
   });
 
   it('--json failures: the manifest when something was published, else an error object', () => {
