@@ -79,7 +79,19 @@ describe('caching', () => {
     const before = server.requests.length;
     const again = await buildRecipe({ ...base(), recipe: 'docker', version: '27.3.1', arch: 'x86-64', outputDir: freshOutput(), cache });
     expect(again).toMatchObject({ cached: true, sha256: first.sha256, size: first.size });
+    // What the image was made from survives the cache (the bake's manifest records it).
+    expect(again.inputs).toEqual(first.inputs);
+    expect(again.inputs.length).toBeGreaterThan(0);
     expect(server.requests.length).toBe(before);
+    // A rebuild (bake --replay) skips the image cache to fetch what it checks, and is told the inputs first.
+    let told: unknown;
+    const rebuilt = await buildRecipe({ ...base(), recipe: 'docker', version: '27.3.1', arch: 'x86-64', outputDir: freshOutput(), cache, rebuild: true, checkInputs: (i) => (told = i) });
+    expect(rebuilt.cached).toBe(false);
+    expect(told).toEqual(rebuilt.inputs);
+    expect(rebuilt.sha256).toBe(first.sha256);
+    await expect(
+      buildRecipe({ ...base(), recipe: 'docker', version: '27.3.1', arch: 'x86-64', outputDir: freshOutput(), cache, rebuild: true, checkInputs: () => { throw new Error('refused'); } }),
+    ).rejects.toThrow('refused');
     // The output is a copy: changing it must not change what the cache hands out next time.
     await writeFile(again.path, 'scribbled');
     const third = await buildRecipe({ ...base(), recipe: 'docker', version: '27.3.1', arch: 'x86-64', outputDir: freshOutput(), cache });
