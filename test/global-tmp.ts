@@ -2,13 +2,14 @@
  * Vitest global setup: the whole run gets a temp dir of its own as TMPDIR (the test workers and
  * every flatbake they start inherit it), removed at the end, so nothing a test leaves, or a run
  * killed half-way (a timeout, Ctrl-C) leaves, stays in the machine's $TMPDIR. The dir carries
- * the run's pid: the next run removes those of runs that are gone. What tests left in it is
+ * its owner (util/owner.ts): the next run removes those of runs that are gone. What tests left in it is
  * named at the end, so leaks are found, not just swept away.
  */
 import { chmod, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ownedTempDir, reapDead } from '../src/util/leftovers.js';
+import { reapDead } from '../src/util/leftovers.js';
+import { ownedTempDir } from '../src/util/owner.js';
 
 const PREFIX = 'flatbake-test-run-';
 

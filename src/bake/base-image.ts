@@ -5,7 +5,8 @@ import { decompressBz2ToSparse, pickBzip2Decompressor } from '../image/decompres
 import { followGrowingFile } from '../image/follow.js';
 import { DIGEST_CHUNK } from '../util/chunked-digest.js';
 import { run } from '../util/exec.js';
-import { ownedPrefix } from '../util/leftovers.js';
+import { SCRATCH_PREFIXES } from '../util/leftovers.js';
+import { ownedPrefix } from '../util/owner.js';
 import { parseVersionTxt, type VersionInfo } from '../flatcar-release/resolve.js';
 import { InputError } from '../errors.js';
 import { SignatureVerifier } from '../verify/gpg.js';
@@ -127,7 +128,7 @@ export async function decompressBase(
   const dir = ctx.cache.dir ? path.join(ctx.cache.dir, 'downloads') : ctx.workDir;
   await mkdir(dir, { recursive: true });
   // Named for our pid: the next run removes it if we are killed (util/leftovers).
-  const dest = path.join(dir, `${ownedPrefix('decompress-')}${randomBytes(6).toString('hex')}.bin`);
+  const dest = path.join(dir, `${ownedPrefix(SCRATCH_PREFIXES.cacheDownloads)}${randomBytes(6).toString('hex')}.bin`);
   ctx.scope.defer(`remove ${dest}`, () => rm(dest, { force: true }));
   // While the download runs, the compressed size is known once it ends (for the percentage).
   let downloadedSize: number | undefined;

@@ -8,7 +8,8 @@ import type { ReplayExpectations } from './replay.js';
 import type { Reporter } from '../util/report.js';
 import { releaseDeadAttachments } from '../util/attached.js';
 import { run } from '../util/exec.js';
-import { lockDirectory, ownedTempDir, reapDeadRuns, SCRATCH_PREFIXES } from '../util/leftovers.js';
+import { lockDirectory, reapDeadRuns, SCRATCH_PREFIXES } from '../util/leftovers.js';
+import { ownedTempDir } from '../util/owner.js';
 import { interruptSignal, type ResourceScope } from '../util/scope.js';
 
 /**

@@ -4,10 +4,10 @@
  * binary signatures, armored public keys. dispose() stops the agent and deletes
  * the home, so no secret key outlives the build.
  */
-import { writeFile } from 'node:fs/promises';
-import { dir as tmpDir } from 'tmp-promise';
+import { rm, writeFile } from 'node:fs/promises';
 import { FlatbakeError } from '../errors.js';
 import { run } from '../util/exec.js';
+import { makeGpgHome } from '../util/gpg-home.js';
 
 export const SIGNING_UID = 'Synthetic Flatcar Signing <test@flatbake.invalid>';
 export const WRONG_UID = 'Unrelated Synthetic Key <wrong@flatbake.invalid>';
@@ -22,9 +22,9 @@ export interface ThrowawaySigner {
 }
 
 export async function createThrowawaySigner(): Promise<ThrowawaySigner> {
-  // tmp dirs are short paths, which keeps the agent's socket path under the unix limit.
-  const home = await tmpDir({ unsafeCleanup: true, prefix: 'flatbake-gpg-' });
-  const env = { GNUPGHOME: home.path };
+  // Short, so that the agent's sockets can be bound in it (util/gpg-home.ts).
+  const home = await makeGpgHome();
+  const env = { GNUPGHOME: home };
   const gpg = (args: string[], purpose: string) =>
     run('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env, purpose });
   let disposed = false;
@@ -34,7 +34,7 @@ export async function createThrowawaySigner(): Promise<ThrowawaySigner> {
     try {
       await run('gpgconf', ['--kill', 'all'], { env, purpose: 'stop the throwaway gpg-agent', okExitCodes: [1, 2] });
     } finally {
-      await home.cleanup();
+      await rm(home, { recursive: true, force: true });
     }
   };
   try {

@@ -7,10 +7,11 @@
 import { boardFor } from '../flatcar-release/arch.js';
 import { channelOfVersion, compareVersions } from '../flatcar-release/resolve.js';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { dir as tmpDir } from 'tmp-promise';
 import { InputError } from '../errors.js';
 import { run, which } from '../util/exec.js';
+import { ownedTempDir } from '../util/owner.js';
 import { buildDisk, computeLayout, usrPayloadLimit, type PartitionLayoutEntry, type SyntheticScale } from './synthetic-disk.js';
 import { DEFAULT_SOURCE_DATE_EPOCH, makeSyntheticSysext, NOOP_TRANSFER, sha256File, sysupdateTransfer } from './synthetic-sysext.js';
 import { createThrowawaySigner } from './signing.js';
@@ -243,11 +244,12 @@ export async function buildSyntheticRelease(options: BuildSyntheticReleaseOption
   await mkdir(releaseDir, { recursive: true });
   await mkdir(localDir, { recursive: true });
   await mkdir(extensionsDir, { recursive: true });
-  const work = await tmpDir({ unsafeCleanup: true, prefix: 'flatbake-synth-' });
+  // Named for its owner: if we are killed, the next bake removes it (util/owner.ts).
+  const work = await ownedTempDir(os.tmpdir(), 'flatbake-synth-');
   const signerPromise = createThrowawaySigner();
   try {
     const diskJob = timed('disk image', () =>
-      buildDisk(imagePath, layout, work.path, { version, arch, board, seed, sourceDateEpoch: epoch, usrPayloadBytes, buildId, boot, group: channel }),
+      buildDisk(imagePath, layout, work, { version, arch, board, seed, sourceDateEpoch: epoch, usrPayloadBytes, buildId, boot, group: channel }),
     );
     const bakeryJob = timed('bakery sysexts', async () => {
       const out: SyntheticBakerySysext[] = [];
@@ -351,6 +353,6 @@ export async function buildSyntheticRelease(options: BuildSyntheticReleaseOption
       await sign.dispose();
     }
   } finally {
-    await work.cleanup();
+    await rm(work, { recursive: true, force: true });
   }
 }

@@ -5,11 +5,12 @@
 import { sysupdateTransfer as releaseTransfer } from '../bakery-release/sysupdate.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { dir as tmpDir } from 'tmp-promise';
 import { InputError } from '../errors.js';
 import { run } from '../util/exec.js';
+import { ownedTempDir } from '../util/owner.js';
 import { stampTree } from './synthetic-disk.js';
 import type { Arch } from '../arch.js';
 import { SYSEXT_NAME_PATTERN } from '../sysext/extension-release.js';
@@ -81,9 +82,9 @@ export async function makeSyntheticSysext(options: MakeSyntheticSysextOptions): 
   };
   const release = formatRelease({ ID: 'flatcar', SYSEXT_LEVEL: '1.0', ARCHITECTURE: arch, ...options.extensionRelease });
 
-  const staging = await tmpDir({ unsafeCleanup: true, prefix: 'flatbake-sysext-' });
+  const staging = await ownedTempDir(os.tmpdir(), 'flatbake-sysext-');
   try {
-    const tree = path.join(staging.path, 'tree');
+    const tree = path.join(staging, 'tree');
     const all: Record<string, SysextFile> = { ...files, [`usr/lib/extension-release.d/extension-release.${name}`]: release };
     for (const [rel, spec] of Object.entries(all)) {
       const normalised = path.posix.normalize(rel);
@@ -104,7 +105,7 @@ export async function makeSyntheticSysext(options: MakeSyntheticSysextOptions): 
       { env: { SOURCE_DATE_EPOCH: undefined }, purpose: `build the synthetic sysext ${fileName}` },
     );
   } finally {
-    await staging.cleanup();
+    await rm(staging, { recursive: true, force: true });
   }
   const { sha256, size } = await sha256File(out);
   return { name, version, arch, file: out, sha256, size };

@@ -1,15 +1,16 @@
 import { appendFileSync, rmSync } from 'node:fs';
-import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { readdir, readFile, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isAlive } from './leftovers.js';
+import { reapDead } from './leftovers.js';
+import { ownedPrefix, type Owner } from './owner.js';
 
 /**
  * The loop devices and mounts of the mount backend, recorded as they are made in the run's
- * marker `$TMPDIR/flatbake-attached-<pid>-<random>` (one JSON line each, and one when each is
- * released), so that the next run can release what a run killed with SIGKILL left attached:
+ * marker `$TMPDIR/flatbake-attached-<pid>-<start>-<random>` (one JSON line each, and one when each
+ * is released), so that the next run can release what a run killed with SIGKILL left attached:
  * the kernel keeps a loop device and a mount after their process is gone. The marker goes when
- * the process exits normally; a live run's (its pid runs) is never read.
+ * the process exits normally; a live run's (util/owner.ts) is never read.
  */
 export const ATTACHED_PREFIX = 'flatbake-attached-';
 
@@ -29,7 +30,7 @@ const held = new Set<string>();
  */
 export function noteAttachment(entry: Attachment): void {
   if (marker === undefined) {
-    marker = path.join(os.tmpdir(), `${ATTACHED_PREFIX}${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
+    marker = path.join(os.tmpdir(), `${ownedPrefix(ATTACHED_PREFIX)}${Math.random().toString(16).slice(2, 10)}`);
     const file = marker;
     process.once('exit', () => {
       if (held.size === 0) rmSync(file, { force: true });
@@ -81,51 +82,52 @@ async function allLoops(): Promise<Array<{ device: string; file: string; offset:
  * not all be released stays for a later run. Returns what was released.
  */
 export async function releaseDeadAttachments(tmpDir: string, exec: (file: string, args: string[]) => Promise<unknown>): Promise<string[]> {
-  const names = (await readdir(tmpDir).catch(() => [] as string[])).filter((n) => n.startsWith(ATTACHED_PREFIX));
   const released: string[] = [];
-  for (const name of names) {
-    const pid = Number(/^(\d+)-/.exec(name.slice(ATTACHED_PREFIX.length))?.[1]);
-    if (!pid || isAlive(pid)) continue;
-    const file = path.join(tmpDir, name);
-    const entries = (await readFile(file, 'utf8').catch(() => ''))
-      .split('\n')
-      .filter(Boolean)
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as Attachment];
-        } catch {
-          return []; // a line cut short by the kill
-        }
-      });
-    const gone = new Set(entries.flatMap((e) => (e.op === 'released' ? [e.what] : [])));
-    let failed = false;
-    const attempt = async (what: string, action: () => Promise<unknown>) => {
-      try {
-        await action();
-        released.push(what);
-      } catch {
-        failed = true;
-      }
-    };
-    const mounted = await mounts();
-    for (const e of entries.filter((x) => x.op === 'mount').reverse()) {
-      if (e.op !== 'mount' || gone.has(e.dir)) continue;
-      if (mounted.has(e.dir)) await attempt(e.dir, () => exec('umount', [e.dir]).catch(() => exec('umount', ['--lazy', e.dir])));
-      await rmdir(e.dir).catch(() => undefined);
-    }
-    const loops = await allLoops();
-    const detached = new Set<string>();
-    for (const e of entries) {
-      if (e.op !== 'loop' || (e.device && gone.has(e.device))) continue;
-      // Noted before losetup answered: any loop on that file and offset, if the file was the dead run's own.
-      const candidates = e.device ? loops.filter((l) => l.device === e.device) : e.file.includes(`/.flatbake-work-${pid}-`) ? loops : [];
-      for (const loop of candidates) {
-        if (loop.file !== e.file || loop.offset !== e.offset || detached.has(loop.device)) continue;
-        detached.add(loop.device); // noted twice (before and after losetup), detached once
-        await attempt(loop.device, () => exec('losetup', ['--detach', loop.device]));
-      }
-    }
-    if (!failed) await rm(file, { force: true });
-  }
+  await reapDead(tmpDir, ATTACHED_PREFIX, { release: (file, owner) => releaseListed(file, owner, exec, released) });
   return released;
+}
+
+/** Releases what marker FILE of dead run OWNER lists; false when something could not be released. */
+async function releaseListed(file: string, owner: Owner, exec: (file: string, args: string[]) => Promise<unknown>, released: string[]): Promise<boolean> {
+  const entries = (await readFile(file, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Attachment];
+      } catch {
+        return []; // a line cut short by the kill
+      }
+    });
+  const gone = new Set(entries.flatMap((e) => (e.op === 'released' ? [e.what] : [])));
+  let failed = false;
+  const attempt = async (what: string, action: () => Promise<unknown>) => {
+    try {
+      await action();
+      released.push(what);
+    } catch {
+      failed = true;
+    }
+  };
+  const mounted = await mounts();
+  for (const e of entries.filter((x) => x.op === 'mount').reverse()) {
+    if (e.op !== 'mount' || gone.has(e.dir)) continue;
+    if (mounted.has(e.dir)) await attempt(e.dir, () => exec('umount', [e.dir]).catch(() => exec('umount', ['--lazy', e.dir])));
+    await rmdir(e.dir).catch(() => undefined);
+  }
+  const loops = await allLoops();
+  const detached = new Set<string>();
+  // The dead run's own work dir, as named by its owner (util/owner.ts): `.flatbake-work-<pid>-<start>-`.
+  const ownWorkDir = `/.flatbake-work-${owner.pid}-${owner.start === undefined ? '' : `${owner.start}-`}`;
+  for (const e of entries) {
+    if (e.op !== 'loop' || (e.device && gone.has(e.device))) continue;
+    // Noted before losetup answered: any loop on that file and offset, if the file was the dead run's own.
+    const candidates = e.device ? loops.filter((l) => l.device === e.device) : e.file.includes(ownWorkDir) ? loops : [];
+    for (const loop of candidates) {
+      if (loop.file !== e.file || loop.offset !== e.offset || detached.has(loop.device)) continue;
+      detached.add(loop.device); // noted twice (before and after losetup), detached once
+      await attempt(loop.device, () => exec('losetup', ['--detach', loop.device]));
+    }
+  }
+  return !failed;
 }

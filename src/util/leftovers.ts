@@ -1,61 +1,43 @@
 import { hostname } from 'node:os';
-import { link, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { GPG_HOME_PREFIX, gpgHomeParent } from './gpg-home.js';
+import { isAlive, ownerOf, ownerTag, type Owner } from './owner.js';
 import { finishPublish } from './publish-set.js';
 
 /**
- * What a run killed with SIGKILL leaves behind, and how the next run tells it from the files
- * of a run still going. Every scratch name carries its owner's pid (`<prefix><pid>-<random>`);
- * a later run removes those whose owner is gone. A pid that is alive, or that we may not
- * signal, counts as a live owner: a wrong guess only keeps garbage, never deletes live work.
- * (Runs in other pid namespaces sharing a directory are not told apart; see the README.)
+ * Removes the entries of DIR named `<prefix><pid>-<start>-...` whose owner is gone (util/owner.ts:
+ * the one way a dead run's leftovers are told from a live run's), and returns their names. With
+ * `all`, the caller holds a lock that proves no live run writes in DIR under this prefix, so names
+ * without an owner go too. RELEASE, when given, frees what an entry stands for first (what it
+ * lists, still held by the kernel); an entry it returns false for stays for a later run.
  */
-export function isAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code !== 'ESRCH';
-  }
-}
-
-/** `<dir>/<prefix><our pid>-XXXXXX`, a fresh directory only this run writes. */
-export function ownedTempDir(dir: string, prefix: string): Promise<string> {
-  return mkdtemp(path.join(dir, `${prefix}${process.pid}-`));
-}
-
-/** `<prefix><our pid>-` for file names the caller completes. */
-export const ownedPrefix = (prefix: string) => `${prefix}${process.pid}-`;
-
-/** The owner pid in `<prefix><pid>-...`, or undefined for a name in another form. */
-function ownerOf(name: string, prefix: string): number | undefined {
-  const m = name.startsWith(prefix) ? /^(\d+)-/.exec(name.slice(prefix.length)) : null;
-  return m ? Number(m[1]) : undefined;
-}
-
-/**
- * Removes the entries of DIR named `<prefix><pid>-...` whose pid is not running, and returns
- * their names. With `all`, the caller holds a lock that proves no live run writes in DIR under
- * this prefix, so older names without a pid go too.
- */
-export async function reapDead(dir: string, prefix: string, options: { all?: boolean } = {}): Promise<string[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  const dead = names.filter((name) => {
-    if (!name.startsWith(prefix)) return false;
+export async function reapDead(
+  dir: string,
+  prefix: string,
+  options: { all?: boolean; release?: (entry: string, owner: Owner) => Promise<boolean> } = {},
+): Promise<string[]> {
+  const gone: string[] = [];
+  // One after another: what RELEASE frees (mounts, loop devices) is not freed twice at once.
+  for (const name of (await readdir(dir).catch(() => [] as string[])).sort()) {
+    if (!name.startsWith(prefix)) continue;
     const owner = ownerOf(name, prefix);
-    return owner === undefined ? Boolean(options.all) : !isAlive(owner);
-  });
-  await Promise.all(dead.map((name) => rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined)));
-  return dead;
+    if (owner === undefined ? !options.all : isAlive(owner)) continue;
+    const entry = path.join(dir, name);
+    if (owner && options.release && !(await options.release(entry, owner))) continue;
+    await rm(entry, { recursive: true, force: true }).catch(() => undefined);
+    gone.push(name);
+  }
+  return gone;
 }
 
 export const LOCK_FILE = '.flatbake-lock';
 
 export interface LockRecord {
   pid: number;
+  /** The pid's start time (util/owner.ts); absent in locks of older flatbakes. */
+  start?: string;
   host: string;
   startedAt: string;
 }
@@ -78,7 +60,7 @@ async function readLock(file: string): Promise<{ text: string; record?: LockReco
  * later run took over.
  */
 export async function tryLock(file: string): Promise<{ release: () => Promise<void> } | { holder: LockRecord }> {
-  const mine: LockRecord = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const mine: LockRecord = { pid: process.pid, start: ownerTag().split('-')[1], host: hostname(), startedAt: new Date().toISOString() };
   const text = `${JSON.stringify(mine)}\n`;
   const tmp = `${file}.${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
   await writeFile(tmp, text);
@@ -92,7 +74,7 @@ export async function tryLock(file: string): Promise<{ release: () => Promise<vo
       }
       const held = await readLock(file);
       // A lock from another host cannot be checked: it counts as alive.
-      if (held?.record && (held.record.host !== mine.host || isAlive(held.record.pid))) return { holder: held.record };
+      if (held?.record && (held.record.host !== mine.host || isAlive(held.record))) return { holder: held.record };
       if ((await readLock(file))?.text === held?.text) await rm(file, { force: true });
     }
     throw new InputError(`cannot take the lock ${file}: other runs keep taking it`, 'run the bakes one after another');
@@ -116,14 +98,13 @@ export async function lockDirectory(dir: string, what: string): Promise<() => Pr
   );
 }
 
-/** The scratch names of dead runs, by where they live (each name is `<prefix><pid>-...`). */
+/** The scratch names of dead runs, by where they live (each name is `<prefix><pid>-<start>-...`). */
 export const SCRATCH_PREFIXES = {
   output: '.flatbake-work-',
   cacheDownloads: 'decompress-',
-  // flatbake boot's scratch dirs are reaped by boot itself (boot/scratch.ts, an owner file inside).
-  // The gpg homes of signature checks; tmp-promise's `<prefix>-<pid>-*` of the synthetic release
-  // (flatbake demo, the bench, the tests), whose prefix then ends in two dashes.
-  tmp: ['flatbake-ext4-', 'flatbake-gpg-', 'flatbake-gpg--', 'flatbake-synth--', 'flatbake-sysext--'],
+  // The offline editors' work dirs; the synthetic release's and sysexts' build dirs (flatbake demo, the bench, the tests).
+  // flatbake boot's dirs (boot/scratch.ts) are reaped by boot itself, which says so.
+  tmp: ['flatbake-ext4-', 'flatbake-btrfs-', 'flatbake-synth-', 'flatbake-sysext-'],
 } as const;
 
 /**
@@ -146,6 +127,8 @@ export async function reapDeadRuns(where: { output?: string; cacheDir?: string; 
     where.output ? reapDead(where.output, SCRATCH_PREFIXES.output, { all: true }).then((n) => n.map((x) => path.join(where.output!, x))) : [],
     where.cacheDir ? reapDead(path.join(where.cacheDir, 'downloads'), SCRATCH_PREFIXES.cacheDownloads).then((n) => n.map((x) => path.join(where.cacheDir!, 'downloads', x))) : [],
     ...SCRATCH_PREFIXES.tmp.map((p) => reapDead(where.tmpDir, p).then((n) => n.map((x) => path.join(where.tmpDir, x)))),
+    // gpg homes (signature checks, the synthetic signer) are where util/gpg-home.ts puts them.
+    reapDead(gpgHomeParent(where.tmpDir), GPG_HOME_PREFIX).then((n) => n.map((x) => path.join(gpgHomeParent(where.tmpDir), x))),
   ]);
   return [...finished, ...gone.flat()];
 }

@@ -1,9 +1,8 @@
 import { rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { VerificationError } from '../errors.js';
 import { run } from '../util/exec.js';
-import { ownedTempDir } from '../util/leftovers.js';
+import { makeGpgHome } from '../util/gpg-home.js';
 
 export interface SignatureCheck {
   file: string;
@@ -80,8 +79,8 @@ export class SignatureVerifier {
   ) {}
 
   static async withKey(keyFile: string): Promise<SignatureVerifier> {
-    // Named for our pid: if we are killed, the next bake removes it (util/leftovers).
-    const home = await ownedTempDir(os.tmpdir(), 'flatbake-gpg-');
+    // Named for its owner: if we are killed, the next bake removes it (util/owner.ts).
+    const home = await makeGpgHome();
     try {
       const imported = await run('gpg', ['--homedir', home, '--batch', '--no-autostart', '--status-fd', '1', '--import', keyFile], {
         purpose: 'import the signing key',

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareBootParts } from '../../src/demo/bootable/index.js';
 import { buildDisk, computeLayout } from '../../src/demo/synthetic-disk.js';
 import { makeSyntheticSysext } from '../../src/demo/synthetic-sysext.js';
-import { ownerLine } from '../../src/boot/scratch.js';
+import { ownedTempDir, ownerOf } from '../../src/util/owner.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { schemaErrors } from '../helpers/schemas.js';
 
@@ -65,15 +65,10 @@ async function children(pid: number): Promise<Array<{ pid: number; comm: string 
 
 const alive = (pid: number) => readFile(`/proc/${pid}/stat`, 'utf8').then((s) => !/^\d+ \(.*\) Z/.test(s), () => false);
 
-/** The boot dirs in $TMPDIR whose owner file names `pid`. */
+/** The boot dirs in $TMPDIR whose name says `pid` owns them (`flatbake-boot-<pid>-<start>-*`). */
 async function bootDirsOf(pid: number): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(os.tmpdir())) {
-    if (!entry.startsWith('flatbake-boot-')) continue;
-    const owner = await readFile(path.join(os.tmpdir(), entry, 'owner.pid'), 'utf8').catch(() => '');
-    if (owner.split(' ')[0] === String(pid)) found.push(path.join(os.tmpdir(), entry));
-  }
-  return found;
+  const names = (await readdir(os.tmpdir())).filter((entry) => ownerOf(entry, 'flatbake-boot-')?.pid === pid);
+  return names.map((name) => path.join(os.tmpdir(), name));
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
@@ -245,8 +240,7 @@ describe('flatbake boot', { retry: 0 }, () => {
 
   it('the next flatbake boot removes the dir a SIGKILLed run left, and not a live run\'s', async () => {
     // A dir as a running flatbake boot has it: owned by this (live) test process.
-    const live = await mkdtemp(path.join(os.tmpdir(), 'flatbake-boot-'));
-    await writeFile(path.join(live, 'owner.pid'), await ownerLine(process.pid));
+    const live = await ownedTempDir(os.tmpdir(), 'flatbake-boot-');
     // Its own SIGKILLed run: the flatbake boot of the SIGTERM test already reaped the other one's dir.
     const cli = execa(process.execPath, [CLI, 'boot', '--accel', 'tcg', good], { reject: false, stdin: 'ignore' });
     await waitFor('QEMU to start', async () => (await children(cli.pid!)).find((c) => c.comm.startsWith('qemu-system')), 120_000);

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { qemuReason } from '../../src/boot/kvm.js';
 import { explainMismatch } from '../../src/boot/match.js';
 import { MACHINES } from '../../src/boot/qemu.js';
-import { ownerAlive, ownerLine } from '../../src/boot/scratch.js';
 import { parseVerdict, verdictBlock, verdictUnit } from '../../src/boot/guest.js';
 import { kernelPackageOf, parseDependsClosure } from '../../src/demo/bootable/debian.js';
 import { grubCfg } from '../../src/demo/bootable/grub.js';
@@ -105,19 +104,6 @@ describe('KVM present but not usable', () => {
     expect(qemuReason(stderr)).toBe('failed to set MSR 0x10a to 0x69');
     expect(qemuReason('qemu-system-x86_64: Could not access KVM kernel module: Permission denied\n')).toBe('Could not access KVM kernel module: Permission denied');
     expect(qemuReason('')).toBeUndefined();
-  });
-});
-
-describe('the owner of a boot dir', () => {
-  it('is alive only while the same process runs: a reused pid (another start time) or a gone pid is dead', async () => {
-    const line = await ownerLine(process.pid);
-    expect(line).toMatch(/^\d+ \d+\n$/);
-    expect(await ownerAlive(line)).toBe(true);
-    const ticks = Number(line.trim().split(' ')[1]);
-    expect(await ownerAlive(`${process.pid} ${ticks + 1}\n`)).toBe(false);
-    // pid_max is at most 2^22: this pid cannot exist.
-    expect(await ownerAlive('4194305 1\n')).toBe(false);
-    expect(await ownerAlive('garbage')).toBe(false);
   });
 });
 

@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerTag } from '../../src/util/owner.js';
 import { CLI, isRoot, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 
@@ -81,19 +82,20 @@ describe('a bake killed with SIGKILL', () => {
     await mkdir(path.join(cache, 'downloads'), { recursive: true });
     await mkdir(tmp, { recursive: true });
     const gone = execa('true');
-    const dead = gone.pid!;
+    const dead = `${gone.pid!}-1`; // pid-start of a process that is gone
     await gone;
-    for (const name of [`flatbake-ext4-${dead}-aaaaaa`, `flatbake-ext4-${dead}-bbbbbb`, `flatbake-ext4-${process.pid}-cccccc`]) await mkdir(path.join(tmp, name));
+    const mine = ownerTag();
+    for (const name of [`flatbake-ext4-${dead}-aaaaaa`, `flatbake-ext4-${dead}-bbbbbb`, `flatbake-ext4-${mine}-cccccc`]) await mkdir(path.join(tmp, name));
     await writeFile(path.join(cache, 'downloads', `decompress-${dead}-0123456789ab.bin`), 'half');
-    await writeFile(path.join(cache, 'downloads', `decompress-${process.pid}-0123456789ab.bin`), 'in use');
+    await writeFile(path.join(cache, 'downloads', `decompress-${mine}-0123456789ab.bin`), 'in use');
 
     const hello = served.release.sysexts.find((s) => s.name === 'hello')!.file;
     const r = await runCli(['--image', served.release.imagePath, '--cache-dir', cache, '--output', output, `hello:${hello}`], { env: { TMPDIR: tmp } });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/removed what killed runs left: .*\.flatbake-work-/);
     expect((await readdir(output)).sort()).toEqual(['flatbake-manifest.json', 'flatcar_production_image.bin']);
-    expect(await readdir(tmp)).toEqual([`flatbake-ext4-${process.pid}-cccccc`]);
-    expect((await readdir(path.join(cache, 'downloads'))).filter((f) => f.startsWith('decompress-'))).toEqual([`decompress-${process.pid}-0123456789ab.bin`]);
+    expect(await readdir(tmp)).toEqual([`flatbake-ext4-${mine}-cccccc`]);
+    expect((await readdir(path.join(cache, 'downloads'))).filter((f) => f.startsWith('decompress-'))).toEqual([`decompress-${mine}-0123456789ab.bin`]);
   });
 
   it('a second bake into an --output a live run holds is refused, naming its pid, and changes nothing', async () => {

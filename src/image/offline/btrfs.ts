@@ -6,7 +6,7 @@
  * and profiles is made from the tree (mkfs.btrfs --rootdir) into a file of
  * exactly the partition's size, checked, and written back over the range.
  */
-import { chmod, copyFile, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink as fsSymlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readFile, readlink, rm, stat, symlink as fsSymlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { mkfsNeededBytes, mkfsOptionsFor, parseChunkProfiles, parseDumpSuper, pa
 const MiB = 1024 * 1024;
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 import { run } from '../../util/exec.js';
+import { ownedTempDir } from '../../util/owner.js';
 import {
   checkEpoch,
   checkMode,
@@ -327,7 +328,8 @@ export async function openBtrfsEditor(image: string, range: PartitionRange, opti
   const partition = options.partition ?? 'OEM';
   await checkRange(image, range, partition);
   const mode = options.ownership ?? (await detectOwnershipMode());
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'flatbake-btrfs-'));
+  // Named for its owner: the next bake removes it if we are killed (util/owner.ts).
+  const workDir = await ownedTempDir(os.tmpdir(), 'flatbake-btrfs-');
   try {
     const copy = path.join(workDir, 'partition.img');
     await extractRange(image, range, copy);

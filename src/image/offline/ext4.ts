@@ -8,7 +8,7 @@ import { readFile, rm, stat, symlink as fsSymlink, unlink } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { DiskFormatError, InputError } from '../../errors.js';
-import { ownedTempDir } from '../../util/leftovers.js';
+import { ownedTempDir } from '../../util/owner.js';
 import { assertStepsOk, parseDebugfsLs, parseDebugfsStat, parseDumpe2fs, quoteArg, runDebugfs, runE2fsTool, type DebugfsStat, type DebugfsTarget, type Ext4Summary } from './debugfs.js';
 import {
   checkEpoch,
@@ -276,7 +276,7 @@ class Ext4Editor implements PartitionEditor {
 export async function openExt4Editor(image: string, range: PartitionRange, options: OpenExt4Options = {}): Promise<PartitionEditor> {
   const partition = options.partition ?? 'ROOT';
   await checkRange(image, range, partition);
-  // Named for our pid: the next run removes it if we are killed (util/leftovers).
+  // Named for its owner: the next bake removes it if we are killed (util/owner.ts).
   const workDir = await ownedTempDir(os.tmpdir(), 'flatbake-ext4-');
   try {
     // debugfs splits the name at '?': a link with a plain name keeps any '?' in the image path out of its way.
