@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { makeGpgHome } from '../../src/util/gpg-home.js';
 
 export interface ToolResult {
   stdout: string;
@@ -40,15 +41,16 @@ export async function extractPartition(image: string, offset: number, size: numb
 
 /** `gpg --verify` in a fresh keyring that trusts only `keyFile`. */
 export async function gpgVerify(keyFile: string, signature: string, data: string): Promise<ToolResult> {
-  return withTempDir('demo-gpg-', async (home) => {
-    const env = { GNUPGHOME: home };
-    try {
-      await ok('gpg', ['--batch', '--quiet', '--import', keyFile], { env });
-      return await tool('gpg', ['--batch', '--status-fd', '1', '--verify', signature, data], { env });
-    } finally {
-      await tool('gpgconf', ['--kill', 'all'], { env });
-    }
-  });
+  // Short enough for gpg-agent's sockets under any TMPDIR (src/util/gpg-home.ts).
+  const home = await makeGpgHome();
+  const env = { GNUPGHOME: home };
+  try {
+    await ok('gpg', ['--batch', '--quiet', '--import', keyFile], { env });
+    return await tool('gpg', ['--batch', '--status-fd', '1', '--verify', signature, data], { env });
+  } finally {
+    await tool('gpgconf', ['--kill', 'all'], { env });
+    await rm(home, { recursive: true, force: true });
+  }
 }
 
 export interface SgdiskPartition {

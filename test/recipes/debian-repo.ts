@@ -17,6 +17,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, realpath, rm, symlink, write
 import os from 'node:os';
 import path from 'node:path';
 import { sha256 } from './upstream.js';
+import { makeGpgHome } from '../../src/util/gpg-home.js';
 
 interface FixturePackage {
   name: string;
@@ -129,8 +130,8 @@ export async function buildDebianRepo(): Promise<DebianRepo> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'flatbake-debian-repo-'));
   const root = path.join(scratch, 'mirror');
   const archive = path.join(root, 'deb.debian.org/debian');
-  const gnupg = path.join(scratch, 'gnupg');
-  await mkdir(gnupg, { mode: 0o700 });
+  // Not inside scratch: gpg-agent's sockets must fit a unix socket path (src/util/gpg-home.ts).
+  const gnupg = await makeGpgHome();
   const env = { GNUPGHOME: gnupg };
   const gpg = (args: string[]) => execa('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env });
   await gpg(['--quick-gen-key', 'Synthetic Debian Archive <archive@flatbake.invalid>', 'ed25519', 'sign', 'never']);
@@ -190,6 +191,7 @@ export async function buildDebianRepo(): Promise<DebianRepo> {
     async cleanup() {
       await execa('gpgconf', ['--kill', 'all'], { env, reject: false });
       await rm(scratch, { recursive: true, force: true });
+      await rm(gnupg, { recursive: true, force: true });
     },
   };
 }

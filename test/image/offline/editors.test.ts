@@ -233,11 +233,8 @@ describe('offline partition editors (as root, also: mounts verify, nobody edits)
     await chmod(work, 0o755);
     // A temp dir of our own (this file runs in its own process), so the leftover check
     // at the end cannot be confused by other test files running at the same time.
-    // Beside work, not inside it, and short: gpg-agent's socket lives in the synthetic signer's
-    // gpg home below this dir, and a socket path over 107 bytes (sun_path) cannot be bound, so
-    // gpg fails with "No agent running" once the test run's own TMPDIR adds its depth.
-    privateTmp = await mkdtemp(path.join(os.tmpdir(), 'fbo-'));
-    await chmod(privateTmp, 0o755);
+    privateTmp = path.join(work, 'tmp');
+    await mkdir(privateTmp);
     savedTmpdir = process.env.TMPDIR;
     process.env.TMPDIR = privateTmp;
     const release = await buildSyntheticRelease({ root: path.join(work, 'www'), usrPayloadBytes: 0 });
@@ -268,7 +265,6 @@ describe('offline partition editors (as root, also: mounts verify, nobody edits)
     if (savedTmpdir === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = savedTmpdir;
     if (work) await rm(work, { recursive: true, force: true });
-    if (privateTmp) await rm(privateTmp, { recursive: true, force: true });
   });
 
   async function freshCopy(name: string, owner?: number): Promise<string> {
