@@ -11,7 +11,7 @@ import { parseVersionTxt, type VersionInfo } from '../flatcar-release/resolve.js
 import { InputError } from '../errors.js';
 import { SignatureVerifier } from '../verify/gpg.js';
 import type { BakeContext } from './context.js';
-import { RELEASE_NAMESPACE, type FetchedFile, type ReleaseFiles } from './downloads.js';
+import { provenFile, RELEASE_NAMESPACE, type FetchedFile, type ReleaseFiles } from './downloads.js';
 
 export const DECOMPRESSED_NAMESPACE = 'decompressed';
 /** How often a decompression's output size is read for its progress line. */
@@ -48,6 +48,9 @@ export async function verifyRelease(ctx: BakeContext, files: ReleaseFiles, keyFi
     if (alreadyVerified) {
       fingerprint = String(meta!.fingerprint);
     } else {
+      // A cached .bz2 left unhashed (its decompression is cached) is read by gpg now: proven
+      // first, so a damaged one is fetched again instead of failing as a false BADSIG.
+      files = { ...files, image: await provenFile(ctx, files.image, RELEASE_NAMESPACE) };
       const check = await verifier.verify(files.image.path, files.imageSig.path, path.basename(new URL(files.image.url).pathname));
       fingerprint = check.fingerprint;
       if (check.expiredKey) ctx.report.warn('the image was signed by a key that has expired since; the signature itself is good');

@@ -119,6 +119,19 @@ export function releaseFileKey(release: Pick<ResolvedRelease, 'board' | 'version
   return `flatcar:${release.board}:${release.version}:${name}`;
 }
 
+/**
+ * A cache hit whose bytes were not hashed (FetchedFile.unchecked: nobody was going to read them)
+ * that is to be read after all: proven now, by the cache's lookup, before anyone reads it. A
+ * damaged one is dropped with a warning and downloaded again, and must then have the digest the
+ * cache recorded (whatever was made from the cached bytes, the decompressed image, stays valid).
+ */
+export async function provenFile(ctx: BakeContext, file: FetchedFile, namespace: string): Promise<FetchedFile> {
+  if (!file.unchecked) return file;
+  const label = path.posix.basename(new URL(file.url).pathname) || 'file';
+  const [proven] = await fetchFiles(ctx, [{ url: file.url, label, expectedSha256: file.sha256, cache: { namespace, key: file.cacheKey ?? file.url } }]);
+  return proven!;
+}
+
 /** The image, version.txt and their signatures. */
 export async function fetchReleaseFiles(
   ctx: BakeContext,

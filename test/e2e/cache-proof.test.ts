@@ -2,10 +2,13 @@
  * The cached base image is proven before use, piece by piece: a flipped byte in the middle of
  * the cached decompressed image, or of the cached .bz2, is found, the entry dropped with a
  * warning, and the bake decompresses or downloads it again and its output holds the release's bytes again.
+ * A cached .bz2 skipped because its decompression is cached is proven before gpg reads it (a
+ * changed signing key makes gpg read it): a damaged one is downloaded again, not a false BADSIG.
  * And release files are cached by board, version and name: a second release server serving the
  * same signed files is not asked for them.
  */
-import { open, readdir, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/bake/manifest.js';
@@ -109,6 +112,34 @@ describe.skipIf(!isRoot)(`a damaged cached base image is found before use${ROOT_
     expect(image.length).toBeGreaterThan(0);
     expect(await baseIntact('after-bz2-flip')).toBe(true);
     expect((await manifestOf('after-bz2-flip')).base.sha256).toBe(first.base.sha256);
+  });
+
+  it('a damaged cached .bz2 whose decompression is cached, when the signing key changed: proven before gpg reads it, downloaded again', async () => {
+    // A key rotation: the cache recorded another key's fingerprint for the image, so this run's
+    // key cannot take the recorded verification and gpg must read the .bz2, which the lookup
+    // skipped (its decompression is cached and proven). The record is as an older flatbake run
+    // verified with that other key (the release's wrong-key.asc) would have written it.
+    const key = `flatcar:amd64-usr:${served.release.version}:flatcar_production_image.bin.bz2`;
+    const entry = (await openCache({ cacheDir }).lookup('release', key))!;
+    expect(await openCache({ cacheDir }).lookup('decompressed', `bz2:${first.base.sha256}`)).toBeDefined();
+    const ref = path.join(cacheDir, 'refs', 'release', `${createHash('sha256').update(key).digest('hex')}.json`);
+    const record = await readJson<{ meta: Record<string, unknown> }>(ref);
+    expect(record.meta['fingerprint']).toBe(served.release.fingerprint);
+    record.meta['fingerprint'] = served.release.wrongFingerprint;
+    await writeFile(ref, JSON.stringify(record));
+    await flipMiddleByte(entry.path);
+    const asked = served.server.requests.length;
+    const r = await bake('after-key-change');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('BADSIG');
+    expect(r.stderr).toMatch(new RegExp(`WARNING: the cached release entry ${key} is damaged \\(its 4 MiB piece \\d+ `));
+    expect(r.stderr).toContain('base image from the cache');
+    const image = served.server.requests.slice(asked).filter((q) => q.path.endsWith('/flatcar_production_image.bin.bz2'));
+    expect(image.length).toBeGreaterThan(0);
+    expect(await baseIntact('after-key-change')).toBe(true);
+    // The fresh download went into the cache with the key that verified it.
+    const again = await openCache({ cacheDir }).lookup('release', key);
+    expect(again?.meta['fingerprint']).toBe(served.release.fingerprint);
   });
 
   it('another release server with the same signed files: the release files come from the cache', async () => {
