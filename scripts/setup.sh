@@ -16,7 +16,7 @@ PACKAGES=(
   unzip                           # recipes whose upstream ships zips (consul, nomad, vault)
   ovmf xorriso isolinux syslinux-common   # vendor images: qemu_uefi firmware, the iso vendor
   patchelf bubblewrap                     # flix, flatwrap, oci-rootfs --run
-  gpgv debian-archive-keyring             # the tilde recipe: bookworm's signed InRelease, checked against Debian's keys
+  gpgv debian-archive-keyring             # Debian packages (tilde recipe, bootable synthetic release): bookworm's signed InRelease, checked against Debian's keys
   fakeroot                                # the offline backend as non-root: rebuilt btrfs stays root-owned
   eatmydata                               # the offline backend: debugfs without fsyncing the work image
   build-essential                         # recipes that build from source (keepalived, chrony, bird, haproxy)

@@ -6,8 +6,8 @@ export const BOOT_HOST_TOOLS: readonly HostTool[] = [
   { command: 'qemu-system-aarch64', package: 'qemu-system-arm', purpose: 'flatbake boot of arm64 images', required: false },
   { command: 'setpriv', package: 'util-linux', purpose: 'flatbake boot: QEMU dies with flatbake (parent-death signal)', required: false },
   { command: 'grub-mkimage', package: 'grub-common', purpose: 'the bootable synthetic release\'s UEFI GRUB (demo --boot)', required: false },
-  { command: 'apt-get', package: 'apt', purpose: 'fetch the Debian kernel and systemd of the bootable synthetic release', required: false },
-  { command: 'dpkg-deb', package: 'dpkg', purpose: 'unpack those Debian packages', required: false },
+  // The bootable release's Debian packages come through src/packages/debian.ts: gpgv, xz and
+  // debian-archive-keyring, listed with the tilde recipe's tools in doctor/tools.ts.
 ];
 
 /** Firmware and modules they read (OVMF/AAVMF are listed with the vendor files). */

@@ -4,7 +4,8 @@ import { qemuReason } from '../../src/boot/kvm.js';
 import { explainMismatch } from '../../src/boot/match.js';
 import { MACHINES } from '../../src/boot/qemu.js';
 import { parseVerdict, verdictBlock, verdictUnit } from '../../src/boot/guest.js';
-import { kernelPackageOf, parseDependsClosure } from '../../src/demo/bootable/debian.js';
+import { bootPackages, kernelPackageOf } from '../../src/demo/bootable/debian.js';
+import { parsePackages } from '../../src/packages/debian.js';
 import { grubCfg } from '../../src/demo/bootable/grub.js';
 import { moduleClosure, parseModulesDep } from '../../src/demo/bootable/initramfs.js';
 
@@ -120,12 +121,27 @@ describe('why an extension did not merge', () => {
 });
 
 describe('the bootable synthetic release', () => {
-  it('takes the package closure and the versioned kernel from apt-cache output', () => {
-    // Shaped after `apt-cache depends --recurse ... systemd` and `apt-cache depends linux-image-cloud-amd64` on Debian 12.
-    const closure = 'systemd\n  Depends: libc6\n  Depends: <libsystemd-shared>\nlibc6\n  Depends: libgcc-s1\n<debconf-2.0>\nlibgcc-s1\n';
-    expect(parseDependsClosure(closure)).toEqual(['libc6', 'libgcc-s1', 'systemd']);
-    expect(kernelPackageOf('linux-image-cloud-amd64\n  Depends: linux-image-6.1.0-57-cloud-amd64\n')).toBe('linux-image-6.1.0-57-cloud-amd64');
-    expect(() => kernelPackageOf('linux-image-cloud-amd64\n')).toThrow(/cannot tell which kernel/);
+  it('takes the versioned kernel alone and /usr\'s packages with their dependencies from the signed index', () => {
+    // Stanzas of Debian bookworm's main/binary-amd64/Packages (12.15, 2026-07-11; fields trimmed
+    // to those read). systemd, udev and coreutils are STAND-INS without their Depends; the kernel's
+    // Depends (kmod, linux-base, initramfs-tools) are real, and linux-base is left out of this
+    // index on purpose: following the kernel's dependencies would fail here.
+    const stanza = (name: string, version: string, file: string, depends?: string) =>
+      [`Package: ${name}`, `Version: ${version}`, ...(depends ? [`Depends: ${depends}`] : []), `Filename: pool/main/${file}`, 'Size: 1500', `SHA256: ${'0'.repeat(64)}`, ''].join('\n');
+    const index = parsePackages([
+      stanza('linux-image-cloud-amd64', '6.1.176-1', 'l/linux-signed-amd64/linux-image-cloud-amd64_6.1.176-1_amd64.deb', 'linux-image-6.1.0-50-cloud-amd64 (= 6.1.176-1)'),
+      stanza('linux-image-6.1.0-50-cloud-amd64', '6.1.176-1', 'l/linux-signed-amd64/linux-image-6.1.0-50-cloud-amd64_6.1.176-1_amd64.deb', 'kmod, linux-base (>= 4.3~), initramfs-tools (>= 0.120+deb8u2) | linux-initramfs-tool'),
+      stanza('kmod', '30+20221128-1', 'k/kmod/kmod_30+20221128-1_amd64.deb', 'libkmod2 (= 30+20221128-1)'),
+      stanza('libkmod2', '30+20221128-1', 'k/kmod/libkmod2_30+20221128-1_amd64.deb'),
+      stanza('busybox-static', '1:1.35.0-4+deb12u1+b1', 'b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb'),
+      stanza('systemd', '252.39-1~deb12u1', 's/systemd/systemd_252.39-1~deb12u1_amd64.deb'),
+      stanza('udev', '252.39-1~deb12u1', 's/systemd/udev_252.39-1~deb12u1_amd64.deb'),
+      stanza('coreutils', '9.1-1', 'c/coreutils/coreutils_9.1-1_amd64.deb'),
+    ].join('\n'));
+    expect(kernelPackageOf(index).name).toBe('linux-image-6.1.0-50-cloud-amd64');
+    expect(bootPackages(index).map((p) => p.name)).toEqual(['busybox-static', 'coreutils', 'kmod', 'libkmod2', 'linux-image-6.1.0-50-cloud-amd64', 'systemd', 'udev']);
+    index.delete('linux-image-6.1.0-50-cloud-amd64');
+    expect(() => kernelPackageOf(index)).toThrow(/cannot tell which kernel linux-image-cloud-amd64 depends on/);
   });
 
   it('puts each needed module in the initramfs once, with its dependencies', () => {

@@ -1,56 +1,72 @@
 /**
- * Debian packages for the bootable synthetic release, fetched with apt from the
- * machine's configured Debian mirror (the only network this uses): systemd (its
- * systemd-sysext is what the guest merges with), udev, kmod, coreutils, the
- * static busybox of the initramfs, and the cloud kernel.
+ * Debian packages for the bootable synthetic release: systemd (its systemd-sysext is what the
+ * guest merges with), udev, kmod, coreutils, the static busybox of the initramfs, and the cloud
+ * kernel. They come the way every Debian package flatbake uses comes (src/packages/debian.ts):
+ * bookworm's InRelease checked by gpgv against debian-archive-keyring, its Packages.xz by the
+ * signed SHA256, the dependencies followed, each .deb checked against its Packages SHA256 and
+ * unpacked with ar + tar. No apt, so the host's apt configuration and lists play no part.
  */
-import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../errors.js';
-import { run } from '../../util/exec.js';
+import { downloadAll, type DownloadOptions } from '../../net/download.js';
+import { fetchWholeFile } from '../../net/fetch-text.js';
+import { DEBIAN_ARCHIVE, DEBIAN_ARCHIVE_KEYRING, dependencyClosure, fetchDebianIndex, type DebPackage } from '../../packages/debian.js';
+import { extractDeb } from '../../recipes/archive.js';
 
-/** What /usr is made of; the kernel comes from KERNEL_META. apt adds their dependencies. */
+/** What /usr is made of; the kernel comes from KERNEL_META. Their dependencies are added. */
 export const USR_PACKAGES = ['systemd', 'udev', 'kmod', 'coreutils'] as const;
 export const INITRD_PACKAGES = ['busybox-static'] as const;
 /** Debian's kernel for virtual machines: small, virtio drivers as modules. */
 export const KERNEL_META = 'linux-image-cloud-amd64';
+/** Debian 12, whose systemd (252) Flatcar's sysext handling matches. */
+export const SUITE = 'bookworm';
 
-const APT_HINT = 'the bootable synthetic release needs apt and a reachable Debian mirror (run apt-get update first)';
+const HINT = `the bootable synthetic release reads Debian ${SUITE} from ${DEBIAN_ARCHIVE}: check that it can be reached`;
 
-/** Package names of an `apt-cache depends --recurse` listing (virtual packages, shown as <name>, are left out). */
-export function parseDependsClosure(text: string): string[] {
-  return [...new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith(' ') && !l.startsWith('<')).map((l) => l.trim()))].sort();
+/** The versioned kernel package the meta package depends on (`linux-image-6.1.0-NN-cloud-amd64`). */
+export function kernelPackageOf(index: ReadonlyMap<string, DebPackage>, meta = KERNEL_META): DebPackage {
+  const name = index.get(meta)?.depends.flat().find((n) => /^linux-image-\d/.test(n));
+  const pkg = name === undefined ? undefined : index.get(name);
+  if (!pkg) throw new InputError(`cannot tell which kernel ${meta} depends on in Debian ${SUITE}'s index`, HINT);
+  return pkg;
 }
 
-/** The versioned kernel package a meta package depends on (`Depends: linux-image-6.1.0-NN-cloud-amd64`). */
-export function kernelPackageOf(dependsOutput: string, meta = KERNEL_META): string {
-  const m = /^\s*Depends:\s*(linux-image-[0-9][^\s]*)$/m.exec(dependsOutput);
-  if (!m) throw new InputError(`cannot tell which kernel ${meta} depends on`, APT_HINT);
-  return m[1]!;
+/**
+ * The packages to unpack, by name: /usr's and the initramfs's with their dependencies, and the
+ * kernel alone (its dependencies are initramfs generators this build does not use).
+ */
+export function bootPackages(index: ReadonlyMap<string, DebPackage>): DebPackage[] {
+  const chosen = new Map(dependencyClosure(index, [...USR_PACKAGES, ...INITRD_PACKAGES]).map((p) => [p.name, p]));
+  const kernel = kernelPackageOf(index);
+  chosen.set(kernel.name, kernel);
+  return [...chosen.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-async function apt(tool: string, args: string[], cwd?: string): Promise<string> {
-  return (await run(tool, args, { cwd, purpose: `ask apt for the synthetic release's packages (${tool} ${args[0]})`, hint: APT_HINT })).stdout;
+export type FetchPackagesOptions = Pick<DownloadOptions, 'mirror' | 'signal' | 'retries'>;
+
+/** Fetches the packages into DIR, each checked against the signed index; returns the .deb files. */
+export async function downloadPackages(dir: string, options: FetchPackagesOptions = {}): Promise<{ debs: string[]; kernelPackage: string }> {
+  const index = await fetchDebianIndex({
+    archive: DEBIAN_ARCHIVE,
+    suite: SUITE,
+    component: 'main',
+    architecture: 'amd64',
+    keyring: DEBIAN_ARCHIVE_KEYRING,
+    fetchFile: (url) => fetchWholeFile(url, path.join(dir, 'index', path.basename(url)), options),
+  });
+  const packages = bootPackages(index);
+  const requests = packages.map((p) => ({
+    url: `${DEBIAN_ARCHIVE}/${p.filename}`,
+    dest: path.join(dir, path.basename(p.filename)),
+    label: path.basename(p.filename),
+    expectedSize: p.size,
+    expectedSha256: p.sha256,
+  }));
+  await downloadAll(requests, options);
+  return { debs: requests.map((r) => r.dest), kernelPackage: kernelPackageOf(index).name };
 }
 
-/** Downloads the packages and their dependencies into `dir`; returns the .deb files. */
-export async function downloadPackages(dir: string): Promise<{ debs: string[]; kernelPackage: string }> {
-  await mkdir(dir, { recursive: true });
-  const kernelPackage = kernelPackageOf(await apt('apt-cache', ['depends', KERNEL_META]));
-  const closure = parseDependsClosure(
-    await apt('apt-cache', ['depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...USR_PACKAGES]),
-  );
-  // The kernel alone: its dependencies are initramfs generators this build does not use.
-  const names = [...new Set([...closure, ...INITRD_PACKAGES, kernelPackage])];
-  // As root apt drops to the _apt user, which cannot write a private directory: stay root for this download.
-  const sandbox = process.getuid?.() === 0 ? ['-o', 'APT::Sandbox::User=root'] : [];
-  await apt('apt-get', ['download', '-q', ...sandbox, ...names], dir);
-  const debs = (await readdir(dir)).filter((f) => f.endsWith('.deb')).sort().map((f) => path.join(dir, f));
-  return { debs, kernelPackage };
-}
-
-/** Unpacks every .deb into `tree` (no maintainer scripts run: the guest needs none of them). */
-export async function extractPackages(debs: readonly string[], tree: string): Promise<void> {
-  await mkdir(tree, { recursive: true });
-  for (const deb of debs) await run('dpkg-deb', ['-x', deb, tree], { purpose: `unpack ${path.basename(deb)}` });
+/** Unpacks every .deb into TREE (no maintainer scripts run: the guest needs none of them). */
+export async function extractPackages(debs: readonly string[], tree: string, scratch: string): Promise<void> {
+  for (const deb of debs) await extractDeb(deb, tree, scratch);
 }

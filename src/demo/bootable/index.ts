@@ -16,7 +16,7 @@ import { buildInitramfs } from './initramfs.js';
 export { grubCfg, GRUB_PREFIX } from './grub.js';
 
 /** Bump when what is built changes, so old caches are not reused. */
-const FORMAT = 'v2'; // v2: the initramfs loads qemu_fw_cfg
+const FORMAT = 'v3'; // v2: the initramfs loads qemu_fw_cfg; v3: packages from the signed index, not apt
 
 export interface BootParts {
   dir: string;
@@ -62,11 +62,12 @@ export async function prepareBootParts(cacheDir: string, onProgress: (message: s
   await mkdir(path.dirname(dir), { recursive: true });
   const tmp = `${dir}.tmp-${randomBytes(4).toString('hex')}`;
   try {
-    onProgress('bootable parts: downloading Debian packages with apt');
+    onProgress('bootable parts: fetching Debian packages (signed index, each .deb checked)');
     const { debs } = await downloadPackages(path.join(tmp, 'debs'));
     const tree = path.join(tmp, 'tree');
     onProgress(`bootable parts: unpacking ${debs.length} packages`);
-    await extractPackages(debs, tree);
+    await extractPackages(debs, tree, path.join(tmp, 'deb-scratch'));
+    await rm(path.join(tmp, 'deb-scratch'), { recursive: true, force: true });
     const versions = await readdir(path.join(tree, 'lib', 'modules'));
     if (versions.length !== 1) throw new DiskFormatError(`expected one kernel in the packages, found ${versions.length}`);
     const kernelVersion = versions[0]!;
