@@ -27,5 +27,22 @@ export async function readJson<T = unknown>(file: string): Promise<T> {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * Runs the built CLI as an ordinary user: as nobody (setpriv) when the tests run as root, else
+ * as the user running them. `env` is laid over this process's environment (PATH and HOME are the
+ * caller's to choose: nobody has no home).
+ */
+export async function runCliUnprivileged(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const command = isRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath] : [process.execPath];
+  const result = await execa(command[0]!, [...command.slice(1), CLI, ...args], {
+    env: { NO_PROXY: '127.0.0.1,localhost', ...env },
+    reject: false,
+    stdin: 'ignore',
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+/** For the name of a test that needs root: empty as root, else what it needs root for, visibly. */
+export const needsRoot = (what: string): string => (isRoot ? '' : ` (SKIPPED: needs root ${what})`);
 /** Tests that attach loop devices and mount need root; elsewhere they are skipped and say why. */
-export const ROOT_SKIP_REASON = isRoot ? '' : ' (SKIPPED: needs root for losetup and mount)';
+export const ROOT_SKIP_REASON = needsRoot('for losetup and mount');
