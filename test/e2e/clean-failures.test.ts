@@ -2,7 +2,7 @@ import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isRoot, runCli, type CliResult } from '../helpers/cli.js';
+import { isRoot, needsRoot, runCli, type CliResult } from '../helpers/cli.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 
 /**
@@ -141,7 +141,7 @@ describe('clean failures: one error line, a hint, nothing left behind', () => {
     expect(await readFile(file, 'utf8')).toBe('host\n');
   });
 
-  it.skipIf(!isRoot)('ENOSPC while downloading: names the directory and the cause (needs root for a small tmpfs)', async () => {
+  it.skipIf(!isRoot)(`ENOSPC while downloading: names the directory and the cause${needsRoot('to mount a small tmpfs')}`, async () => {
     const dir = fresh();
     const cache = path.join(dir, 'cache');
     await mkdir(cache, { recursive: true });

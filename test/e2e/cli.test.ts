@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic } from '../../src/demo/server.js';
-import { CLI, isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
+import { readJson, runCli, runCliUnprivileged } from '../helpers/cli.js';
 import { leftovers, withReadOnlyPartition } from '../helpers/disk.js';
 import { copyTree, serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import type { Manifest } from '../../src/bake/manifest.js';
@@ -80,7 +80,7 @@ describe('command line basics', () => {
   });
 });
 
-describe.skipIf(!isRoot)(`air-gapped, unverified and unprivileged runs${ROOT_SKIP_REASON}`, () => {
+describe('air-gapped, unverified and unprivileged runs', () => {
   let served: ServedRelease;
   let scratch: string;
   beforeAll(async () => {
@@ -140,11 +140,7 @@ describe.skipIf(!isRoot)(`air-gapped, unverified and unprivileged runs${ROOT_SKI
     await chmod(path.join(dir, 'base.bin'), 0o644);
     await chmod(path.join(dir, 'hello.raw'), 0o644);
     const output = path.join(dir, 'out');
-    const r = await execa(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, CLI, '--backend', 'mount', '--image', path.join(dir, 'base.bin'), '--no-cache', '--output', output, `hello:${path.join(dir, 'hello.raw')}`],
-      { reject: false, env: { PATH: '/usr/bin:/bin', HOME: dir } },
-    );
+    const r = await runCliUnprivileged(['--backend', 'mount', '--image', path.join(dir, 'base.bin'), '--no-cache', '--output', output, `hello:${path.join(dir, 'hello.raw')}`], { PATH: '/usr/bin:/bin', HOME: dir });
     expect(r.exitCode).toBe(1);
     const sudoInstalled = (await execa('sh', ['-c', 'command -v sudo'], { reject: false })).exitCode === 0;
     expect(r.stderr).toMatch(sudoInstalled ? /needs root/ : /needs root \(losetup and mount\), and sudo is not installed/);

@@ -3,7 +3,7 @@ import { open, mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic } from '../../src/demo/server.js';
-import { CLI, isRoot, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
+import { CLI, isRoot, needsRoot, runCli } from '../helpers/cli.js';
 import { leftovers, rangesEqual, sgdiskPartition } from '../helpers/disk.js';
 import { copyTree, serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 
@@ -41,7 +41,7 @@ async function expectNothingWritten(output: string): Promise<void> {
   expect(entries).toEqual([]);
 }
 
-describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_REASON}`, () => {
+describe('bake failures are clear and change nothing', () => {
   let served: ServedRelease;
   let scratch: string;
   let helloFile: string;
@@ -289,7 +289,7 @@ describe.skipIf(!isRoot)(`bake failures are clear and change nothing${ROOT_SKIP_
     }
   });
 
-  it('a run killed while partitions are mounted leaves no loop device, mount, work dir or output', async () => {
+  it.skipIf(!isRoot)(`a run killed while partitions are mounted leaves no loop device, mount, work dir or output${needsRoot('for the mount backend (losetup and mount)')}`, async () => {
     const output = out();
     await mkdir(output, { recursive: true });
     // The mount backend writes into the mounted ROOT with install(1): an install found first on

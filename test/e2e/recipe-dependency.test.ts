@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStatic, type StaticServer } from '../../src/demo/server.js';
-import { isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
+import { readJson, runCli } from '../helpers/cli.js';
 import { withReadOnlyPartition } from '../helpers/disk.js';
 import { copyTree, serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import { FIXTURES } from '../recipes/fixtures.js';
@@ -11,7 +11,7 @@ import { elf, sha256, Upstream } from '../recipes/upstream.js';
 import { schemaErrors } from '../helpers/schemas.js';
 import type { Manifest } from '../../src/bake/manifest.js';
 
-describe.skipIf(!isRoot)(`bake builds a recipe sysext it is asked for${ROOT_SKIP_REASON}`, () => {
+describe('bake builds a recipe sysext it is asked for', () => {
   let served: ServedRelease;
   let scratch: string;
   let mirror: StaticServer;

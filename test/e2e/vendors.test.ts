@@ -3,13 +3,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRoot, readJson, ROOT_SKIP_REASON, runCli } from '../helpers/cli.js';
+import { readJson, runCli } from '../helpers/cli.js';
 import { coreutilsChunkedSha256, leftovers } from '../helpers/disk.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import type { Manifest } from '../../src/bake/manifest.js';
 import { schemaErrors } from '../helpers/schemas.js';
 
-describe.skipIf(!isRoot)(`vendor images from one bake${ROOT_SKIP_REASON}`, () => {
+describe('vendor images from one bake', () => {
   let served: ServedRelease;
   let scratch: string;
   let hello: string;
