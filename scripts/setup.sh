@@ -32,6 +32,7 @@ PACKAGES=(
   # tests only: a real registry, a busybox rootfs, jq for flix, xmllint for OVFs, arm64 cross builds
   docker-registry busybox-static jq libxml2-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   zip                             # tests only: HashiCorp-shaped zip fixtures
+  sbsigntool systemd-boot-efi     # tests only: a signed unified kernel image boots the qemu_uefi_secure variables under Secure Boot
   musl musl-tools                 # tests only: the btop recipe's stand-in Alpine packages (musl loader, musl-gcc)
 )
 

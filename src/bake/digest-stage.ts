@@ -30,7 +30,9 @@ export async function digest(ctx: BakeContext, fetched: Fetched, staged: Staged,
   }
   await keepBase(ctx, fetched.base.image, basePieces);
   for (const result of vendors) {
-    for (const o of result.outputs) outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, ...(o.rootSize ? { rootSize: o.rootSize } : {}), workFile: o.workFile });
+    for (const o of result.outputs) {
+      outputs.push({ vendor: result.vendor, file: o.file, sha256: o.sha256, size: o.size, ...(o.rootSize ? { rootSize: o.rootSize } : {}), ...(o.aliases ? { aliases: o.aliases } : {}), workFile: o.workFile });
+    }
   }
   return outputs;
 }

@@ -14,6 +14,8 @@ export interface ManifestOutput {
   size: number;
   /** Bytes of the ROOT partition in the disk this file is or carries (the generic image, vendor disks and bundles). */
   rootSize?: number;
+  /** The SDK's other names of this file, published beside it as relative symlinks to it (qemu_uefi: flatcar_production_qemu_image.img, ...). */
+  aliases?: string[];
 }
 
 /** A sysext the bake built from a recipe: what `--replay` builds again and holds the inputs to. */

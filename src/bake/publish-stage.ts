@@ -45,7 +45,8 @@ export async function publishResults(
   });
   const files = outputs.length ? await publish(ctx, outputs, manifest) : [];
   if (files.length) {
-    const sizes = new Map(outputs.map((o) => [o.file, o.size]));
+    // An alias is a symlink: it adds no bytes of its own.
+    const sizes = new Map(outputs.flatMap((o) => [[o.file, o.size] as const, ...(o.aliases ?? []).map((a) => [a, 0] as const)]));
     const described = await Promise.all(files.map(async (f) => ({ path: f, size: sizes.get(path.basename(f)) ?? (await stat(f)).size })));
     ctx.report.result(bakeSummary({ manifest, files: described, seconds: (Date.now() - ctx.startedAt) / 1000 }));
   }
@@ -72,10 +73,15 @@ export async function publish(ctx: BakeContext, outputs: readonly OutputFile[], 
   await writeFile(path.join(ctx.workDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   // Every file of the set under its final name at the top of the work dir (still private).
   for (const output of outputs) {
-    const staged = path.join(ctx.workDir, output.file);
-    if (path.resolve(output.workFile) === path.resolve(staged)) continue;
-    await rm(staged, { recursive: true, force: true });
-    await rename(output.workFile, staged);
+    // An alias is a relative symlink to its file: it moves along and stays valid beside it.
+    for (const name of [...(output.aliases ?? []), output.file]) {
+      const staged = path.join(ctx.workDir, name);
+      const from = path.join(path.dirname(output.workFile), name);
+      if (path.resolve(from) === path.resolve(staged)) continue;
+      await rm(staged, { recursive: true, force: true });
+      await rename(from, staged);
+    }
   }
-  return publishSet(ctx.workDir, outputs.map((o) => o.file), MANIFEST_FILE);
+  // Aliases ahead of their file: publishSet tells a staged file by opening it, which follows the link to the still staged target.
+  return publishSet(ctx.workDir, outputs.flatMap((o) => [...(o.aliases ?? []), o.file]), MANIFEST_FILE);
 }

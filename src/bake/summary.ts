@@ -38,7 +38,8 @@ interface Row {
 
 /** The published files grouped by the vendor whose output they are, in the order they were written. */
 function outputRows(manifest: Manifest, files: SummaryInput['files']): Row[] {
-  const vendorOf = new Map(manifest.outputs.map((o) => [o.file, o]));
+  // An alias (a symlink the SDK also writes) belongs to its file's vendor.
+  const vendorOf = new Map(manifest.outputs.flatMap((o) => [[o.file, o] as const, ...(o.aliases ?? []).map((a) => [a, o] as const)]));
   const groups = new Map<string, Array<{ path: string; size: number }>>();
   const rows: Array<Row | string> = [];
   for (const f of files) {
@@ -57,7 +58,7 @@ function outputRows(manifest: Manifest, files: SummaryInput['files']): Row[] {
     if (typeof row !== 'string') return row;
     const group = groups.get(row)!;
     // The main file: the disk that carries ROOT (what inspect and boot read), else the first written.
-    const main = group.find((f) => { const o = vendorOf.get(path.basename(f.path))!; return o.rootSize !== undefined && INSPECTABLE.test(o.file); }) ?? group[0]!;
+    const main = group.find((f) => { const o = vendorOf.get(path.basename(f.path))!; return o.file === path.basename(f.path) && o.rootSize !== undefined && INSPECTABLE.test(o.file); }) ?? group[0]!;
     return { path: main.path, size: group.reduce((sum, f) => sum + f.size, 0), more: group.length - 1 };
   });
 }

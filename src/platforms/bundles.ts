@@ -20,8 +20,11 @@ export async function sha1File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Debian's OVMF (or AAVMF) firmware as the qcow2 pair the launch script boots with; the vars copy is the VM's own NVRAM. */
-export async function writeUefiFirmware(firmware: UefiFirmware, codeOut: string, varsOut: string): Promise<void> {
+/**
+ * Debian's OVMF (or AAVMF) firmware as the qcow2 pair the launch script boots with; the vars copy is the VM's own NVRAM.
+ * `varsIn`: a raw variable store to ship instead of the package's (the Secure Boot variant's, with Flatcar's db entries).
+ */
+export async function writeUefiFirmware(firmware: UefiFirmware, codeOut: string, varsOut: string, varsIn = firmware.vars): Promise<void> {
   for (const file of [firmware.code, firmware.vars]) {
     try {
       await access(file);
@@ -30,7 +33,7 @@ export async function writeUefiFirmware(firmware: UefiFirmware, codeOut: string,
     }
   }
   await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', firmware.code, codeOut], { purpose: 'convert the UEFI firmware code' });
-  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', firmware.vars, varsOut], { purpose: 'convert the UEFI firmware variables' });
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', varsIn, varsOut], { purpose: 'convert the UEFI firmware variables' });
 }
 
 export interface OvfDiskInfo {

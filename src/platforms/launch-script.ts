@@ -27,7 +27,7 @@ export interface LaunchInput {
   kernelCommandLine: string;
   files: LaunchFiles;
   /** uefi-disk with Secure Boot firmware; `smm`: the firmware needs SMM and a secure pflash (OVMF's secboot build). */
-  secureBoot?: { smm: boolean };
+  secureBoot?: { smm: boolean; db?: readonly string[] };
 }
 
 /** Single-quoted bash word. */
@@ -178,9 +178,10 @@ export function renderLaunchReadme(input: LaunchInput, fileList: readonly string
     ? `
 Secure Boot: ./${secure.name}.sh boots the same disk with firmware that enforces
 Secure Boot (${secure.files.efiCode}, ${secure.files.efiVars}: Debian's ${secure.arch.secureBootFirmware.code}
-and ${secure.arch.secureBootFirmware.vars}, with Microsoft's keys enrolled). Flatcar's SDK also enrolls
-the certificate the release was signed with; these variables do not have it, so the firmware
-starts only a shim signed by Microsoft's UEFI CA. Both scripts write to the same disk.
+and ${secure.arch.secureBootFirmware.vars}, with Microsoft's keys enrolled${
+        secure.secureBoot?.db?.length ? `, and in db also
+${secure.secureBoot.db.join(', ')}, as Flatcar's SDK adds them` : ''
+      }). Both scripts write to the same disk.
 `
     : '';
   return `Flatcar Container Linux for QEMU (${input.name})

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError } from '../errors.js';
-import { refuseUnsupportedVendors, supportedReleases } from './releases.js';
+import { majorOf, refuseUnsupportedVendors, supportedReleases } from './releases.js';
 import {
   BUNDLE_KINDS,
   CONFIG_KINDS,
@@ -21,6 +21,7 @@ import {
   type ArchSettings,
   type BundleSpec,
   type ConfigSpec,
+  type DiskAlias,
   type DiskSpec,
   type GrubSettings,
   type ImageKind,
@@ -31,6 +32,7 @@ import {
   type QemuImgOptionValue,
   type ReleaseEra,
   type RetiredVendor,
+  type SecureVariantSpec,
   type VendorRecord,
   type VendorSettings,
 } from './types.js';
@@ -45,6 +47,7 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
 /** OVF VirtualSystemTypes flatbake writes a descriptor for: VMware's template (vmx-N) and VirtualBox's (virtualbox-N.N). */
 const OVF_SYSTEM = /^(vmx-\d+|virtualbox-\d+\.\d+)$/;
 const QEMU_OPTION_KEY = /^[a-z][a-z0-9_]*$/;
+const GUID_TEXT = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/;
 /** qemu-img -o values must not smuggle in another option (`,`) or a second assignment. */
 const QEMU_OPTION_VALUE = /^[A-Za-z0-9_.+-]+$/;
 
@@ -263,7 +266,7 @@ function parseGrub(c: Checker, value: Json, where: string): GrubSettings {
 
 function parseDisk(c: Checker, value: Json, where: string): DiskSpec {
   const d = c.object(value, where);
-  c.noExtraKeys(d, where, ['format', 'options', 'compressed', 'extension', 'virtualSizeBytes', 'archive', 'name']);
+  c.noExtraKeys(d, where, ['format', 'options', 'compressed', 'extension', 'virtualSizeBytes', 'archive', 'name', 'aliases']);
   const format = c.oneOf(d.format, `${where}.format`, DISK_FORMATS);
   const optionsIn = c.object(d.options ?? {}, `${where}.options`);
   const options: Record<string, QemuImgOptionValue> = {};
@@ -290,7 +293,47 @@ function parseDisk(c: Checker, value: Json, where: string): DiskSpec {
     if (format !== 'raw') c.fail(`${where}.archive`, 'only raw disks are archived');
     disk.archive = { format: c.oneOf(a.format, `${where}.archive.format`, ['tar.gz'] as const), member: c.string(a.member, `${where}.archive.member`, SAFE_NAME) };
   }
+  if (d.aliases !== undefined) {
+    if (!Array.isArray(d.aliases)) c.fail(`${where}.aliases`, 'must be a list of { vendor, from, architectures? }');
+    disk.aliases = d.aliases.map((v, i) => {
+      const w = `${where}.aliases[${i}]`;
+      const a = c.object(v, w);
+      c.noExtraKeys(a, w, ['vendor', 'from', 'architectures']);
+      const alias: DiskAlias = { vendor: c.string(a.vendor, `${w}.vendor`, VENDOR_ID), from: c.positiveInt(a.from, `${w}.from`) };
+      if (a.architectures !== undefined) {
+        if (!Array.isArray(a.architectures)) c.fail(`${w}.architectures`, `must be a list of ${ARCHES.join(', ')}`);
+        alias.architectures = a.architectures.map((x, n) => c.oneOf(x, `${w}.architectures[${n}]`, ARCHES));
+      }
+      return alias;
+    });
+  }
   return disk;
+}
+
+/** The SDK's alias names of a vendor's disk for a release and architecture (a version without a major: all). */
+export function diskAliases(settings: VendorSettings, disk: DiskSpec, version: string, arch: Arch): string[] {
+  const major = majorOf(version);
+  return (disk.aliases ?? [])
+    .filter((a) => (major === undefined || a.from <= major) && (!a.architectures || a.architectures.includes(arch)))
+    .map((a) => diskFileName(outputNames(settings, a.vendor, version), disk));
+}
+
+function parseSecureVariant(c: Checker, value: Json, where: string): SecureVariantSpec {
+  const d = c.object(value, where);
+  c.noExtraKeys(d, where, ['owner', 'eras']);
+  if (!Array.isArray(d.eras) || d.eras.length === 0) c.fail(`${where}.eras`, 'must be a non-empty list of { from, db }');
+  let last = 0;
+  const eras = d.eras.map((e, i) => {
+    const era = c.object(e, `${where}.eras[${i}]`);
+    c.noExtraKeys(era, `${where}.eras[${i}]`, ['from', 'db']);
+    const from = c.positiveInt(era.from, `${where}.eras[${i}].from`);
+    if (from <= last) c.fail(`${where}.eras[${i}].from`, 'eras must be in ascending order of their major');
+    last = from;
+    if (era.db === null) return { from, db: null };
+    if (!Array.isArray(era.db) || era.db.length === 0) c.fail(`${where}.eras[${i}].db`, 'must be null or a non-empty list of certificate files in vendors/secure-boot/');
+    return { from, db: era.db.map((f, n) => c.string(f, `${where}.eras[${i}].db[${n}]`, SAFE_NAME)) };
+  });
+  return { owner: c.string(d.owner, `${where}.owner`, GUID_TEXT), eras };
 }
 
 function parseConfig(c: Checker, value: Json, where: string): ConfigSpec {
@@ -300,7 +343,7 @@ function parseConfig(c: Checker, value: Json, where: string): ConfigSpec {
   if (config.kind === 'qemu-launch') config.boot = c.oneOf(d.boot, `${where}.boot`, LAUNCH_BOOTS);
   else if (d.boot !== undefined) c.fail(`${where}.boot`, 'only qemu-launch configs have a boot mode');
   if (d.secureVariant !== undefined) {
-    config.secureVariant = c.boolean(d.secureVariant, `${where}.secureVariant`);
+    config.secureVariant = parseSecureVariant(c, d.secureVariant, `${where}.secureVariant`);
     if (config.boot !== 'uefi-disk') c.fail(`${where}.secureVariant`, 'only a qemu-launch config booting a disk through UEFI has a Secure Boot variant');
   }
   if (config.kind === 'ovf') config.system = c.string(d.system, `${where}.system`, OVF_SYSTEM);

@@ -56,6 +56,17 @@ export interface DiskSpec {
   archive?: { format: 'tar.gz'; member: string };
   /** Which name template the published disk takes: `image` (default) or `companion` (gce: `flatcar_production_gce.tar.gz`). */
   name?: 'image' | 'companion';
+  /**
+   * The SDK's other names of this disk: relative symlinks `flatcar_production_<vendor>_image.<ext>` beside it, on the
+   * architectures listed (all when absent), from a Flatcar major on (vm_image_util.sh write_vm_disk, qemu and qemu_uefi_secure).
+   */
+  aliases?: DiskAlias[];
+}
+
+export interface DiskAlias {
+  vendor: string;
+  from: number;
+  architectures?: Arch[];
 }
 
 export interface ConfigSpec {
@@ -66,7 +77,18 @@ export interface ConfigSpec {
   /** ovf: the VirtualSystemType (`vmx-11`, `virtualbox-2.2`). */
   system?: string;
   /** qemu-launch uefi-disk: also write the `<vendor>_secure` launch script and Secure Boot firmware beside it (the SDK's qemu_uefi_secure). */
-  secureVariant?: boolean;
+  secureVariant?: SecureVariantSpec;
+}
+
+/** What the SDK enrolls in the Secure Boot variables of `<vendor>_secure`, by Flatcar major. */
+export interface SecureVariantSpec {
+  /** SignatureOwner GUID of the added db entries (the SDK's `owner`). */
+  owner: string;
+  /**
+   * From a major on (to the next era's): the certificate files (in vendors/secure-boot/) added to db,
+   * in order; null where the SDK enrolled its keys another way that flatbake does not write (no variant then).
+   */
+  eras: Array<{ from: number; db: string[] | null }>;
 }
 
 export interface BundleSpec {

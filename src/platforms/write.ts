@@ -6,7 +6,7 @@
  */
 import { renderGrubCfg } from './oem-files.js';
 import os from 'node:os';
-import { mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, rmdir, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { InputError } from '../errors.js';
@@ -25,9 +25,10 @@ import { convertDisk } from './formats.js';
 import { renderPvs, writeParallelsDisk } from './parallels.js';
 import { renderLaunchReadme, renderLaunchScript, type LaunchFiles, type LaunchInput } from './launch-script.js';
 import { growImageToLayout, sparseCopy } from './layout.js';
+import { secureVariantDb, writeSecureBootVars } from './secure-variant.js';
 import { buildIso, buildUsrInitramfs, extractEspFile, extractKernel, grubEfiPath } from './netboot.js';
 import { installOem, prepareOemContent } from './oem.js';
-import { diskFileName, loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
+import { diskAliases, diskFileName, loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
 import { allocatedBytes, estimateVendorBytes, SpaceLedger } from './space.js';
 import type { UefiFirmware, VendorRecord } from './types.js';
 import type { Arch } from '../arch.js';
@@ -72,6 +73,8 @@ export interface VendorOutput {
   size: number;
   /** Bytes of the ROOT partition in the disk this file is or carries (absent: no disk in it). */
   rootSize?: number;
+  /** The SDK's other names of this file: relative symlinks to it, beside it in workDir (e.g. flatcar_production_qemu_image.img). */
+  aliases?: string[];
 }
 
 export interface VendorResult {
@@ -94,6 +97,8 @@ interface VendorContext {
   files: string[];
   /** The ROOT size of the files that are or carry the vendor's disk. */
   rootBytes: Map<string, number>;
+  /** Symlink names written beside an output file (by its path). */
+  aliases: Map<string, string[]>;
 }
 
 export async function writeVendorImages(options: WriteVendorImagesOptions): Promise<VendorResult[]> {
@@ -135,7 +140,7 @@ async function writeOneVendor(
     releaseSpace = await ledger.reserve(vendor.id, dir, estimateVendorBytes(vendor, imageAllocated, sysextBytes));
     const scratch = await mkdtemp(path.join(dir, '.scratch-'));
     removeScratch = options.scope.defer(`remove ${scratch}`, () => rm(scratch, { recursive: true, force: true }));
-    const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id, options.version), dir, scratch, files: [], rootBytes: new Map() };
+    const ctx: VendorContext = { options, registry, vendor, names: outputNames(registry.settings, vendor.id, options.version), dir, scratch, files: [], rootBytes: new Map(), aliases: new Map() };
     // A disk vendor says what it is with its layout (one line less per vendor).
     if (vendor.kind !== 'disk') report.step('vendor', `${vendor.id}: ${vendor.description}`);
     if (vendor.kind === 'disk') await writeDiskVendor(ctx, sysext);
@@ -152,7 +157,8 @@ async function writeOneVendor(
         throw error;
       });
       task.succeed();
-      outputs.push({ file: path.basename(workFile), workFile, sha256, size, ...(rootSize ? { rootSize } : {}) });
+      const aliases = ctx.aliases.get(workFile);
+      outputs.push({ file: path.basename(workFile), workFile, sha256, size, ...(rootSize ? { rootSize } : {}), ...(aliases ? { aliases } : {}) });
     }
     report.step('vendor', `${vendor.id}: ${outputs.length} file(s) in ${formatDuration((Date.now() - started) / 1000).text}`);
     return { vendor: vendor.id, ok: true, outputs };
@@ -219,6 +225,10 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
   if (!bundled) {
     ctx.files.push(converted);
     ctx.rootBytes.set(converted, rootBytes);
+    // The SDK's other names of this disk, as relative symlinks beside it (write_vm_disk, V:451-464 at HEAD).
+    const aliases = diskAliases(ctx.registry.settings, disk, options.version, options.arch);
+    for (const alias of aliases) await symlink(diskName, path.join(ctx.dir, alias));
+    if (aliases.length) ctx.aliases.set(converted, aliases);
   }
 
   if (vendor.config) {
@@ -247,16 +257,26 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
       case 'qemu-launch': {
         const arch = ctx.registry.settings.architectures[options.arch];
         const image = { file: diskName, format: disk.format };
-        const firmwareFor = async (n: ReturnType<typeof outputNames>, firmware: UefiFirmware): Promise<LaunchFiles> => {
+        const firmwareFor = async (n: ReturnType<typeof outputNames>, firmware: UefiFirmware, varsIn?: string): Promise<LaunchFiles> => {
           const files = { image, efiCode: n.firmware('code'), efiVars: n.firmware('vars') };
-          await writeUefiFirmware(firmware, path.join(ctx.dir, files.efiCode), path.join(ctx.dir, files.efiVars));
+          await writeUefiFirmware(firmware, path.join(ctx.dir, files.efiCode), path.join(ctx.dir, files.efiVars), varsIn);
           ctx.files.push(path.join(ctx.dir, files.efiCode), path.join(ctx.dir, files.efiVars));
           return files;
         };
         const main = await firmwareFor(names, arch.uefiFirmware);
-        // The SDK's qemu_uefi_secure: the same disk, its own script and Secure Boot firmware (V:689-735 at alpha-4790.0.0).
-        const secure = vendor.config.secureVariant ? await firmwareFor(secureNames(ctx), arch.secureBootFirmware) : undefined;
-        await writeLaunch(ctx, main, secure);
+        // The SDK's qemu_uefi_secure: the same disk, its own script and Secure Boot firmware (V:689-735 at alpha-4790.0.0),
+        // its db holding the certificates that release's SDK adds (V:723-733).
+        const variant = vendor.config.secureVariant;
+        const era = variant ? secureVariantDb(variant, options.version) : undefined;
+        let secure: LaunchFiles | undefined;
+        if (variant && era?.db) {
+          const vars = path.join(scratch, 'secure-vars.fd');
+          await writeSecureBootVars(variant, era.db, arch.secureBootFirmware.vars, vars);
+          secure = await firmwareFor(secureNames(ctx), arch.secureBootFirmware, vars);
+        } else if (variant) {
+          options.report.warn(`vendor ${vendor.id}: no ${vendor.id}_secure variant: Flatcar ${options.version}'s SDK enrolled its own PK, KEK and db with efitools' flash-var, which flatbake does not write`);
+        }
+        await writeLaunch(ctx, main, secure, era?.db ?? undefined);
         break;
       }
       case 'pvs':
@@ -331,7 +351,7 @@ function secureNames(ctx: VendorContext): ReturnType<typeof outputNames> {
   return outputNames(ctx.registry.settings, `${ctx.vendor.id}_secure`, ctx.options.version);
 }
 
-async function writeLaunch(ctx: VendorContext, files: LaunchFiles, secureFiles?: LaunchFiles): Promise<void> {
+async function writeLaunch(ctx: VendorContext, files: LaunchFiles, secureFiles?: LaunchFiles, secureDb?: readonly string[]): Promise<void> {
   const { vendor, names } = ctx;
   const arch = ctx.registry.settings.architectures[ctx.options.arch];
   const input: LaunchInput = {
@@ -344,7 +364,7 @@ async function writeLaunch(ctx: VendorContext, files: LaunchFiles, secureFiles?:
     files,
   };
   const scripts: Array<[string, LaunchInput]> = [[names.companion(vendor.config!.extension), input]];
-  const secure = secureFiles ? { ...input, name: secureNames(ctx).machine, files: secureFiles, secureBoot: { smm: arch.secureBootFirmware.smm } } : undefined;
+  const secure = secureFiles ? { ...input, name: secureNames(ctx).machine, files: secureFiles, secureBoot: { smm: arch.secureBootFirmware.smm, db: secureDb } } : undefined;
   if (secure) scripts.push([secureNames(ctx).companion(vendor.config!.extension), secure]);
   for (const [name, script] of scripts) {
     const file = path.join(ctx.dir, name);

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { readJson, runCli } from '../helpers/cli.js';
 import { coreutilsChunkedSha256, leftovers } from '../helpers/disk.js';
 import { serveSyntheticRelease, type ServedRelease } from '../helpers/release.js';
 import type { Manifest } from '../../src/bake/manifest.js';
+import { vendorsDir } from '../../src/platforms/registry.js';
 import { schemaErrors } from '../helpers/schemas.js';
 
 describe('vendor images from one bake', () => {
@@ -45,8 +46,20 @@ describe('vendor images from one bake', () => {
         'flatcar_production_qemu_uefi_secure.sh',
         'flatcar_production_qemu_uefi_secure_efi_code.qcow2',
         'flatcar_production_qemu_uefi_secure_efi_vars.qcow2',
+        // The SDK's other names of the disk, relative symlinks (write_vm_disk, V:451-464 at HEAD; amd64 has both).
+        'flatcar_production_qemu_image.img',
+        'flatcar_production_qemu_uefi_secure_image.img',
       ].concat(files.filter((f) => /README/i.test(f))).sort(),
     );
+    for (const alias of ['flatcar_production_qemu_image.img', 'flatcar_production_qemu_uefi_secure_image.img']) {
+      expect((await execa('readlink', [path.join(output, alias)])).stdout).toBe('flatcar_production_qemu_uefi_image.img');
+    }
+    // The secure variant's db holds DB.crt (the synthetic release is 4459: vm_image_util.sh --add-db at
+    // stable-4459.2.0 V:886-889), owner all zeros; read back through qemu-img and openssl.
+    const secureVars = path.join(scratch, 'secure-vars.raw');
+    await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', path.join(output, 'flatcar_production_qemu_uefi_secure_efi_vars.qcow2'), secureVars]);
+    const der = (await execa('openssl', ['x509', '-in', path.join(vendorsDir(), 'secure-boot', 'DB.crt'), '-outform', 'DER'], { encoding: 'buffer', stripFinalNewline: false })).stdout as Buffer;
+    expect((await readFile(secureVars)).indexOf(Buffer.concat([Buffer.alloc(16), der]))).toBeGreaterThan(0);
     // One download of the image for all three.
     const imageGets = served.server.requests.slice(before).filter((q) => q.path.endsWith('flatcar_production_image.bin.bz2') && q.method === 'GET');
     expect(imageGets.length).toBe(1);
@@ -61,6 +74,8 @@ describe('vendor images from one bake', () => {
       else expect((await execa('sha256sum', [path.join(output, o.file)])).stdout.split(' ')[0]).toBe(o.sha256);
     }
     expect(manifest.outputs.map((o) => o.vendor)).toEqual(expect.arrayContaining(['generic', 'qemu_uefi', 'gce']));
+    expect(manifest.outputs.find((o) => o.file === 'flatcar_production_qemu_uefi_image.img')?.aliases).toEqual(['flatcar_production_qemu_image.img', 'flatcar_production_qemu_uefi_secure_image.img']);
+    expect(schemaErrors('manifest', manifest)).toEqual([]);
     expect(await leftovers(scratch)).toEqual({ loops: [], mounts: [] });
   });
 

@@ -199,7 +199,23 @@ describe('vendor data validation', () => {
     ['an unknown OEM form', { x: { oem: 'qemu', releases: [{ from: 4000, oem: 'rpm' }] } }, /x\.releases\[0\]\.oem: must be one of sysext, package, none, absent/],
     ['a none era of a vendor with an OEM', { x: { oem: 'qemu', releases: [{ from: 4000, oem: 'none' }] } }, /a vendor with an OEM has no 'none' era/],
     ['an era widening the architectures', { x: { oem: 'qemu', architectures: ['x86-64'], releases: [{ from: 4000, oem: 'sysext', architectures: ['arm64'] }] } }, /arm64 is not one of the vendor's architectures/],
+    ...secureVariantCases(),
+    ['an alias on an unknown architecture', { x: { oem: 'qemu', disk: { format: 'qcow2', extension: 'img', aliases: [{ vendor: 'y', from: 1, architectures: ['mips'] }] }, releases: [{ from: 4000, oem: 'sysext' }] } }, /x\.disk\.aliases\[0\]\.architectures\[0\]/],
   ];
+  /** qemu_uefi's secureVariant broken one way each (its good form: vendors.json). */
+  function secureVariantCases(): Array<[string, Record<string, unknown>, RegExp]> {
+    const vendor = (secureVariant: unknown) => ({
+      x: { oem: 'qemu', config: { kind: 'qemu-launch', boot: 'uefi-disk', extension: 'sh', secureVariant }, releases: [{ from: 4000, oem: 'sysext' }] },
+    });
+    const owner = '00000000-0000-0000-0000-000000000000';
+    return [
+      ['secure variant eras out of order', vendor({ owner, eras: [{ from: 4757, db: ['a.crt'] }, { from: 4152, db: ['a.crt'] }] }), /x\.config\.secureVariant\.eras\[1\]\.from: eras must be in ascending order/],
+      ['a secure variant owner that is no GUID', vendor({ owner: 'zero', eras: [{ from: 4152, db: ['a.crt'] }] }), /x\.config\.secureVariant\.owner/],
+      ['a secure variant certificate path', vendor({ owner, eras: [{ from: 4152, db: ['../etc/passwd'] }] }), /x\.config\.secureVariant\.eras\[0\]\.db\[0\]/],
+      ['a secure variant without eras', vendor({ owner, eras: [] }), /x\.config\.secureVariant\.eras: must be a non-empty list/],
+    ];
+  }
+
   it.each(broken)('rejects %s with the path of the problem', async (_what, vendors, message) => {
     const files = await dataFiles();
     files.vendors = vendors;

@@ -18,6 +18,7 @@ import { quietReporter } from '../../src/util/report.js';
 import { ResourceScope } from '../../src/util/scope.js';
 import { InsufficientSpaceError } from '../../src/platforms/space.js';
 import { writeVendorImages, type VendorResult, type WriteVendorImagesOptions } from '../../src/platforms/write.js';
+import { vendorsDir } from '../../src/platforms/registry.js';
 import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber, qemuInfo, SECTOR, tool, withReadOnlyMount, xmlAttributeValues, xpath } from './helpers.js';
 
 // A release whose SDK writes every vendor here with its OEM sysext (vendors.json releases: 4722 and later).
@@ -254,17 +255,31 @@ describe('vendor extras', () => {
     ]);
     expect(line).not.toContain('smm=on');
     for (const f of files) await stat(f);
+    // The SDK's other names of the disk: relative symlinks beside it (write_vm_disk, V:451-464 at HEAD), in the result.
+    const disk = results.get('qemu_uefi')!.outputs.find((o) => o.file === 'flatcar_production_qemu_uefi_image.img')!;
+    expect(disk.aliases).toEqual(['flatcar_production_qemu_image.img', 'flatcar_production_qemu_uefi_secure_image.img']);
+    for (const alias of disk.aliases!) expect((await ok('readlink', [path.join(path.dirname(disk.workFile), alias)])).trim()).toBe('flatcar_production_qemu_uefi_image.img');
     expect(await readFile(output('qemu_uefi', 'flatcar_production_qemu_uefi.README'), 'utf8')).toContain('flatcar_production_qemu_uefi_efi_vars.qcow2');
   });
 
   it('qemu_uefi_secure beside qemu_uefi: its script boots the same disk with Debian\'s Secure Boot firmware (the SDK\'s variant, V:689-735 at alpha-4790.0.0)', async () => {
-    // The firmware is Debian's secboot code and Microsoft-key variables, converted to qcow2 without a change.
-    const pairs = [['code', '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd'], ['vars', '/usr/share/OVMF/OVMF_VARS_4M.ms.fd']] as const;
-    for (const [part, source] of pairs) {
-      const file = output('qemu_uefi', `flatcar_production_qemu_uefi_secure_efi_${part}.qcow2`);
-      expect((await qemuInfo(file)).format).toBe('qcow2');
-      expect(await ok('qemu-img', ['compare', '-f', 'qcow2', '-F', 'raw', file, source])).toContain('Images are identical');
+    // The code is Debian's secboot build, converted to qcow2 without a change.
+    const code = output('qemu_uefi', 'flatcar_production_qemu_uefi_secure_efi_code.qcow2');
+    expect((await qemuInfo(code)).format).toBe('qcow2');
+    expect(await ok('qemu-img', ['compare', '-f', 'qcow2', '-F', 'raw', code, '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd'])).toContain('Images are identical');
+    // The variables are Debian's Microsoft-key store with what 4790's SDK adds to db (V:723-733 at HEAD):
+    // DB.crt and flatcar-sb-dev-ca.pem, owner all zeros, found as openssl writes their DER.
+    const vars = output('qemu_uefi', 'flatcar_production_qemu_uefi_secure_efi_vars.qcow2');
+    expect((await qemuInfo(vars)).format).toBe('qcow2');
+    expect((await tool('qemu-img', ['compare', '-f', 'qcow2', '-F', 'raw', vars, '/usr/share/OVMF/OVMF_VARS_4M.ms.fd'])).exitCode).toBe(1);
+    const rawVars = path.join(root, 'secure-vars.raw');
+    await ok('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', vars, rawVars]);
+    const varsBytes = await readFile(rawVars);
+    for (const cert of ['DB.crt', 'flatcar-sb-dev-ca.pem']) {
+      const der = (await execa('openssl', ['x509', '-in', path.join(vendorsDir(), 'secure-boot', cert), '-outform', 'DER'], { encoding: 'buffer', stripFinalNewline: false })).stdout as Buffer;
+      expect(varsBytes.indexOf(Buffer.concat([Buffer.alloc(16), der])), cert).toBeGreaterThan(0);
     }
+    await rm(rawVars);
     const script = output('qemu_uefi', 'flatcar_production_qemu_uefi_secure.sh');
     const line = await ok(script, [], { env: { QEMU: 'echo' } });
     expect([...line.matchAll(/file=([^ ,\n]+)/g)].map((m) => path.basename(m[1]!)).sort()).toEqual([
@@ -275,6 +290,7 @@ describe('vendor extras', () => {
     const readme = await readFile(output('qemu_uefi', 'flatcar_production_qemu_uefi.README'), 'utf8');
     expect(readme).toContain('./flatcar_production_qemu_uefi_secure.sh boots the same disk');
     expect(readme).toContain('flatcar_production_qemu_uefi_secure_efi_vars.qcow2');
+    expect(readme.replace(/\s+/g, ' ')).toContain('with Microsoft\'s keys enrolled, and in db also DB.crt, flatcar-sb-dev-ca.pem, as Flatcar\'s SDK adds them');
     // Real qemu (TCG) runs the script beside a copy of the disk whose EFI-SYSTEM holds an unsigned GRUB (grub-mkimage):
     // the firmware starts (SMM and the secure pflash are set), finds the loader, and refuses it.
     const run = await mkdtemp(path.join(root, 'secure-boot-'));
