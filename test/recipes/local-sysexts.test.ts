@@ -24,7 +24,7 @@ describe('the bake\'s recipe builds of missing local sysexts', () => {
     const file = path.join(dir, 'docker_compose-2.29.7-x86-64.raw');
     const plan = await planLocalSysexts([{ name: 'docker-compose', file }], 'x86-64');
     expect(plan.files).toEqual([]);
-    expect(plan.recipes).toEqual([{ name: 'docker-compose', fileName: 'docker_compose-2.29.7-x86-64.raw', recipe: 'docker-compose', version: '2.29.7', arch: 'x86-64' }]);
+    expect(plan.recipes).toEqual([{ name: 'docker-compose', file, fileName: 'docker_compose-2.29.7-x86-64.raw', recipe: 'docker-compose', version: '2.29.7', arch: 'x86-64' }]);
   });
 
   it('plans a build under the recipe\'s own name too', async () => {
@@ -45,5 +45,13 @@ describe('the bake\'s recipe builds of missing local sysexts', () => {
     await writeFile(existing, 'not an image');
     await expect(planLocalSysexts([{ name: 'docker-compose', file: existing }], 'x86-64')).rejects.toThrow(/is not a filesystem image/);
     await expect(planLocalSysexts([{ name: 'nosuch', file: path.join(dir, 'nosuch-1.0.0-x86-64.raw') }], 'x86-64')).rejects.toThrow(/not found/);
+  });
+
+  it('a replay builds its recorded recipe sysexts again even where a file now exists under that name', async () => {
+    const existing = path.join(dir, 'docker_compose-2.29.6-x86-64.raw');
+    await writeFile(existing, 'not an image');
+    const plan = await planLocalSysexts([{ name: 'docker-compose', file: existing }], 'x86-64', new Set(['docker-compose']));
+    expect(plan.files).toEqual([]);
+    expect(plan.recipes).toEqual([{ name: 'docker-compose', file: existing, fileName: 'docker_compose-2.29.6-x86-64.raw', recipe: 'docker-compose', version: '2.29.6', arch: 'x86-64' }]);
   });
 });
