@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { decompressBz2ToSparse, pickBzip2Decompressor } from '../image/decompress.js';
 import { followGrowingFile } from '../image/follow.js';
@@ -85,13 +85,11 @@ export interface BaseImage {
   /** Digests of the base's 4 MiB pieces that hold data, by piece index, when the cache knows them (a cached base: all of them). */
   chunks?: Map<number, string>;
   /**
-   * A fresh decompression not yet in the cache: moves it there (after flushing it to disk) and
-   * records its piece digests (those given; the others are hashed then), by which every later
-   * use proves it. Call it once the image is staged: it renames the file.
+   * A fresh decompression not yet in the cache: moves it there and records its piece digests
+   * (those given; the others are hashed then), by which every later use proves it. Call it once
+   * the image is staged: it renames the file.
    */
   keep?: (chunks?: Map<number, string>) => Promise<void>;
-  /** Starts flushing a fresh decompression to disk (keep waits for it); runs once. */
-  flush?: () => Promise<void>;
 }
 
 /** The cached decompression of the .bz2 with this SHA-256, proven piece by piece (once per run). */
@@ -202,22 +200,12 @@ export async function decompressBase(
     }
   }
   await verified; // never cache (or use) an image whose signature failed
-  let flushing: Promise<void> | undefined;
-  // Flushed before it is named in the cache, so a crash cannot leave a damaged blob there.
-  const flush = () =>
-    (flushing ??= (async () => {
-      const handle = await open(dest, 'r');
-      try {
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-    })());
   let kept = false;
   const keep = async (chunks?: Map<number, string>) => {
     if (kept) return;
     kept = true;
-    await flush();
+    // Not flushed first (fdatasync wrote its 400+ MB of data out in the cold bake's path): every
+    // use proves the blob piece by piece, so one torn by a crash is dropped and decompressed again.
     // Hashing 8 GiB would slow every cold bake; the blob is named by a digest derived from the
     // compressed file's (distinct from that file's own blob), which identifies the content just as well.
     await ctx.cache.store(DECOMPRESSED_NAMESPACE, `bz2:${compressed.sha256}`, dest, {
@@ -229,7 +217,7 @@ export async function decompressBase(
     });
   };
   // Without a cache the decompression lives in the work dir and goes with it.
-  return { path: dest, size: result.size, fromCache: false, tool: result.tool, ...(ctx.cache.dir ? { keep, flush } : {}) };
+  return { path: dest, size: result.size, fromCache: false, tool: result.tool, ...(ctx.cache.dir ? { keep } : {}) };
 }
 
 /** A private, writable copy of the base image; holes stay holes. */

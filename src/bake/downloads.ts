@@ -96,7 +96,9 @@ export async function fetchFiles(
     // A finished file of an earlier, failed run was never verified: fetch it again.
     await rm(dest, { force: true });
     ctx.scope.defer(`remove ${dest}`, () => rm(dest, { force: true }));
-    requests.push({ url: want.url, dest, label: want.label, optional: want.optional, expectedSha256: want.expectedSha256 });
+    // Not flushed: a download lands in the work dir (this run's only) or is linked into the
+    // cache, whose lookups prove every blob before use (a torn one is dropped and fetched again).
+    requests.push({ url: want.url, dest, label: want.label, optional: want.optional, expectedSha256: want.expectedSha256, durable: false });
     requestIndex.push(i);
   }
   requests.forEach((request, j) => onDownload?.(requestIndex[j]!, request.dest));

@@ -57,7 +57,6 @@ export async function locateAndStage(ctx: BakeContext, plan: BakePlan, fetched: 
   const image = path.join(ctx.workDir, IMAGE_FILE);
   await stageImage(ctx, base, image);
   // A fresh base goes into the cache after the generic image is digested (which yields the
-  // base's piece digests); it is flushed to disk meanwhile.
-  base.flush?.().catch(() => undefined);
+  // base's piece digests).
   return { image, table, root, placed, ...(basePieces ? { basePieces } : {}) };
 }

@@ -22,6 +22,13 @@ export interface DownloadRequest {
   expectedSha256?: string;
   /** A 404/410 resolves to `undefined` instead of failing (files such as NAME.conf). */
   optional?: boolean;
+  /**
+   * Whether the finished file reaches the disk (fsync) before it takes its name; default true.
+   * False for files proven again by every reader (the cache's blobs) or used only by this run
+   * (a work dir): a crash that tears one costs a download, and the flush cost the cold bake
+   * its base image's 400+ MB written out while it decompressed.
+   */
+  durable?: boolean;
 }
 
 export interface RetryInfo {
@@ -498,7 +505,7 @@ class Transfer {
             `the file at ${this.url} is not the expected one; it was deleted`,
           );
         }
-        await commitFile(this.part, this.req.dest);
+        await commitFile(this.part, this.req.dest, { sync: this.req.durable ?? true });
         this.task?.succeed();
         return { path: this.req.dest, size: this.size, sha256, url: this.url, resumed: this.resumed, rewritten: this.rewritten, attempts };
       }

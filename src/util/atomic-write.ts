@@ -31,10 +31,13 @@ export async function syncPath(file: string): Promise<void> {
 /**
  * Gives the complete file TMP (on FILE's file system) the name FILE: synced first, then renamed,
  * then FILE's directory synced. `noReplace`: an existing FILE is kept and the call fails with
- * EEXIST (link(2) refuses where rename(2) would replace); TMP is removed either way.
+ * EEXIST (link(2) refuses where rename(2) would replace); TMP is removed either way. `sync:
+ * false` skips both flushes (the name still never shows a partial file while the system runs):
+ * for files whose every reader proves them anyway, where a crash may cost a redo, not a lie.
  */
-export async function commitFile(tmp: string, file: string, options: { noReplace?: boolean } = {}): Promise<void> {
-  await syncPath(tmp);
+export async function commitFile(tmp: string, file: string, options: { noReplace?: boolean; sync?: boolean } = {}): Promise<void> {
+  const sync = options.sync ?? true;
+  if (sync) await syncPath(tmp);
   if (options.noReplace) {
     try {
       await link(tmp, file);
@@ -44,7 +47,7 @@ export async function commitFile(tmp: string, file: string, options: { noReplace
   } else {
     await rename(tmp, file);
   }
-  await syncPath(path.dirname(file));
+  if (sync) await syncPath(path.dirname(file));
 }
 
 /**

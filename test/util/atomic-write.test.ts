@@ -65,4 +65,18 @@ describe('atomic writes', () => {
     expect(await readFile(path.join(dir, 'e.bin'), 'utf8')).toBe('done');
     await expect(stat(tmp)).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('commitFile without sync (files proven on every use) still names only the finished file, and noReplace still refuses', async () => {
+    const file = path.join(dir, 'f.bin');
+    const tmp = tempNameFor(file);
+    await writeFile(tmp, 'first');
+    await commitFile(tmp, file, { sync: false });
+    expect(await readFile(file, 'utf8')).toBe('first');
+    await expect(stat(tmp)).rejects.toMatchObject({ code: 'ENOENT' });
+    const second = tempNameFor(file);
+    await writeFile(second, 'second');
+    await expect(commitFile(second, file, { sync: false, noReplace: true })).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(await readFile(file, 'utf8')).toBe('first');
+    await expect(stat(second)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
 });
