@@ -1,9 +1,7 @@
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dataExtents, type Extent } from './extents.js';
-
-const { subtle } = webcrypto;
 
 /**
  * The chunked SHA-256 of a file: the SHA-256 of the list of SHA-256 digests of its
@@ -69,15 +67,17 @@ export async function chunkedSha256(
   return { sha256: digestOfChunks(list), chunks: list };
 }
 
-/** How many pieces are read and hashed at once (SHA-256 runs on libuv's thread pool). */
+/** How many pieces are read at once (on libuv's thread pool) while one is hashed. */
 const PARALLEL = Math.max(2, Math.min(4, availableParallelism()));
 
 /**
  * The digests of the pieces `wanted` selects that hold data (all of them when it is absent;
  * pieces that are all hole are left out, unless all pieces are wanted). A file's untouched
- * pieces can be hashed this way from the base image while the bake edits its copy. Pieces are
- * hashed several at a time through WebCrypto, whose digests run off the main thread: on two
- * cores that halves the time an 8 GiB image's data takes to prove.
+ * pieces can be hashed this way from the base image while the bake edits its copy. Reads run on
+ * the thread pool, several at a time, while the main thread hashes the piece read last (SHA-256
+ * with the CPU's SHA extensions outruns the copy a read makes). WebCrypto's digest, used here
+ * before, hashed off the main thread but copied every 4 MiB piece into a fresh buffer first:
+ * proving the bench image's 490 MB of data cost 1.0 CPU-s that way, 0.63 CPU-s this way.
  */
 export async function pieceDigests(
   file: string,
@@ -119,8 +119,8 @@ export async function pieceDigests(
           if (bytesRead === 0) throw new Error(`${file} changed while it was hashed`);
           filled += bytesRead;
         }
-        // WebCrypto copies its input before hashing, so the buffer can be refilled at once after.
-        digests.set(i, Buffer.from(await subtle.digest('SHA-256', buffer.subarray(0, n))).toString('hex'));
+        // Hashed here, on the main thread, while the other workers' reads are in flight.
+        digests.set(i, createHash('sha256').update(buffer.subarray(0, n)).digest('hex'));
         options.onBytes?.(n);
       }
     };
