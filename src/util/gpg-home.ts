@@ -14,12 +14,16 @@ export const GPG_HOME_PREFIX = 'flatbake-gpg-';
 
 /** The longest socket name GnuPG 2.2-2.4 binds in a home (S.gpg-agent, .extra, .ssh, S.dirmngr, S.keyboxd ...). */
 const LONGEST_SOCKET = 'S.gpg-agent.browser';
-const SUN_PATH_MAX = 107;
+/**
+ * sun_path holds 108 bytes with the NUL, but GnuPG refuses a socket name whose length plus one
+ * reaches 108 ("socket name ... is too long"): 106 bytes is the longest it binds.
+ */
+const SOCKET_NAME_MAX = 106;
 
 /** Where gpg homes go for temp dir TMP: TMP itself when the sockets fit, else /tmp. */
 export function gpgHomeParent(tmp = os.tmpdir()): string {
   const socket = path.join(tmp, `${ownedPrefix(GPG_HOME_PREFIX)}XXXXXX`, LONGEST_SOCKET);
-  return Buffer.byteLength(socket) <= SUN_PATH_MAX ? tmp : '/tmp';
+  return Buffer.byteLength(socket) <= SOCKET_NAME_MAX ? tmp : '/tmp';
 }
 
 /** A fresh private gpg home (mode 0700, as gpg wants it), named for its owner (util/owner.ts). */

@@ -1,6 +1,6 @@
 /**
  * gpg homes under a deep $TMPDIR (src/util/gpg-home.ts): gpg-agent binds its sockets in the home,
- * and a socket path over 107 bytes cannot be bound. The synthetic signer must still make keys and
+ * and GnuPG binds no socket path over 106 bytes. The synthetic signer must still make keys and
  * sign, and gpg (not our code) must accept its signatures.
  */
 import { execa } from 'execa';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createThrowawaySigner } from '../../src/demo/signing.js';
 import { GPG_HOME_PREFIX, gpgHomeParent, makeGpgHome } from '../../src/util/gpg-home.js';
-import { ownerTag } from '../../src/util/owner.js';
+import { ownedPrefix, ownerTag } from '../../src/util/owner.js';
 import { SignatureVerifier } from '../../src/verify/gpg.js';
 
 let top: string;
@@ -50,11 +50,47 @@ describe('gpg homes', () => {
     try {
       expect(path.dirname(home)).toBe('/tmp');
       expect(path.basename(home).startsWith(`${GPG_HOME_PREFIX}${ownerTag()}-`)).toBe(true);
-      expect(Buffer.byteLength(path.join(home, 'S.gpg-agent.browser'))).toBeLessThanOrEqual(107);
+      expect(Buffer.byteLength(path.join(home, 'S.gpg-agent.browser'))).toBeLessThanOrEqual(106);
     } finally {
       await rm(home, { recursive: true, force: true });
     }
   });
+
+  it('at the edge: a TMPDIR whose longest socket path would be 106 bytes keeps the home, and gpg makes a key there; at 107 gpg refuses the name, so the home goes to /tmp', async () => {
+    const socket = (tmp: string) => Buffer.byteLength(path.join(tmp, `${ownedPrefix(GPG_HOME_PREFIX)}XXXXXX`, 'S.gpg-agent.browser'));
+    // Short enough to reach both lengths: the test run's own TMPDIR may already be too deep.
+    const edge = await mkdtemp('/tmp/gpg-edge-');
+    const tmpFor = async (length: number) => {
+      const dir = path.join(edge, 'e'.repeat(length - socket(path.join(edge, 'e')) + 1));
+      await mkdir(dir, { recursive: true });
+      expect(socket(dir)).toBe(length);
+      return dir;
+    };
+    const keygen = async (home: string) => {
+      const env = { GNUPGHOME: home };
+      const r = await execa('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'Edge <edge@flatbake.invalid>', 'ed25519', 'sign', 'never'], { env, reject: false });
+      await execa('gpgconf', ['--kill', 'all'], { env, reject: false });
+      return r;
+    };
+    try {
+      const fits = await tmpFor(106);
+      expect(gpgHomeParent(fits)).toBe(fits);
+      const home = await makeGpgHome(fits);
+      expect(path.dirname(home)).toBe(fits);
+      const made = await keygen(home);
+      expect(made.exitCode, made.stderr).toBe(0);
+      const over = await tmpFor(107);
+      expect(gpgHomeParent(over)).toBe('/tmp');
+      // What the rule guards against, with gpg itself: a home of the same name length there fails.
+      const tooLong = path.join(over, path.basename(home));
+      await mkdir(tooLong, { mode: 0o700 });
+      const refused = await keygen(tooLong);
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toMatch(/No agent running|too long/i);
+    } finally {
+      await rm(edge, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('the synthetic signer under the deep TMPDIR makes keys and signs; gpg accepts the signature', async () => {
     process.env.TMPDIR = deep;
