@@ -18,6 +18,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Runs FN with a live process (a sleep) and its start time, and ends that process after. */
+async function withLiveProcess(fn: (pid: number, start: string) => Promise<void>): Promise<void> {
+  const sleeper = execa('sleep', ['60'], { reject: false });
+  try {
+    await fn(sleeper.pid!, startTime(sleeper.pid!)!);
+  } finally {
+    sleeper.kill();
+    await sleeper;
+  }
+}
+
 /** A pid that ran and is gone now (reaped by execa). */
 async function deadPid(): Promise<number> {
   const gone = execa('true');
@@ -47,10 +58,7 @@ describe('the owner in a name', () => {
   });
 
   it('a reused pid (the same pid, another start time) is not the owner; the real start is', async () => {
-    const sleeper = execa('sleep', ['60'], { reject: false });
-    try {
-      const pid = sleeper.pid!;
-      const start = startTime(pid)!;
+    await withLiveProcess(async (pid, start) => {
       expect(start).toMatch(/^\d+$/);
       expect(isAlive({ pid, start })).toBe(true);
       // A name made by an earlier process that had this pid: it started at another time.
@@ -61,10 +69,7 @@ describe('the owner in a name', () => {
       expect(isAlive({ pid: await deadPid() })).toBe(false);
       // pid_max is at most 2^22: this pid cannot exist.
       expect(isAlive({ pid: 4194305, start: '1' })).toBe(false);
-    } finally {
-      sleeper.kill();
-      await sleeper;
-    }
+    });
   });
 });
 
@@ -72,20 +77,16 @@ describe('reapDead', () => {
   it('removes what dead owners and reused pids left, and keeps a live owner\'s and names without one', async () => {
     const where = path.join(dir, 'reap');
     await mkdir(where);
-    const sleeper = execa('sleep', ['60'], { reject: false });
-    try {
-      const live = `${sleeper.pid}-${startTime(sleeper.pid!)}`;
-      const reused = `${sleeper.pid}-${Number(startTime(sleeper.pid!)) + 7}`;
+    await withLiveProcess(async (pid, start) => {
+      const live = `${pid}-${start}`;
+      const reused = `${pid}-${Number(start) + 7}`;
       const names = [`x-${live}-aaaaaa`, `x-${reused}-bbbbbb`, `x-${await deadPid()}-1-cccccc`, 'x-no-owner', `${ownedPrefix('x-')}mine`, `y-${reused}-other-prefix`];
       for (const name of names) await mkdir(path.join(where, name));
       expect(await reapDead(where, 'x-')).toEqual([names[1], names[2]].sort());
       expect((await readdir(where)).sort()).toEqual([names[0], names[3], names[4], names[5]].sort());
       // With `all` (the caller holds the lock of WHERE) names without an owner go too.
       expect(await reapDead(where, 'x-', { all: true })).toEqual(['x-no-owner']);
-    } finally {
-      sleeper.kill();
-      await sleeper;
-    }
+    });
   });
 
   it('keeps an entry whose release fails, for a later run', async () => {
@@ -110,10 +111,7 @@ describe('reapDead', () => {
 describe('a lock', () => {
   it('held by a reused pid is taken over; held by the live process that took it, refused', async () => {
     const file = path.join(dir, 'lock');
-    const sleeper = execa('sleep', ['60'], { reject: false });
-    try {
-      const pid = sleeper.pid!;
-      const start = startTime(pid)!;
+    await withLiveProcess(async (pid, start) => {
       const record = (s: string) => `${JSON.stringify({ pid, start: s, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z' })}\n`;
       await writeFile(file, record(start));
       expect(await tryLock(file)).toEqual({ holder: JSON.parse(record(start)) });
@@ -123,9 +121,6 @@ describe('a lock', () => {
       expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ pid: process.pid, start: ownerTag().split('-')[1] });
       if ('release' in taken) await taken.release();
       expect(await readdir(dir)).not.toContain('lock');
-    } finally {
-      sleeper.kill();
-      await sleeper;
-    }
+    });
   });
 });
