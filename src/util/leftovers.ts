@@ -7,6 +7,12 @@ import { isAlive, ownerOf, ownerTag, type Owner } from './owner.js';
 import { finishPublish } from './publish-set.js';
 
 /**
+ * What a run killed with SIGKILL leaves behind, and the one reaper that removes it: every scratch
+ * thing is named for its owner by util/owner.ts (pid and start time), and reapDead removes those
+ * whose owner is gone. The --output lock (one bake per --output) records the same owner.
+ */
+
+/**
  * Removes the entries of DIR named `<prefix><pid>-<start>-...` whose owner is gone (util/owner.ts:
  * the one way a dead run's leftovers are told from a live run's), and returns their names. With
  * `all`, the caller holds a lock that proves no live run writes in DIR under this prefix, so names
