@@ -19,6 +19,7 @@ import { ResourceScope } from '../../src/util/scope.js';
 import { InsufficientSpaceError } from '../../src/platforms/space.js';
 import { writeVendorImages, type VendorResult, type WriteVendorImagesOptions } from '../../src/platforms/write.js';
 import { vendorsDir } from '../../src/platforms/registry.js';
+import { freePort } from '../helpers/free-port.js';
 import { ext4Header, loopsUnder, mountsUnder, ok, partitionInfo, partitionNumber, qemuInfo, SECTOR, tool, withReadOnlyMount, xmlAttributeValues, xpath } from './helpers.js';
 
 // A release whose SDK writes every vendor here with its OEM sysext (vendors.json releases: 4722 and later).
@@ -305,7 +306,8 @@ describe('vendor extras', () => {
     await ok('mcopy', ['-o', '-i', esp, path.join(run, 'grub.efi'), '::/EFI/boot/bootx64.efi']);
     await ok('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path.join(run, 'flatcar_production_qemu_uefi_image.img')]);
     await rm(raw);
-    const child = execa(path.join(run, 'flatcar_production_qemu_uefi_secure.sh'), ['-a', 'tcg', '-s', '-m', '512'], { reject: false, all: true, forceKillAfterDelay: 2000 });
+    // A port of its own for the script's ssh forward: its default, 2222, may be held by another test's qemu.
+    const child = execa(path.join(run, 'flatcar_production_qemu_uefi_secure.sh'), ['-a', 'tcg', '-s', '-m', '512', '-p', String(await freePort())], { reject: false, all: true, forceKillAfterDelay: 2000 });
     let seen = '';
     const verdict = await new Promise<string>((resolve) => {
       const timer = setTimeout(() => resolve('timeout'), 240_000);

@@ -2,10 +2,10 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { freePort } from '../../helpers/free-port.js';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 export const registryAvailable = existsSync(REGISTRY_BIN);
@@ -17,17 +17,6 @@ export interface RunningRegistry {
   /** The registry's storage root, for tampering with blobs. */
   storage: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Debian's docker-registry (the distribution project's registry) on 127.0.0.1, with storage in a temp dir. */
