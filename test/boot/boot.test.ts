@@ -19,9 +19,9 @@ import { makeSyntheticSysext } from '../../src/demo/synthetic-sysext.js';
 import { ownedTempDir, ownerOf } from '../../src/util/owner.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { schemaErrors } from '../helpers/schemas.js';
+import { bootPartsCache } from '../helpers/boot-parts.js';
 
-/** Stable across runs, so the suite builds the bootable parts once. */
-const PARTS_CACHE = process.env.FLATBAKE_TEST_BOOT_CACHE ?? path.join(os.tmpdir(), 'flatbake-test-bootable-cache');
+const PARTS_CACHE = bootPartsCache();
 const BOOT_TIMEOUT_MS = 900_000;
 
 let dir: string;

@@ -18,9 +18,10 @@ import { prepareBootParts } from '../../src/demo/bootable/index.js';
 import { loadVendorRegistry, vendorsDir } from '../../src/platforms/registry.js';
 import { enrollCertificates } from '../../src/platforms/secure-boot-db.js';
 import { secureVariantDb, writeSecureBootVars } from '../../src/platforms/secure-variant.js';
+import { bootPartsCache } from '../helpers/boot-parts.js';
 
 /** Shared with boot.test.ts: the bootable parts are built once. */
-const PARTS_CACHE = process.env.FLATBAKE_TEST_BOOT_CACHE ?? path.join(os.tmpdir(), 'flatbake-test-bootable-cache');
+const PARTS_CACHE = bootPartsCache();
 const CODE = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
 const MS_VARS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 /** systemd-boot-efi's stub: the unified kernel image's loader. */
