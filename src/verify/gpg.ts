@@ -47,10 +47,12 @@ export function parseGpgStatus(text: string): GpgStatus {
         break;
       case 'ERRSIG': {
         // ERRSIG <keyid> <pkalgo> <hashalgo> <sig_class> <time> <rc> [<fpr>]; rc 9 = no public key
-        const rc = rest.split(' ')[5];
+        const fields = rest.split(' ');
+        // The fingerprint when gpg gives it (an issuer fingerprint subpacket), else the long key id.
+        const signer = fields[6] !== undefined && fields[6] !== '-' ? fields[6] : fields[0];
         problems.push(
-          rc === '9'
-            ? 'the signature was made by a key that is not the signing key given (no public key)'
+          fields[5] === '9'
+            ? `the signature was made by key ${signer}, which is not the signing key given (no public key)`
             : `the signature could not be checked (ERRSIG ${rest})`,
         );
         break;

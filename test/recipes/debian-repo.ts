@@ -134,9 +134,15 @@ export async function buildDebianRepo(): Promise<DebianRepo> {
   const gnupg = await makeGpgHome();
   const env = { GNUPGHOME: gnupg };
   const gpg = (args: string[]) => execa('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env });
-  await gpg(['--quick-gen-key', 'Synthetic Debian Archive <archive@flatbake.invalid>', 'ed25519', 'sign', 'never']);
+  // The key is named by the fingerprint gpg reports for it (KEY_CREATED) from here on, for export
+  // and for signing, so the keyring the tests give gpgv holds exactly the key that signs.
+  const made = await gpg(['--status-fd', '1', '--quick-gen-key', 'Synthetic Debian Archive <archive@flatbake.invalid>', 'ed25519', 'sign', 'never']);
+  const fingerprint = /^\[GNUPG:\] KEY_CREATED \S+ ([0-9A-F]{40})/m.exec(made.stdout)?.[1];
+  if (fingerprint === undefined) throw new Error(`fixture fault: gpg made no key in ${gnupg}:\n${made.stdout}\n${made.stderr}`);
   const keyring = path.join(scratch, 'keyring.gpg');
-  await writeFile(keyring, (await execa('gpg', ['--export'], { env, encoding: 'buffer' })).stdout);
+  const exported = (await execa('gpg', ['--export', fingerprint], { env, encoding: 'buffer' })).stdout;
+  if (exported.length === 0) throw new Error(`fixture fault: gpg exported nothing for ${fingerprint} from ${gnupg}`);
+  await writeFile(keyring, exported);
 
   const build = path.join(scratch, 'build');
   await mkdir(build);
@@ -180,7 +186,15 @@ export async function buildDebianRepo(): Promise<DebianRepo> {
       'Description: Debian 12.15 Released 11 July 2026', 'SHA256:', ...hashes,
     ].join('\n');
     await writeFile(path.join(scratch, 'Release'), `${release}\n`);
-    await gpg(['--yes', '--digest-algo', 'SHA256', '--clearsign', '--output', path.join(dists, 'InRelease'), path.join(scratch, 'Release')]);
+    const inRelease = path.join(dists, 'InRelease');
+    await gpg(['--yes', '--local-user', `${fingerprint}!`, '--digest-algo', 'SHA256', '--clearsign', '--output', inRelease, path.join(scratch, 'Release')]);
+    // The fixture checks itself with gpgv, so that a fault of its own is never reported as the
+    // code under test refusing a good repository (and says what gpgv saw if it happens).
+    const check = await execa('gpgv', ['--status-fd', '1', '--keyring', keyring, inRelease], { reject: false });
+    if (check.exitCode !== 0) {
+      const held = await execa('gpg', ['--with-colons', '--show-keys', keyring], { env, reject: false });
+      throw new Error(`fixture fault: the InRelease signed with ${fingerprint} does not verify against ${keyring}:\n${check.stdout}\n${check.stderr}\nthe keyring holds:\n${held.stdout}${held.stderr}`);
+    }
   };
   await publish();
   return {

@@ -20,7 +20,10 @@ describe('gpg status parsing', () => {
   it('names a missing public key', () => {
     const s = parseGpgStatus('[GNUPG:] ERRSIG 7D6424BB3E314586 22 8 00 1764512345 9 -\n[GNUPG:] NO_PUBKEY 7D6424BB3E314586\n');
     expect(s.good).toBe(false);
-    expect(s.problems[0]).toMatch(/not the signing key/);
+    expect(s.problems[0]).toBe('the signature was made by key 7D6424BB3E314586, which is not the signing key given (no public key)');
+    // gpg 2.2 adds the issuer's fingerprint when the signature carries it: that is what is named then.
+    const withFpr = parseGpgStatus(`[GNUPG:] ERRSIG 7D6424BB3E314586 22 8 01 1764512345 9 ${FPR}\n`);
+    expect(withFpr.problems[0]).toContain(`by key ${FPR}, which`);
   });
   it('refuses a GOODSIG without VALIDSIG and a revoked key', () => {
     expect(parseGpgStatus('[GNUPG:] GOODSIG X y\n').good).toBe(false);
