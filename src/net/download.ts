@@ -1,13 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { FlatbakeError, InputError, NetworkError, VerificationError } from '../errors.js';
 import { commitFile } from '../util/atomic-write.js';
 import { VERSION } from '../version.js';
+import { createDispatcher, DEFAULT_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, drain, errorCode, errorText, hashFile, header, localFailure, LocalWriteFailure, parseContentRange, parseUnsatisfiedRange, redirectProblem, retryAfterMs, TRANSIENT_CODES, TransientError, writeAll } from './http.js';
 import { applyMirror } from './mirror.js';
 import { silentProgress, type ProgressSink, type ProgressTask } from './progress.js';
 
@@ -80,138 +80,6 @@ export interface DownloadResult {
   attempts: number;
 }
 
-/** A failure worth another attempt: connection trouble, 5xx/429, short body. */
-class TransientError extends NetworkError {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, undefined, options);
-  }
-}
-
-/** Carries a local file-system error through the body loop untouched. */
-class LocalWriteFailure {
-  constructor(readonly error: unknown) {}
-}
-
-const DEFAULT_RETRIES = 5;
-const DEFAULT_BACKOFF_MS = 500;
-const DEFAULT_MAX_BACKOFF_MS = 30_000;
-const DEFAULT_TIMEOUT_MS = 60_000;
-const MAX_REDIRECTIONS = 5;
-
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'ENETDOWN',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-]);
-
-function errorCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** undici reports redirect trouble as an invalid argument; say what it means. */
-function redirectProblem(err: unknown): string | undefined {
-  const text = errorText(err) + ' ' + errorText((err as { cause?: unknown } | null)?.cause);
-  if (/redirect loop/i.test(text)) return 'it redirects in a loop';
-  if (/max(imum)? redirect|UND_ERR_MAX_REDIRECT/i.test(text) || errorCode(err) === 'UND_ERR_MAX_REDIRECTIONS') return `it redirects more than ${MAX_REDIRECTIONS} times`;
-  if (/invalid url protocol/i.test(text)) return 'it redirects to a URL that is not http: or https:';
-  return undefined;
-}
-
-/** A local file-system error while storing a download: one clear error naming the file. */
-function localFailure(err: unknown, file: string, label: string): unknown {
-  const code = errorCode(err);
-  if (code === undefined) return err;
-  return new FlatbakeError(
-    `cannot store ${label} in ${file}: ${code === 'ENOSPC' ? 'no space left on device' : errorText(err)}`,
-    code === 'ENOSPC' || code === 'EDQUOT'
-      ? `free space in ${dirname(file)}, or point --cache-dir (downloads go there) elsewhere, or use --no-cache`
-      : `check that ${dirname(file)} is writable`,
-    { cause: err },
-  );
-}
-
-interface SharedDispatcher {
-  dispatcher: Dispatcher;
-  close(): Promise<void>;
-}
-
-/**
- * Honour HTTP(S)_PROXY/NO_PROXY (mirrors in closed networks often sit behind
- * one) and follow redirects (release servers redirect to storage buckets).
- */
-function createDispatcher(timeoutMs: number): SharedDispatcher {
-  const agent = new EnvHttpProxyAgent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connect: { timeout: timeoutMs } });
-  const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
-  return { dispatcher, close: () => agent.destroy().catch(() => undefined) };
-}
-
-function parseContentRange(value: string | undefined): { start: number; end: number; total: number | undefined } | undefined {
-  if (value === undefined) return undefined;
-  const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(value.trim());
-  if (!m) return undefined;
-  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
-}
-
-/** Total size from `bytes *\/N` (the form a 416 uses). */
-function parseUnsatisfiedRange(value: string | undefined): number | undefined {
-  const m = value === undefined ? null : /^bytes\s+\*\/(\d+)$/i.exec(value.trim());
-  return m ? Number(m[1]) : undefined;
-}
-
-function header(res: Dispatcher.ResponseData, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function retryAfterMs(res: Dispatcher.ResponseData): number | undefined {
-  const v = header(res, 'retry-after');
-  if (v === undefined) return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v) * 1000;
-  const when = Date.parse(v);
-  return Number.isNaN(when) ? undefined : Math.max(0, when - Date.now());
-}
-
-async function drain(res: Dispatcher.ResponseData): Promise<void> {
-  // Reading (a bounded amount of) the body lets the connection be reused.
-  await res.body.dump().catch(() => undefined);
-}
-
-async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < buf.length) {
-    const { bytesWritten } = await fh.write(buf, offset, buf.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-async function hashFile(path: string, hash: Hash): Promise<void> {
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-}
 
 type AttemptOutcome = 'complete' | 'absent';
 
