@@ -72,7 +72,7 @@ const sha1b64 = (b: Buffer) => createHash('sha1').update(b).digest('base64');
 
 /** A tar of NAMES in DIR (GNU tar, root-owned), optionally cut before its end blocks as abuild-tar --cut does. */
 async function tarOf(dir: string, names: string[], cut: boolean): Promise<Buffer> {
-  const { stdout } = await execa('tar', ['--format=ustar', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', '-C', dir, ...names], { encoding: 'buffer' });
+  const { stdout } = await execa('tar', ['--format=ustar', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', '-C', dir, ...names], { encoding: 'buffer', stripFinalNewline: false });
   let buf = Buffer.from(stdout);
   if (cut) while (buf.length >= 512 && buf.subarray(buf.length - 512).every((b) => b === 0)) buf = buf.subarray(0, buf.length - 512);
   return buf;

@@ -139,10 +139,12 @@ export async function buildDebianRepo(): Promise<DebianRepo> {
   const made = await gpg(['--status-fd', '1', '--quick-gen-key', 'Synthetic Debian Archive <archive@flatbake.invalid>', 'ed25519', 'sign', 'never']);
   const fingerprint = /^\[GNUPG:\] KEY_CREATED \S+ ([0-9A-F]{40})/m.exec(made.stdout)?.[1];
   if (fingerprint === undefined) throw new Error(`fixture fault: gpg made no key in ${gnupg}:\n${made.stdout}\n${made.stderr}`);
+  // gpg writes the keyring itself: captured from stdout, execa's stripFinalNewline (on by default,
+  // for bytes too) cut the last byte off every export that ends in 0x0a (13 of 200 keys made
+  // here), and gpgv read the truncated keyring as holding no key: "no public key", the CI failure
+  // of 6663ad9, caught by gpgv's own "Invalid keyring" in a run with the keyring kept.
   const keyring = path.join(scratch, 'keyring.gpg');
-  const exported = (await execa('gpg', ['--export', fingerprint], { env, encoding: 'buffer' })).stdout;
-  if (exported.length === 0) throw new Error(`fixture fault: gpg exported nothing for ${fingerprint} from ${gnupg}`);
-  await writeFile(keyring, exported);
+  await gpg(['--output', keyring, '--export', fingerprint]);
 
   const build = path.join(scratch, 'build');
   await mkdir(build);
