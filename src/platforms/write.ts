@@ -6,7 +6,7 @@
  */
 import { renderGrubCfg } from './oem-files.js';
 import os from 'node:os';
-import { mkdir, mkdtemp, readdir, rm, rmdir, stat, symlink, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { InputError } from '../errors.js';
@@ -23,10 +23,11 @@ import { shareVagrantCatalogue, writeVagrantBox } from './vagrant.js';
 import { renderOvfReadme, renderVmx, renderXenConfigs, renderXenReadme } from './descriptors.js';
 import { convertDisk } from './formats.js';
 import { renderPvs, writeParallelsDisk } from './parallels.js';
-import { renderLaunchReadme, renderLaunchScript, type LaunchFiles, type LaunchInput } from './launch-script.js';
+import type { LaunchFiles } from './launch-script.js';
 import { growImageToLayout, sparseCopy } from './layout.js';
 import { secureVariantDb, writeSecureBootVars } from './secure-variant.js';
-import { buildIso, buildUsrInitramfs, extractEspFile, extractKernel, grubEfiPath } from './netboot.js';
+import { secureNames, writeLaunch, writeReadme, type VendorContext } from './vendor-context.js';
+import { writeNetbootVendor } from './write-netboot.js';
 import { installOem, prepareOemContent } from './oem.js';
 import { diskAliases, diskFileName, loadVendorRegistry, outputNames, type VendorRegistry } from './registry.js';
 import { allocatedBytes, estimateVendorBytes, SpaceLedger } from './space.js';
@@ -82,23 +83,6 @@ export interface VendorResult {
   ok: boolean;
   outputs: VendorOutput[];
   error?: Error;
-}
-
-interface VendorContext {
-  options: WriteVendorImagesOptions;
-  registry: VendorRegistry;
-  vendor: VendorRecord;
-  names: ReturnType<typeof outputNames>;
-  /** `<workDir>/<vendor>`: the outputs. */
-  dir: string;
-  /** Intermediate files, removed at the end. */
-  scratch: string;
-  /** Output files written so far, in order. */
-  files: string[];
-  /** The ROOT size of the files that are or carry the vendor's disk. */
-  rootBytes: Map<string, number>;
-  /** Symlink names written beside an output file (by its path). */
-  aliases: Map<string, string[]>;
 }
 
 export async function writeVendorImages(options: WriteVendorImagesOptions): Promise<VendorResult[]> {
@@ -306,82 +290,6 @@ async function writeDiskVendor(ctx: VendorContext, sysext: string | undefined): 
     ctx.files.push(bundleFile);
     ctx.rootBytes.set(bundleFile, rootBytes);
   }
-}
-
-/** pxe: kernel + initramfs; iso: both inside a hybrid ISO. The baked image is only read. */
-async function writeNetbootVendor(ctx: VendorContext): Promise<void> {
-  const { vendor, options, names, scratch } = ctx;
-  const settings = ctx.registry.settings;
-  const table = await readGptFromFile(options.bakedImage);
-  const iso = vendor.kind === 'iso';
-  if (options.bakedSysexts?.length) {
-    // The initramfs carries /usr only; the baked sysexts and their /etc/extensions links live on ROOT and OEM.
-    options.report.warn(
-      `vendor ${vendor.id}: the baked sysexts (${options.bakedSysexts.join(', ')}) do not reach the ${vendor.id} image, which boots only /usr from its initramfs; deliver them with Ignition: \`flatbake butane\` writes the config`,
-    );
-  }
-  const kernelName = names.companion('vmlinuz');
-  const initrdName = names.image('cpio.gz');
-  const kernel = path.join(iso ? scratch : ctx.dir, kernelName);
-  const initrd = path.join(iso ? scratch : ctx.dir, initrdName);
-  await extractKernel(options.bakedImage, table, settings.netboot.kernel, kernel);
-  if (!iso) {
-    // _write_cpio_disk (V:567-584): the image's own GRUB beside the kernel, for UEFI network boot.
-    const grub = path.join(ctx.dir, `${names.machine}_grub.efi`);
-    await extractEspFile(options.bakedImage, table, grubEfiPath(settings.netboot.grubEfi, options.arch, options.version), grub, 'GRUB EFI loader');
-    ctx.files.push(grub);
-  }
-  await buildUsrInitramfs(options.backend, options.bakedImage, table, settings.netboot.squashfs, initrd, scratch);
-  const launch: LaunchFiles = {};
-  if (iso) {
-    const isoName = names.image('iso');
-    await buildIso(kernel, initrd, vendor.kernelCommandLine, settings.architectures[options.arch].isolinux, options.arch, path.join(ctx.dir, isoName), scratch);
-    ctx.files.push(path.join(ctx.dir, isoName));
-    launch.iso = isoName;
-  } else {
-    ctx.files.push(kernel, initrd);
-    launch.kernel = kernelName;
-    launch.initrd = initrdName;
-  }
-  if (vendor.config?.kind === 'qemu-launch') await writeLaunch(ctx, launch);
-}
-
-/** Names of the `<vendor>_secure` variant (`flatcar_production_qemu_uefi_secure.sh`, `_secure_efi_code.qcow2`). */
-function secureNames(ctx: VendorContext): ReturnType<typeof outputNames> {
-  return outputNames(ctx.registry.settings, `${ctx.vendor.id}_secure`, ctx.options.version);
-}
-
-async function writeLaunch(ctx: VendorContext, files: LaunchFiles, secureFiles?: LaunchFiles, secureDb?: readonly string[]): Promise<void> {
-  const { vendor, names } = ctx;
-  const arch = ctx.registry.settings.architectures[ctx.options.arch];
-  const input: LaunchInput = {
-    name: names.machine,
-    boot: vendor.config!.boot!,
-    arch,
-    memoryMiB: vendor.vm.memoryMiB,
-    cpus: vendor.vm.cpus,
-    kernelCommandLine: vendor.kernelCommandLine,
-    files,
-  };
-  const scripts: Array<[string, LaunchInput]> = [[names.companion(vendor.config!.extension), input]];
-  const secure = secureFiles ? { ...input, name: secureNames(ctx).machine, files: secureFiles, secureBoot: { smm: arch.secureBootFirmware.smm, db: secureDb } } : undefined;
-  if (secure) scripts.push([secureNames(ctx).companion(vendor.config!.extension), secure]);
-  for (const [name, script] of scripts) {
-    const file = path.join(ctx.dir, name);
-    await writeFile(file, renderLaunchScript(script));
-    await chmod(file, 0o755);
-    ctx.files.push(file);
-  }
-  const readme = path.join(ctx.dir, names.companion('README'));
-  ctx.files.push(readme);
-  await writeFile(readme, renderLaunchReadme(input, ctx.files.map((f) => path.basename(f)), secure));
-}
-
-/** `flatcar_production_<vendor>.README`, the SDK's VM_README (V:299), beside the files it explains. */
-async function writeReadme(ctx: VendorContext, text: string): Promise<void> {
-  const readme = path.join(ctx.dir, ctx.names.companion('README'));
-  await writeFile(readme, text);
-  ctx.files.push(readme);
 }
 
 async function resolveOemSysext(source: OemSysextSource, vendor: VendorRecord, skipMissing: boolean): Promise<string | undefined> {
