@@ -13,14 +13,9 @@ import { run, runBinary } from '../../src/util/exec.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
+/** The TypeScript files under DIR, relative to the repository. */
 async function sources(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await sources(rel)));
-    else if (entry.name.endsWith('.ts')) out.push(rel);
-  }
-  return out;
+  return (await readdir(path.join(ROOT, dir), { recursive: true })).filter((name) => name.endsWith('.ts')).map((name) => path.join(dir, name));
 }
 
 describe('child output, byte for byte', () => {

@@ -30,15 +30,21 @@ afterAll(async () => {
   await rm(top, { recursive: true, force: true });
 });
 
+/** gpg itself making a key in HOME (its agent stopped after), for what it says and its exit status. */
+async function keygen(home: string, uid: string) {
+  const env = { GNUPGHOME: home };
+  const r = await execa('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never'], { env, reject: false });
+  await execa('gpgconf', ['--kill', 'all'], { env, reject: false });
+  return r;
+}
+
 const mine = (dir: string) => readdir(dir).then((names) => names.filter((n) => n.startsWith(`${GPG_HOME_PREFIX}${ownerTag()}-`)));
 
 describe('gpg homes', () => {
   it('under the deep TMPDIR itself, gpg cannot make a key: "No agent running" (what this guards against)', async () => {
     const home = path.join(deep, 'gnupg-home');
     await mkdir(home, { mode: 0o700 });
-    const env = { GNUPGHOME: home };
-    const r = await execa('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'Too Deep <deep@flatbake.invalid>', 'ed25519', 'sign', 'never'], { env, reject: false });
-    await execa('gpgconf', ['--kill', 'all'], { env, reject: false });
+    const r = await keygen(home, 'Too Deep <deep@flatbake.invalid>');
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/No agent running|socket name .* too long/i);
   }, 60_000);
@@ -66,25 +72,19 @@ describe('gpg homes', () => {
       expect(socket(dir)).toBe(length);
       return dir;
     };
-    const keygen = async (home: string) => {
-      const env = { GNUPGHOME: home };
-      const r = await execa('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'Edge <edge@flatbake.invalid>', 'ed25519', 'sign', 'never'], { env, reject: false });
-      await execa('gpgconf', ['--kill', 'all'], { env, reject: false });
-      return r;
-    };
     try {
       const fits = await tmpFor(106);
       expect(gpgHomeParent(fits)).toBe(fits);
       const home = await makeGpgHome(fits);
       expect(path.dirname(home)).toBe(fits);
-      const made = await keygen(home);
+      const made = await keygen(home, 'Edge <edge@flatbake.invalid>');
       expect(made.exitCode, made.stderr).toBe(0);
       const over = await tmpFor(107);
       expect(gpgHomeParent(over)).toBe('/tmp');
       // What the rule guards against, with gpg itself: a home of the same name length there fails.
       const tooLong = path.join(over, path.basename(home));
       await mkdir(tooLong, { mode: 0o700 });
-      const refused = await keygen(tooLong);
+      const refused = await keygen(tooLong, 'Edge <edge@flatbake.invalid>');
       expect(refused.exitCode).not.toBe(0);
       expect(refused.stderr).toMatch(/No agent running|too long/i);
     } finally {
