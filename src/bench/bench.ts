@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveStatic } from '../demo/server.js';
+import { serveStatic, type StaticServer } from '../demo/server.js';
 import { buildSyntheticRelease, type SyntheticRelease } from '../demo/synthetic-release.js';
 import { benchBoot, bootTable } from './boot-bench.js';
 import { rootSizeRows } from './root-size.js';
@@ -98,6 +98,38 @@ function printRows(rows: Array<[string, string, string]>): void {
   for (const [what, value, ratio] of rows) process.stdout.write(`  ${what.padEnd(width)}  ${value.padStart(9)}  ${ratio}\n`);
 }
 
+/** The floor once: lbzip2 into a sparse file, with what that file allocates. */
+async function timeFloor(compressed: string, work: string): Promise<Timed & { stderr: string; allocated: number }> {
+  log('baseline: lbzip2 -dc into a sparse file (the floor)');
+  const floorFile = path.join(work, 'floor.bin');
+  const t = await timed('sh', ['-c', `lbzip2 -dc "${compressed}" | cp --sparse=always /dev/stdin "${floorFile}"`]);
+  const allocated = (await stat(floorFile)).blocks * 512;
+  await rm(floorFile);
+  return { ...t, allocated };
+}
+
+/** A timed bake of RELEASE's hello sysext from SERVER into WORK/OUTPUT with cache WORK/CACHE. */
+function baker(release: SyntheticRelease, server: StaticServer, work: string) {
+  const hello = path.basename(release.sysexts[0]!.file);
+  return async (label: string, output: string, cache: string, extra: string[] = []) => {
+    log(label);
+    return timed(process.execPath, [
+      CLI, '--fetch', '--release-server', `${server.url}/{channel}`, '--releases-json', `${server.url}/releases.json`,
+      '--signing-key', `${server.url}/key.asc`, '--bakery-url', `${server.url}/extensions`,
+      '--output', path.join(work, output), `hello:${hello}`, '--cache-dir', path.join(work, cache), ...extra,
+    ]);
+  };
+}
+
+/** The rows both runs print: the floor, the cold bake against it, the warm bake against the cold. */
+function bakeRatioRows(floor: Timed, cold: Timed, warm: Timed): Array<[string, string, string]> {
+  return [
+    [`lbzip2 -dc | sparse file (floor, best of ${COLD_RUNS})`, `${floor.seconds.toFixed(1)} s`, '1.00x floor'],
+    [`flatbake cold bake (offline backend, best of ${COLD_RUNS})`, `${cold.seconds.toFixed(1)} s`, `${(cold.seconds / floor.seconds).toFixed(2)}x floor (target <= 1.15x)`],
+    [`flatbake warm bake (offline backend, best of ${WARM_RUNS})`, `${warm.seconds.toFixed(1)} s`, `${((warm.seconds / cold.seconds) * 100).toFixed(1)}% of cold (target < 5%)`],
+  ];
+}
+
 /** The ROOT growth rows (src/bench/root-size.ts) against the served release, with local sysexts. */
 async function rootBench(release: SyntheticRelease, url: string, work: string) {
   return rootSizeRows({
@@ -152,27 +184,11 @@ async function main(): Promise<void> {
   const plain = await timed('sh', ['-c', `bzip2 -dc "${compressed}" > "${work}/plain.bin"`]);
   await rm(path.join(work, 'plain.bin'));
 
-  let floorAllocated = 0;
-  const floor = await best(COLD_RUNS, async () => {
-    log('baseline 2: lbzip2 -dc into a sparse file (the floor)');
-    const t = await timed('sh', ['-c', `lbzip2 -dc "${compressed}" | cp --sparse=always /dev/stdin "${work}/floor.bin"`]);
-    floorAllocated = (await stat(path.join(work, 'floor.bin'))).blocks * 512;
-    await rm(path.join(work, 'floor.bin'));
-    return t;
-  });
+  const { allocated: floorAllocated, ...floor } = await best(COLD_RUNS, () => timeFloor(compressed, work));
 
   const server = await serveStatic(release.root);
   try {
-    const hello = path.basename(release.sysexts[0]!.file);
-    const args = (output: string) => [
-      CLI, '--fetch', '--release-server', `${server.url}/{channel}`, '--releases-json', `${server.url}/releases.json`,
-      '--signing-key', `${server.url}/key.asc`, '--bakery-url', `${server.url}/extensions`,
-      '--output', output, `hello:${hello}`,
-    ];
-    const bake = async (label: string, output: string, cache: string, extra: string[] = []) => {
-      log(label);
-      return timed(process.execPath, [...args(path.join(work, output)), '--cache-dir', path.join(work, cache), ...extra]);
-    };
+    const bake = baker(release, server, work);
     // Each cold run gets an empty cache of its own; the warm runs use the last one.
     const coldRun = (backend: string, cache: string) => async (run: number) => {
       const dir = run === COLD_RUNS - 1 ? cache : `${cache}-${run}`;
@@ -211,9 +227,7 @@ async function main(): Promise<void> {
     const rootRows = await root();
     const rows: Array<[string, string, string]> = [
       ['bzip2 -dc > plain file (shell tool)', `${plain.seconds.toFixed(1)} s`, `${(plain.seconds / floor.seconds).toFixed(2)}x floor`],
-      ['lbzip2 -dc | sparse file (floor, best of 2)', `${floor.seconds.toFixed(1)} s`, '1.00x floor'],
-      ['flatbake cold bake (offline backend, best of 2)', `${cold.seconds.toFixed(1)} s`, `${(cold.seconds / floor.seconds).toFixed(2)}x floor (target <= 1.15x)`],
-      [`flatbake warm bake (offline backend, best of ${WARM_RUNS})`, `${warm.seconds.toFixed(1)} s`, `${((warm.seconds / cold.seconds) * 100).toFixed(1)}% of cold (target < 5%)`],
+      ...bakeRatioRows(floor, cold, warm),
       ['flatbake warm bake with --full-digest', `${warmFull.seconds.toFixed(1)} s`, 'what the plain SHA-256 of the 8 GiB image costs on top'],
       ['flatbake cold bake (mount backend, best of 2)', `${coldMount.seconds.toFixed(1)} s`, `offline is ${(cold.seconds / coldMount.seconds).toFixed(2)}x of it (target <= 1.1x)`],
       ['flatbake warm bake (mount backend, best of 3)', `${warmMount.seconds.toFixed(1)} s`, `offline is ${(warm.seconds / warmMount.seconds).toFixed(2)}x of it (target <= 1.1x)`],
@@ -244,21 +258,13 @@ async function main(): Promise<void> {
 async function bakeRows(release: SyntheticRelease, compressed: string, work: string): Promise<void> {
   const server = await serveStatic(release.root);
   try {
-    const hello = path.basename(release.sysexts[0]!.file);
-    const bake = (label: string, output: string, cache: string) => {
-      log(label);
-      return timed(process.execPath, [
-        CLI, '--fetch', '--release-server', `${server.url}/{channel}`, '--releases-json', `${server.url}/releases.json`,
-        '--signing-key', `${server.url}/key.asc`, '--bakery-url', `${server.url}/extensions`, '--backend', 'offline',
-        '--output', path.join(work, output), '--cache-dir', path.join(work, cache), `hello:${hello}`,
-      ]);
-    };
+    const offline = baker(release, server, work);
+    const bake = (label: string, output: string, cache: string) => offline(label, output, cache, ['--backend', 'offline']);
     // The floor and the cold bake take turns, so a change in what else the machine does falls on both.
     const floors: Timed[] = [];
     const cold = await best(COLD_RUNS, async (run) => {
-      log('baseline: lbzip2 -dc into a sparse file (the floor)');
-      floors.push(await timed('sh', ['-c', `lbzip2 -dc "${compressed}" | cp --sparse=always /dev/stdin "${work}/floor.bin"`]));
-      await rm(path.join(work, 'floor.bin'));
+      const { allocated: _allocated, ...floorRun } = await timeFloor(compressed, work);
+      floors.push(floorRun);
       const cache = run === COLD_RUNS - 1 ? 'cache' : `cache-${run}`;
       const t = await bake('cold bake, offline backend (empty cache)', 'cold', cache);
       await rm(path.join(work, 'cold'), { recursive: true, force: true });
@@ -268,11 +274,7 @@ async function bakeRows(release: SyntheticRelease, compressed: string, work: str
     const warm = await best(WARM_RUNS, () => bake('warm bake, offline backend (same release, cached: its base image proven piece by piece)', 'warm', 'cache'));
     process.stdout.write(`\nflatbake bench, cold and warm bakes only (${new Date().toISOString()}, ${(await execa('nproc')).stdout.trim()} cores)\n`);
     const floor = floors.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-    printRows([
-      [`lbzip2 -dc | sparse file (floor, best of ${COLD_RUNS})`, `${floor.seconds.toFixed(1)} s`, '1.00x floor'],
-      [`flatbake cold bake (offline backend, best of ${COLD_RUNS})`, `${cold.seconds.toFixed(1)} s`, `${(cold.seconds / floor.seconds).toFixed(2)}x floor (target <= 1.15x)`],
-      [`flatbake warm bake (offline backend, best of ${WARM_RUNS})`, `${warm.seconds.toFixed(1)} s`, `${((warm.seconds / cold.seconds) * 100).toFixed(1)}% of cold (target < 5%)`],
-    ]);
+    printRows(bakeRatioRows(floor, cold, warm));
     const strip = ({ stderr: _stderr, ...t }: Timed & { stderr?: string }) => t;
     process.stdout.write(`\n${JSON.stringify({ floor: strip(floor), cold: strip(cold), warm: strip(warm) })}\n`);
   } finally {
